@@ -1,0 +1,121 @@
+//! Expansion of `#[derive(Enum)]`: a unit-only Rust enum as an Avro enum whose symbols can be
+//! added over versions, with a default symbol for readers that meet an unknown one.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use crate::attr::{self, Container, ContainerKind, Errors, Version};
+use crate::expand::{option_str, private, type_name_fn};
+
+pub struct Symbol {
+    pub ident: syn::Ident,
+    pub since: u32,
+    pub default: bool,
+}
+
+pub struct AvroEnum<'a> {
+    pub ident: &'a syn::Ident,
+    pub container: Container,
+    pub doc: Option<String>,
+    pub symbols: Vec<Symbol>,
+}
+
+pub fn parse<'a>(input: &'a syn::DeriveInput, errors: &mut Errors) -> Option<AvroEnum<'a>> {
+    let syn::Data::Enum(data) = &input.data else {
+        errors.at(input.ident.span(), "`strata::Enum` derives on enums whose variants carry no data; structs derive `strata::Record`");
+        return None;
+    };
+    let container = attr::container(&input.attrs, ContainerKind::Enum, errors);
+    let mut symbols = Vec::new();
+    let mut default_seen = false;
+    for variant in &data.variants {
+        if !matches!(variant.fields, syn::Fields::Unit) {
+            errors.at(
+                variant.ident.span(),
+                format!("`{}` carries data; an Avro enum's symbols carry none", variant.ident),
+            );
+            continue;
+        }
+        let attrs = attr::variant(&variant.attrs, true, errors);
+        if let Some(span) = attrs.default {
+            if default_seen {
+                errors.at(span, "only one symbol can be the default");
+            }
+            default_seen = true;
+        }
+        let since = attrs.added.map(|Version { value, .. }| value).unwrap_or(1);
+        symbols.push(Symbol {
+            ident: variant.ident.clone(),
+            since,
+            default: attrs.default.is_some(),
+        });
+    }
+    if symbols.is_empty() {
+        errors.at(input.ident.span(), "an Avro enum needs at least one symbol");
+    }
+    Some(AvroEnum { ident: &input.ident, doc: attr::doc(&input.attrs), container, symbols })
+}
+
+pub fn expand(e: &AvroEnum<'_>) -> TokenStream {
+    let p = private();
+    let ident = e.ident;
+    let name =
+        e.container.name.as_ref().map(syn::LitStr::value).unwrap_or_else(|| ident.to_string());
+    let name = type_name_fn(&name, &e.container.renames);
+    let namespace = option_str(e.container.namespace.as_ref());
+    let doc = match &e.doc {
+        Some(doc) => quote! { ::core::option::Option::Some(::std::string::String::from(#doc)) },
+        None => quote! { ::core::option::Option::None },
+    };
+    let symbols = e.symbols.iter().map(|s| {
+        let symbol = s.ident.to_string();
+        let since = s.since;
+        quote! { (#symbol, #since) }
+    });
+    let default = match e.symbols.iter().find(|s| s.default) {
+        Some(s) => {
+            let symbol = s.ident.to_string();
+            let since = s.since;
+            quote! { (version >= #since).then(|| ::std::string::String::from(#symbol)) }
+        }
+        None => quote! { ::core::option::Option::None },
+    };
+    let arms = e.symbols.iter().map(|s| {
+        let variant = &s.ident;
+        let symbol = variant.to_string();
+        quote! { #ident::#variant => #symbol }
+    });
+    quote! {
+        #[automatically_derived]
+        #[allow(clippy::all, clippy::pedantic)]
+        const _: () = {
+            impl #p::AvroType for #ident {
+                fn schema(cx: &mut #p::SchemaCx) -> ::core::result::Result<#p::Schema, #p::SchemaError> {
+                    let version = cx.version();
+                    let (name, aliases) = #name;
+                    let name = cx.name(#namespace, name);
+                    if let ::core::option::Option::Some(reference) = cx.define(&name) {
+                        return ::core::result::Result::Ok(reference);
+                    }
+                    let symbols: &[(&str, u32)] = &[#(#symbols),*];
+                    let symbols = symbols
+                        .iter()
+                        .filter(|(_, since)| *since <= version)
+                        .map(|(symbol, _)| ::std::string::String::from(*symbol))
+                        .collect();
+                    ::core::result::Result::Ok(#p::Schema::Enum(::std::boxed::Box::new(#p::EnumSchema {
+                        name,
+                        aliases,
+                        doc: #doc,
+                        symbols,
+                        default: #default,
+                    })))
+                }
+
+                fn default_json(&self) -> ::core::result::Result<#p::Value, ::std::string::String> {
+                    ::core::result::Result::Ok(#p::Value::from(match self { #(#arms,)* }))
+                }
+            }
+        };
+    }
+}

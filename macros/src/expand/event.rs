@@ -1,0 +1,71 @@
+//! Expansion of `#[derive(Event)]`: the topic schema of every version, the registration that
+//! lets the xtask find the type, and compile-time checks that reach into the variants' records.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use crate::ast::{Event, FOREVER};
+use crate::expand::{option_str, private};
+
+pub fn expand(event: &Event<'_>) -> TokenStream {
+    let p = private();
+    let ident = event.ident;
+    let topic = &event.topic;
+    let latest = event.version.value;
+    let namespace = option_str(event.container.namespace.as_ref());
+    let branches = event.variants.iter().map(|v| {
+        let ty = &v.ty;
+        let since = v.since.value;
+        let until = if v.until == FOREVER {
+            quote!(u32::MAX)
+        } else {
+            let u = v.until;
+            quote!(#u)
+        };
+        let schema = quote_spanned! {ty.span()=> <#ty as #p::AvroType>::schema };
+        quote! { (#since, #until, #schema as fn(&mut #p::SchemaCx) -> _) }
+    });
+    // A record may not change after the event's latest version: checked here for the records
+    // the enum names; changes in nested records are caught by the history check.
+    let record_checks = event.variants.iter().map(|v| {
+        let ty = &v.ty;
+        let message = format!(
+            "a record of `{ident}` declares a change after version {latest}, the event's latest version; raise `version`"
+        );
+        quote_spanned! {ty.span()=>
+            const _: () = ::core::assert!(#p::last_change(<#ty as #p::Record>::CHANGES) <= #latest, #message);
+        }
+    });
+    let retired = event.variants.iter().filter(|v| !v.live).map(|v| {
+        let ty = &v.ty;
+        let upgrade =
+            v.upgrade.as_ref().expect("check::event requires an upgrade on retired variants");
+        let path = &upgrade.path;
+        quote_spanned! {upgrade.span=>
+            const _: fn(#ty) -> ::core::result::Result<#ident, #p::UpcastError> = #path;
+        }
+    });
+    let rust_name = quote_spanned! {ident.span()=> ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident)) };
+    let location = quote_spanned! {ident.span()=> #p::SourceLocation { file: ::core::file!(), line: ::core::line!() } };
+    quote! {
+        #[automatically_derived]
+        #[allow(clippy::all, clippy::pedantic)]
+        const _: () = {
+            impl #p::Event for #ident {
+                const TOPIC: &'static str = #topic;
+                const VERSION: u32 = #latest;
+                fn schema_at(version: u32) -> ::core::result::Result<#p::Schema, #p::SchemaError> {
+                    #p::union_schema(#namespace, version, &[#(#branches),*])
+                }
+            }
+
+            #p::inventory::submit! {
+                #p::EventType::of::<#ident>(#rust_name, #location)
+            }
+
+            #(#record_checks)*
+            #(#retired)*
+        };
+    }
+}

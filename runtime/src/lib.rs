@@ -1,0 +1,53 @@
+//! strata: event sourcing on Kafka with Avro, where the Rust type is the one definition of an
+//! event's whole history.
+//!
+//! ```
+//! /// Everything that happens to a light switch; topic `switches`.
+//! #[derive(strata::Event)]
+//! #[strata(topic = "switches", namespace = "com.example", version = 2)]
+//! pub enum SwitchEvent {
+//!     Flipped(Flipped),
+//! }
+//!
+//! /// The switch changed position.
+//! #[derive(strata::Record, Debug, PartialEq)]
+//! pub struct Flipped {
+//!     pub on: bool,
+//!     /// Who flipped it; version 1 did not say.
+//!     #[strata(added(in = 2, default = "unknown"))]
+//!     pub by: String,
+//! }
+//!
+//! use strata::{Event, View};
+//!
+//! // Every version has its schema: version 2 adds `by` with its default.
+//! let v2 = SwitchEvent::schema(2)?.to_json();
+//! assert_eq!(v2[0]["fields"][1]["default"], "unknown");
+//!
+//! // And every historical shape has a typed view that upgrades to the latest.
+//! let old = FlippedV1 { on: true };
+//! assert_eq!(old.upcast()?, Flipped { on: true, by: "unknown".into() });
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! How versions are declared is documented on [`Record`](derive@Record) and
+//! [`Event`](derive@Event); the committed history in `schemas/` is the [`history`] module.
+
+pub mod error;
+pub mod event;
+pub mod history;
+pub mod schema;
+pub mod types;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private_v0;
+
+pub use error::{Error, Result, SchemaError, UpcastError};
+pub use event::{Event, EventType, Record, View, event_types};
+pub use schema::Schema;
+#[cfg(feature = "time")]
+pub use types::TimestampMillis;
+pub use types::{AvroType, Decimal};
+
+pub use strata_macros::{Enum, Event, Record};

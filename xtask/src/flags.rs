@@ -1,0 +1,55 @@
+//! The whole command line of `cargo xtask`, with help on every flag.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::Outcome;
+
+/// strata's project tasks: keep `schemas/` in step with the event types, and check it.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", version, about)]
+pub struct Xtask {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write the schema files of new versions into `schemas/`; never rewrites a published one.
+    ///
+    /// A published version whose derived schema differs is written beside it as
+    /// `v<N>.avsc.new` for review, and the command fails. In CI (`CI` set) it only checks.
+    Schemas(Schemas),
+    /// The offline gate for CI: the derived schemas match the committed history.
+    Check(Check),
+}
+
+/// Flags of `cargo xtask schemas`.
+#[derive(Debug, Parser)]
+pub struct Schemas {
+    /// Check only: fail when a version has no file, a file matches no version, or a published
+    /// version's derived schema differs from its file. Writes nothing.
+    #[arg(long)]
+    pub check: bool,
+    /// The schema history directory (default: `schemas/` in the workspace root).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// Flags of `cargo xtask check`.
+#[derive(Debug, Parser)]
+pub struct Check {
+    /// The schema history directory (default: `schemas/` in the workspace root).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+impl Xtask {
+    pub fn run(self) -> anyhow::Result<Outcome> {
+        match self.command {
+            Command::Schemas(flags) => flags.run(),
+            Command::Check(flags) => Schemas { check: true, dir: flags.dir }.run(),
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! `cargo xtask schemas [--check]`: derive every version of every linked event type and keep
+//! `schemas/` in step with them.
+
+use anyhow::Context;
+
+use crate::flags::Schemas;
+use std::path::PathBuf;
+
+use crate::{Outcome, in_ci};
+
+impl Schemas {
+    pub fn run(self) -> anyhow::Result<Outcome> {
+        let dir = self.dir.unwrap_or_else(|| PathBuf::from("schemas"));
+        let events = strata::event_types();
+        if events.is_empty() {
+            anyhow::bail!(
+                "no event types are linked into this program\nhint: call a function of the crate that declares them (such as `my_domain::link()`) from the xtask's `main`"
+            );
+        }
+        let check = self.check || in_ci();
+        let report = if check {
+            strata::history::check(&events, &dir)
+        } else {
+            strata::history::write(&events, &dir)
+        }
+        .with_context(|| format!("schema history in `{}`", dir.display()))?;
+        for path in &report.written {
+            println!("wrote {}", path.display());
+        }
+        eprint!("{report}");
+        if report.has_errors() {
+            let errors = report.errors().count();
+            eprintln!("error: {errors} problem(s) in `{}`", dir.display());
+            return Ok(Outcome::Failed);
+        }
+        let versions: u32 = events.iter().map(|e| e.version).sum();
+        println!(
+            "{} event type(s), {versions} version(s): `{}` is {}",
+            events.len(),
+            dir.display(),
+            if check { "up to date" } else { "in step" }
+        );
+        Ok(Outcome::Passed)
+    }
+}
