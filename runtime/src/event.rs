@@ -85,8 +85,8 @@ pub struct EventType {
 }
 
 impl EventType {
-    /// The registration of `E`; generated code calls this.
-    #[doc(hidden)]
+    /// The registration of `E`. Generated code registers every event type with it; tools and
+    /// tests can build one for a type directly.
     pub const fn of<E: Event>(rust_name: &'static str, source: SourceLocation) -> Self {
         EventType {
             rust_name,

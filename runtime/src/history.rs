@@ -525,14 +525,27 @@ fn compare(
 
     let index = index_json(event, &derived.versions, dir);
     let index_path = subject_dir.join("index.json");
-    if write && !failed && (index_changed || dir.index.as_ref() != Some(&index)) {
+    let stale = dir.index.as_ref() != Some(&index);
+    if write && !failed && (index_changed || stale) {
         write_file(&index_path, &pretty(&index))?;
         report.written.push(index_path);
-    } else if !write && !failed && dir.index.as_ref() != Some(&index) {
+    } else if !write && !failed && stale {
+        // Only the provenance moved (the type was renamed or moved): worth a regeneration,
+        // not a failure.
+        let without_provenance = |v: &Value| {
+            let mut v = v.clone();
+            v.as_object_mut().map(|o| o.remove("rust_type"));
+            v
+        };
+        let moved = dir.index.as_ref().map(without_provenance) == Some(without_provenance(&index));
         report.findings.push(finding(
-            Severity::Error,
+            if moved { Severity::Warning } else { Severity::Error },
             None,
-            format!("`{}` is missing or out of date", index_path.display()),
+            if moved {
+                format!("`{}` names another Rust type than `{}`", index_path.display(), event.rust_name)
+            } else {
+                format!("`{}` is missing or out of date", index_path.display())
+            },
             Some(format!("run `{REGENERATE}` and commit the result")),
         ));
     }

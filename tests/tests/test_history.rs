@@ -1,0 +1,314 @@
+//! The committed history in `schemas/` is append-only: new versions are written, a published
+//! version never changes (formatting aside), and every way the Rust types and the files can
+//! drift apart is reported with the type, the version, the difference and the command to run.
+
+use std::path::{Path, PathBuf};
+
+use strata::event::SourceLocation;
+use strata::history::{self, Report, Severity};
+use strata::{Event, EventType};
+
+/// A fresh directory under the system's temporary directory, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("strata-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn registration<E: Event>() -> EventType {
+    EventType::of::<E>(std::any::type_name::<E>(), SourceLocation { file: file!(), line: line!() })
+}
+
+fn messages(report: &Report, severity: Severity) -> Vec<String> {
+    report.findings.iter().filter(|f| f.severity == severity).map(ToString::to_string).collect()
+}
+
+#[track_caller]
+fn assert_clean(report: &Report) {
+    assert!(report.findings.is_empty(), "unexpected findings:\n{report}");
+}
+
+/// The original declaration: version 1 of topic `things`.
+mod original {
+    #[derive(strata::Record)]
+    #[allow(dead_code)]
+    pub struct Thing {
+        /// How many.
+        pub count: i32,
+        pub label: String,
+    }
+
+    #[derive(strata::Event)]
+    #[strata(topic = "things", namespace = "test", version = 1)]
+    #[allow(dead_code)]
+    pub enum ThingEvent {
+        Thing(Thing),
+    }
+}
+
+/// The same version 1, but `count` changed type without a version bump.
+mod edited {
+    #[derive(strata::Record)]
+    #[allow(dead_code)]
+    pub struct Thing {
+        /// How many.
+        pub count: i64,
+        pub label: String,
+    }
+
+    #[derive(strata::Event)]
+    #[strata(topic = "things", namespace = "test", version = 1)]
+    #[allow(dead_code)]
+    pub enum ThingEvent {
+        Thing(Thing),
+    }
+}
+
+/// Version 1 with another doc comment only.
+mod redocumented {
+    #[derive(strata::Record)]
+    #[allow(dead_code)]
+    pub struct Thing {
+        /// How many things there are.
+        pub count: i32,
+        pub label: String,
+    }
+
+    #[derive(strata::Event)]
+    #[strata(topic = "things", namespace = "test", version = 1)]
+    #[allow(dead_code)]
+    pub enum ThingEvent {
+        Thing(Thing),
+    }
+}
+
+/// The change done right: version 2 retypes `count`.
+mod bumped {
+    #[derive(strata::Record)]
+    #[allow(dead_code)]
+    pub struct Thing {
+        /// How many.
+        #[strata(changed(in = 2, from = "i32"))]
+        pub count: i64,
+        pub label: String,
+    }
+
+    #[derive(strata::Event)]
+    #[strata(topic = "things", namespace = "test", version = 2)]
+    #[allow(dead_code)]
+    pub enum ThingEvent {
+        Thing(Thing),
+    }
+}
+
+fn published(name: &str) -> TempDir {
+    let dir = TempDir::new(name);
+    let report = history::write(&[&registration::<original::ThingEvent>()], &dir.0).expect("io");
+    assert_eq!(report.written.len(), 2, "v1.avsc and index.json");
+    assert_clean(&report);
+    dir
+}
+
+fn file(dir: &Path, name: &str) -> PathBuf {
+    dir.join("things-value").join(name)
+}
+
+#[test]
+fn the_committed_history_matches_the_example_domain() {
+    strata_tests::link();
+    let events = strata::event_types();
+    let example: Vec<_> =
+        events.into_iter().filter(|e| e.rust_name.starts_with("strata_tests::")).collect();
+    assert_eq!(example.len(), 2);
+    let report = history::check(&example, &Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas"))
+        .expect("schemas/ is readable");
+    assert_clean(&report);
+}
+
+#[test]
+fn writing_twice_writes_nothing_the_second_time() {
+    let dir = published("idempotent");
+    let report = history::write(&[&registration::<original::ThingEvent>()], &dir.0).expect("io");
+    assert!(report.written.is_empty(), "{:?}", report.written);
+    assert_clean(&report);
+}
+
+#[test]
+fn a_type_changed_without_a_version_bump_fails_naming_the_field() {
+    let dir = published("edited");
+    let before = std::fs::read_to_string(file(&dir.0, "v1.avsc")).unwrap();
+    let edited = registration::<edited::ThingEvent>();
+
+    let report = history::check(&[&edited], &dir.0).expect("io");
+    let errors = messages(&report, Severity::Error);
+    assert_eq!(errors.len(), 1, "{report}");
+    assert!(errors[0].starts_with("error: `things-value` version 1 (`test_history::edited::ThingEvent`): type changed without a version bump"), "{}", errors[0]);
+    assert!(errors[0].contains("Thing.count: type was `\"int\"`, is now `\"long\"`"), "{}", errors[0]);
+    assert!(errors[0].contains("hint: a published version never changes"), "{}", errors[0]);
+    assert!(errors[0].contains("`version = 2`") && errors[0].contains("cargo xtask schemas"), "{}", errors[0]);
+
+    // Writing refuses too: the published file stays, the derived one lands beside it.
+    let report = history::write(&[&edited], &dir.0).expect("io");
+    assert!(report.has_errors());
+    assert_eq!(std::fs::read_to_string(file(&dir.0, "v1.avsc")).unwrap(), before);
+    let pending = std::fs::read_to_string(file(&dir.0, "v1.avsc.new")).expect("pending file");
+    assert!(pending.contains("\"long\""));
+
+    // And a check reports the pending file left behind.
+    let report = history::check(&[&registration::<original::ThingEvent>()], &dir.0).expect("io");
+    assert!(!report.has_errors());
+    assert!(messages(&report, Severity::Warning)[0].contains("pending file"), "{report}");
+}
+
+#[test]
+fn the_change_with_a_version_bump_appends_a_version_and_leaves_the_first_alone() {
+    let dir = published("bumped");
+    let before = std::fs::read_to_string(file(&dir.0, "v1.avsc")).unwrap();
+    let bumped = registration::<bumped::ThingEvent>();
+    let report = history::check(&[&bumped], &dir.0).expect("io");
+    let errors = messages(&report, Severity::Error);
+    assert!(errors[0].contains("version 2 has no file"), "{report}");
+    assert!(errors[0].contains("hint: run `cargo xtask schemas`"), "{report}");
+
+    let report = history::write(&[&bumped], &dir.0).expect("io");
+    assert_clean(&report);
+    assert_eq!(report.written, [file(&dir.0, "v2.avsc"), file(&dir.0, "index.json")]);
+    assert_eq!(std::fs::read_to_string(file(&dir.0, "v1.avsc")).unwrap(), before);
+    assert_clean(&history::check(&[&bumped], &dir.0).expect("io"));
+    let index: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(file(&dir.0, "index.json")).unwrap()).unwrap();
+    assert_eq!(index["versions"][1]["file"], "v2.avsc");
+    assert_eq!(index["versions"][1]["fingerprint"].as_str().unwrap().len(), 16);
+}
+
+#[test]
+fn formatting_only_edits_of_a_published_file_pass() {
+    let dir = published("formatting");
+    let path = file(&dir.0, "v1.avsc");
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    // Compact, on one line, with the keys of every object in reverse order.
+    fn reverse(v: &serde_json::Value) -> serde_json::Value {
+        match v {
+            serde_json::Value::Object(o) => {
+                serde_json::Value::Object(o.iter().rev().map(|(k, v)| (k.clone(), reverse(v))).collect())
+            }
+            serde_json::Value::Array(a) => serde_json::Value::Array(a.iter().map(reverse).collect()),
+            other => other.clone(),
+        }
+    }
+    std::fs::write(&path, serde_json::to_string(&reverse(&json)).unwrap()).unwrap();
+    // The index keeps the fingerprint of the parsing canonical form, which formatting leaves alone.
+    assert_clean(&history::check(&[&registration::<original::ThingEvent>()], &dir.0).expect("io"));
+}
+
+#[test]
+fn a_doc_comment_edited_after_publication_is_a_warning() {
+    let dir = published("doc");
+    let report = history::check(&[&registration::<redocumented::ThingEvent>()], &dir.0).expect("io");
+    assert!(!report.has_errors(), "{report}");
+    let warnings = messages(&report, Severity::Warning).join("\n");
+    assert!(warnings.contains("doc comments differ"), "{report}");
+    // The type also moved to another module, which only the index's provenance records.
+    assert!(warnings.contains("names another Rust type than `test_history::redocumented::ThingEvent`"), "{report}");
+}
+
+#[test]
+fn a_file_matching_no_version_and_a_subject_without_a_type_are_errors() {
+    let dir = published("extra");
+    std::fs::copy(file(&dir.0, "v1.avsc"), file(&dir.0, "v2.avsc")).unwrap();
+    std::fs::create_dir_all(dir.0.join("gone-value")).unwrap();
+    std::fs::write(dir.0.join("gone-value/v1.avsc"), "\"string\"\n").unwrap();
+    std::fs::write(file(&dir.0, "notes.txt"), "hi").unwrap();
+    let report = history::check(&[&registration::<original::ThingEvent>()], &dir.0).expect("io");
+    let errors = messages(&report, Severity::Error).join("\n");
+    assert!(errors.contains("v2.avsc` matches no derived version: the latest version of"), "{errors}");
+    assert!(errors.contains("no event type linked into this program has topic `gone`"), "{errors}");
+    let warnings = messages(&report, Severity::Warning).join("\n");
+    assert!(warnings.contains("notes.txt` is not a file this tool writes"), "{warnings}");
+}
+
+#[test]
+fn a_missing_or_stale_index_is_an_error() {
+    let dir = published("index");
+    std::fs::remove_file(file(&dir.0, "index.json")).unwrap();
+    let report = history::check(&[&registration::<original::ThingEvent>()], &dir.0).expect("io");
+    assert!(messages(&report, Severity::Error)[0].contains("index.json` is missing or out of date"), "{report}");
+}
+
+/// Version 2 declares nothing new.
+mod empty_version {
+    #[derive(strata::Record)]
+    #[allow(dead_code)]
+    pub struct Thing {
+        pub count: i32,
+    }
+
+    #[derive(strata::Event)]
+    #[strata(topic = "things", version = 2)]
+    #[allow(dead_code)]
+    pub enum ThingEvent {
+        Thing(Thing),
+    }
+}
+
+#[test]
+fn a_version_that_changes_nothing_is_an_error() {
+    let dir = TempDir::new("empty");
+    let report = history::check(&[&registration::<empty_version::ThingEvent>()], &dir.0).expect("io");
+    let errors = messages(&report, Severity::Error);
+    assert!(errors[0].contains("version 2 changes nothing since version 1"), "{report}");
+}
+
+/// A nested record changes in version 3, past the event's latest version 2.
+mod beyond_latest {
+    #[derive(strata::Record)]
+    #[allow(dead_code)]
+    pub struct Inner {
+        #[strata(added(in = 3, default = 0))]
+        pub late: i32,
+        #[strata(added(in = 2, default = 0))]
+        pub early: i32,
+    }
+
+    #[derive(strata::Record)]
+    #[allow(dead_code)]
+    pub struct Outer {
+        pub inner: Inner,
+    }
+
+    #[derive(strata::Event)]
+    #[strata(topic = "things", version = 2)]
+    #[allow(dead_code)]
+    pub enum ThingEvent {
+        Outer(Outer),
+    }
+}
+
+#[test]
+fn a_nested_change_after_the_latest_version_is_an_error() {
+    let dir = TempDir::new("beyond");
+    let report = history::check(&[&registration::<beyond_latest::ThingEvent>()], &dir.0).expect("io");
+    let errors = messages(&report, Severity::Error).join("\n");
+    assert!(errors.contains("a record declares a change in version 3 but the event's latest version is 2"), "{errors}");
+    assert!(errors.contains("declare `version = 3`"), "{errors}");
+}
+
+#[test]
+fn two_event_types_on_one_topic_are_an_error() {
+    let dir = TempDir::new("twice");
+    let a = registration::<original::ThingEvent>();
+    let b = registration::<bumped::ThingEvent>();
+    let report = history::check(&[&a, &b], &dir.0).expect("io");
+    assert!(messages(&report, Severity::Error).iter().any(|e| e.contains("both claim topic `things`")), "{report}");
+}
