@@ -267,7 +267,10 @@ pub fn event<'a>(input: &'a syn::DeriveInput, errors: &mut Errors) -> Option<Eve
         errors.at(input.ident.span(), "generic event enums are not supported");
         return None;
     }
+    let before = errors.len();
     let container = attr::container(&input.attrs, ContainerKind::Event, errors);
+    // A key that failed to parse was reported already; do not also call it missing.
+    let attrs_parsed = errors.len() == before;
     let mut variants = Vec::new();
     for variant in &data.variants {
         let attrs = attr::variant(&variant.attrs, false, errors);
@@ -332,10 +335,10 @@ pub fn event<'a>(input: &'a syn::DeriveInput, errors: &mut Errors) -> Option<Eve
     }
     let topic = container.topic.clone();
     let version = container.version;
-    if topic.is_none() {
+    if topic.is_none() && attrs_parsed {
         errors.at(input.ident.span(), "`strata::Event` needs `#[strata(topic = \"...\")]`: the topic holding the aggregate's events");
     }
-    if version.is_none() {
+    if version.is_none() && attrs_parsed {
         errors.at(input.ident.span(), "`strata::Event` needs `#[strata(version = N)]`: the latest version, which is the subject's latest version");
     }
     Some(Event { ident: &input.ident, container, topic: topic?, version: version?, variants })

@@ -36,6 +36,11 @@ pub mod kw {
 pub struct Errors(Vec<syn::Error>);
 
 impl Errors {
+    /// How many errors so far, to tell whether a step added any.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
     pub fn push(&mut self, error: syn::Error) {
         self.0.push(error);
     }

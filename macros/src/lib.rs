@@ -9,6 +9,7 @@ mod ast;
 mod attr;
 mod check;
 mod expand;
+mod fallback;
 
 use proc_macro::TokenStream;
 use syn::{DeriveInput, parse_macro_input};
@@ -27,7 +28,7 @@ pub fn derive_record(input: TokenStream) -> TokenStream {
     }
     match (errors.finish(), record) {
         (Ok(()), Some(record)) => expand::record::expand(&record).into(),
-        (Err(e), _) => e.to_compile_error().into(),
+        (Err(e), _) => fallback::record(&input, e).into(),
         (Ok(()), None) => unreachable!("ast::record reports an error whenever it returns None"),
     }
 }
@@ -44,7 +45,7 @@ pub fn derive_event(input: TokenStream) -> TokenStream {
     }
     match (errors.finish(), event) {
         (Ok(()), Some(event)) => expand::event::expand(&event).into(),
-        (Err(e), _) => e.to_compile_error().into(),
+        (Err(e), _) => fallback::event(&input, e).into(),
         (Ok(()), None) => unreachable!("ast::event reports an error whenever it returns None"),
     }
 }
@@ -57,7 +58,7 @@ pub fn derive_enum(input: TokenStream) -> TokenStream {
     let parsed = expand::avro_enum::parse(&input, &mut errors);
     match (errors.finish(), parsed) {
         (Ok(()), Some(parsed)) => expand::avro_enum::expand(&parsed).into(),
-        (Err(e), _) => e.to_compile_error().into(),
+        (Err(e), _) => fallback::avro_enum(&input, e).into(),
         (Ok(()), None) => {
             unreachable!("avro_enum::parse reports an error whenever it returns None")
         }

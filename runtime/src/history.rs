@@ -542,7 +542,11 @@ fn compare(
             if moved { Severity::Warning } else { Severity::Error },
             None,
             if moved {
-                format!("`{}` names another Rust type than `{}`", index_path.display(), event.rust_name)
+                format!(
+                    "`{}` names another Rust type than `{}`",
+                    index_path.display(),
+                    event.rust_name
+                )
             } else {
                 format!("`{}` is missing or out of date", index_path.display())
             },

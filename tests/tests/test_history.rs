@@ -131,8 +131,9 @@ fn the_committed_history_matches_the_example_domain() {
     let example: Vec<_> =
         events.into_iter().filter(|e| e.rust_name.starts_with("strata_tests::")).collect();
     assert_eq!(example.len(), 2);
-    let report = history::check(&example, &Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas"))
-        .expect("schemas/ is readable");
+    let report =
+        history::check(&example, &Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas"))
+            .expect("schemas/ is readable");
     assert_clean(&report);
 }
 
@@ -154,9 +155,17 @@ fn a_type_changed_without_a_version_bump_fails_naming_the_field() {
     let errors = messages(&report, Severity::Error);
     assert_eq!(errors.len(), 1, "{report}");
     assert!(errors[0].starts_with("error: `things-value` version 1 (`test_history::edited::ThingEvent`): type changed without a version bump"), "{}", errors[0]);
-    assert!(errors[0].contains("Thing.count: type was `\"int\"`, is now `\"long\"`"), "{}", errors[0]);
+    assert!(
+        errors[0].contains("Thing.count: type was `\"int\"`, is now `\"long\"`"),
+        "{}",
+        errors[0]
+    );
     assert!(errors[0].contains("hint: a published version never changes"), "{}", errors[0]);
-    assert!(errors[0].contains("`version = 2`") && errors[0].contains("cargo xtask schemas"), "{}", errors[0]);
+    assert!(
+        errors[0].contains("`version = 2`") && errors[0].contains("cargo xtask schemas"),
+        "{}",
+        errors[0]
+    );
 
     // Writing refuses too: the published file stays, the derived one lands beside it.
     let report = history::write(&[&edited], &dir.0).expect("io");
@@ -187,7 +196,8 @@ fn the_change_with_a_version_bump_appends_a_version_and_leaves_the_first_alone()
     assert_eq!(std::fs::read_to_string(file(&dir.0, "v1.avsc")).unwrap(), before);
     assert_clean(&history::check(&[&bumped], &dir.0).expect("io"));
     let index: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(file(&dir.0, "index.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(file(&dir.0, "index.json")).unwrap())
+            .unwrap();
     assert_eq!(index["versions"][1]["file"], "v2.avsc");
     assert_eq!(index["versions"][1]["fingerprint"].as_str().unwrap().len(), 16);
 }
@@ -196,14 +206,17 @@ fn the_change_with_a_version_bump_appends_a_version_and_leaves_the_first_alone()
 fn formatting_only_edits_of_a_published_file_pass() {
     let dir = published("formatting");
     let path = file(&dir.0, "v1.avsc");
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     // Compact, on one line, with the keys of every object in reverse order.
     fn reverse(v: &serde_json::Value) -> serde_json::Value {
         match v {
-            serde_json::Value::Object(o) => {
-                serde_json::Value::Object(o.iter().rev().map(|(k, v)| (k.clone(), reverse(v))).collect())
+            serde_json::Value::Object(o) => serde_json::Value::Object(
+                o.iter().rev().map(|(k, v)| (k.clone(), reverse(v))).collect(),
+            ),
+            serde_json::Value::Array(a) => {
+                serde_json::Value::Array(a.iter().map(reverse).collect())
             }
-            serde_json::Value::Array(a) => serde_json::Value::Array(a.iter().map(reverse).collect()),
             other => other.clone(),
         }
     }
@@ -215,12 +228,16 @@ fn formatting_only_edits_of_a_published_file_pass() {
 #[test]
 fn a_doc_comment_edited_after_publication_is_a_warning() {
     let dir = published("doc");
-    let report = history::check(&[&registration::<redocumented::ThingEvent>()], &dir.0).expect("io");
+    let report =
+        history::check(&[&registration::<redocumented::ThingEvent>()], &dir.0).expect("io");
     assert!(!report.has_errors(), "{report}");
     let warnings = messages(&report, Severity::Warning).join("\n");
     assert!(warnings.contains("doc comments differ"), "{report}");
     // The type also moved to another module, which only the index's provenance records.
-    assert!(warnings.contains("names another Rust type than `test_history::redocumented::ThingEvent`"), "{report}");
+    assert!(
+        warnings.contains("names another Rust type than `test_history::redocumented::ThingEvent`"),
+        "{report}"
+    );
 }
 
 #[test]
@@ -232,7 +249,10 @@ fn a_file_matching_no_version_and_a_subject_without_a_type_are_errors() {
     std::fs::write(file(&dir.0, "notes.txt"), "hi").unwrap();
     let report = history::check(&[&registration::<original::ThingEvent>()], &dir.0).expect("io");
     let errors = messages(&report, Severity::Error).join("\n");
-    assert!(errors.contains("v2.avsc` matches no derived version: the latest version of"), "{errors}");
+    assert!(
+        errors.contains("v2.avsc` matches no derived version: the latest version of"),
+        "{errors}"
+    );
     assert!(errors.contains("no event type linked into this program has topic `gone`"), "{errors}");
     let warnings = messages(&report, Severity::Warning).join("\n");
     assert!(warnings.contains("notes.txt` is not a file this tool writes"), "{warnings}");
@@ -243,7 +263,10 @@ fn a_missing_or_stale_index_is_an_error() {
     let dir = published("index");
     std::fs::remove_file(file(&dir.0, "index.json")).unwrap();
     let report = history::check(&[&registration::<original::ThingEvent>()], &dir.0).expect("io");
-    assert!(messages(&report, Severity::Error)[0].contains("index.json` is missing or out of date"), "{report}");
+    assert!(
+        messages(&report, Severity::Error)[0].contains("index.json` is missing or out of date"),
+        "{report}"
+    );
 }
 
 /// Version 2 declares nothing new.
@@ -265,7 +288,8 @@ mod empty_version {
 #[test]
 fn a_version_that_changes_nothing_is_an_error() {
     let dir = TempDir::new("empty");
-    let report = history::check(&[&registration::<empty_version::ThingEvent>()], &dir.0).expect("io");
+    let report =
+        history::check(&[&registration::<empty_version::ThingEvent>()], &dir.0).expect("io");
     let errors = messages(&report, Severity::Error);
     assert!(errors[0].contains("version 2 changes nothing since version 1"), "{report}");
 }
@@ -298,9 +322,15 @@ mod beyond_latest {
 #[test]
 fn a_nested_change_after_the_latest_version_is_an_error() {
     let dir = TempDir::new("beyond");
-    let report = history::check(&[&registration::<beyond_latest::ThingEvent>()], &dir.0).expect("io");
+    let report =
+        history::check(&[&registration::<beyond_latest::ThingEvent>()], &dir.0).expect("io");
     let errors = messages(&report, Severity::Error).join("\n");
-    assert!(errors.contains("a record declares a change in version 3 but the event's latest version is 2"), "{errors}");
+    assert!(
+        errors.contains(
+            "a record declares a change in version 3 but the event's latest version is 2"
+        ),
+        "{errors}"
+    );
     assert!(errors.contains("declare `version = 3`"), "{errors}");
 }
 
@@ -310,5 +340,8 @@ fn two_event_types_on_one_topic_are_an_error() {
     let a = registration::<original::ThingEvent>();
     let b = registration::<bumped::ThingEvent>();
     let report = history::check(&[&a, &b], &dir.0).expect("io");
-    assert!(messages(&report, Severity::Error).iter().any(|e| e.contains("both claim topic `things`")), "{report}");
+    assert!(
+        messages(&report, Severity::Error).iter().any(|e| e.contains("both claim topic `things`")),
+        "{report}"
+    );
 }

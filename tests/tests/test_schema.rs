@@ -127,11 +127,16 @@ fn a_nested_record_inherits_the_namespace_unless_it_declares_its_own() {
 }
 
 #[derive(strata::Record)]
-#[strata(renamed(from = "Person", in = 2), renamed(from = "Human", in = 3))]
+// Clippy 1.95's `duplicated_attributes` reads any attribute as a tree of shared prefixes and
+// flags the second `in = ...` (rust-clippy#13238); newer Clippy checks lint attributes only.
+#[allow(clippy::duplicated_attributes)]
+#[strata(renamed(from = "Person", in = 2))]
+#[strata(renamed(from = "Human", in = 3))]
 #[strata(removed(field = "age", ty = "i32", after = "first", in = 3, discard))]
 #[allow(dead_code)]
 struct Member {
-    #[strata(renamed(from = "name", in = 2), renamed(from = "given_name", in = 3))]
+    #[strata(renamed(from = "name", in = 2))]
+    #[strata(renamed(from = "given_name", in = 3))]
     first: String,
     #[strata(added(in = 2, default = 0))]
     #[strata(changed(in = 3, from = "i32"))]
@@ -222,7 +227,10 @@ fn defaults_are_written_in_avro_json_encoding() {
     }
     let fields = schema_of::<Defaults>(1)["fields"].clone();
     let defaults: Vec<&Value> = fields.as_array().unwrap().iter().map(|f| &f["default"]).collect();
-    assert_eq!(defaults, [&json!("\u{0}\u{ff}"), &json!("High"), &json!([1, 2]), &json!(1.5), &json!("\u{ff}")]);
+    assert_eq!(
+        defaults,
+        [&json!("\u{0}\u{ff}"), &json!("High"), &json!([1, 2]), &json!(1.5), &json!("\u{ff}")]
+    );
 }
 
 #[test]
@@ -233,7 +241,8 @@ fn a_default_that_does_not_fit_is_an_error_naming_the_field() {
         #[strata(default = Some(3))]
         maybe: Option<i32>,
     }
-    let error = Bad::schema(&mut SchemaCx::new(1, None)).expect_err("a union default matches its first branch");
+    let error = Bad::schema(&mut SchemaCx::new(1, None))
+        .expect_err("a union default matches its first branch");
     assert_eq!(error.path(), "Bad.maybe");
     assert_eq!(error.version(), 1);
     assert!(error.message().contains("must be `None`"), "{error}");
@@ -247,7 +256,10 @@ fn an_option_of_an_option_is_an_error_naming_the_field() {
         twice: Option<Option<i32>>,
     }
     let error = Nested::schema(&mut SchemaCx::new(1, None)).expect_err("a union in a union");
-    assert_eq!(error.to_string(), "schema of version 1, at `Nested.twice`: `Option` of an optional type is a union inside a union, which Avro forbids");
+    assert_eq!(
+        error.to_string(),
+        "schema of version 1, at `Nested.twice`: `Option` of an optional type is a union inside a union, which Avro forbids"
+    );
 }
 
 mod events {
@@ -276,7 +288,14 @@ mod events {
     /// A job's life.
     #[derive(strata::Event)]
     #[strata(topic = "jobs", namespace = "com.example.jobs", version = 3)]
-    #[strata(retired(variant = "Paused", ty = "Paused", added = 2, in = 3, after = "Started", upgrade = "paused_into_stopped"))]
+    #[strata(retired(
+        variant = "Paused",
+        ty = "Paused",
+        added = 2,
+        in = 3,
+        after = "Started",
+        upgrade = "paused_into_stopped"
+    ))]
     #[allow(dead_code)]
     pub enum Job {
         Started(Started),
@@ -307,7 +326,8 @@ mod events {
 
     #[test]
     fn the_event_type_registers_itself_with_its_source_location() {
-        let job = strata::event_types().into_iter().find(|e| e.topic == "jobs").expect("registered");
+        let job =
+            strata::event_types().into_iter().find(|e| e.topic == "jobs").expect("registered");
         assert_eq!(job.rust_name, "test_schema::events::Job");
         assert_eq!(job.version, 3);
         assert!(job.source.file.ends_with("test_schema.rs"), "{}", job.source.file);

@@ -15,8 +15,8 @@ use uuid::Uuid;
 type Result<T = (), E = UpcastError> = std::result::Result<T, E>;
 
 #[test]
-fn a_version_1_account_gets_the_default_currency_the_new_name_and_a_computed_holder_kind()
--> Result {
+fn a_version_1_account_gets_the_default_currency_the_new_name_and_a_computed_holder_kind() -> Result
+{
     let v1 = AccountOpenedV1 {
         account_id: Uuid::nil(),
         owner: "Acme GmbH".into(),
@@ -60,7 +60,12 @@ fn placed_v1(coupon: Option<&str>) -> OrderPlacedV1 {
     OrderPlacedV1 {
         order_id: Uuid::from_u128(7),
         customer: Customer { customer_id: Uuid::from_u128(1), name: "Grace".into(), email: None },
-        lines: vec![OrderLine { sku: "A".into(), quantity: 2, unit_price_cents: 150, parts: vec![] }],
+        lines: vec![OrderLine {
+            sku: "A".into(),
+            quantity: 2,
+            unit_price_cents: 150,
+            parts: vec![],
+        }],
         coupon: coupon.map(str::to_owned),
         total_cents: 300,
         placed_at: TimestampMillis(OffsetDateTime::UNIX_EPOCH),
@@ -88,7 +93,8 @@ fn a_retype_that_avro_cannot_resolve_runs_the_upgrade_function() -> Result {
 
 #[test]
 fn a_promotion_converts_the_value() -> Result {
-    let line = OrderLineV1 { sku: "B".into(), quantity: 40_000, unit_price_cents: 1, parts: vec![] };
+    let line =
+        OrderLineV1 { sku: "B".into(), quantity: 40_000, unit_price_cents: 1, parts: vec![] };
     assert_eq!(line.upcast()?.quantity, 40_000_i64);
     Ok(())
 }
@@ -111,10 +117,9 @@ mod failing_upgrades {
     }
 
     fn celsius_from_text(v1: &ReadingV1) -> Result<f64, UpcastError> {
-        v1.celsius
-            .trim_end_matches(" C")
-            .parse()
-            .map_err(|e| UpcastError::caused_by(format!("`{}` is not a temperature", v1.celsius), e))
+        v1.celsius.trim_end_matches(" C").parse().map_err(|e| {
+            UpcastError::caused_by(format!("`{}` is not a temperature", v1.celsius), e)
+        })
     }
 
     #[test]
@@ -127,7 +132,10 @@ mod failing_upgrades {
             error.to_string(),
             "upgrading `Reading` from version 1 to 2: `warm` is not a temperature"
         );
-        assert!(std::error::Error::source(&error).is_some(), "the parse error is kept as the source");
+        assert!(
+            std::error::Error::source(&error).is_some(),
+            "the parse error is kept as the source"
+        );
     }
 
     #[derive(strata::Record, Debug, Clone, PartialEq)]
@@ -140,6 +148,9 @@ mod failing_upgrades {
     fn a_narrowing_promotion_fails_instead_of_truncating() {
         assert_eq!(CounterV1 { count: 7 }.upcast().expect("fits").count, 7);
         let error = CounterV1 { count: -1 }.upcast().expect_err("negative");
-        assert_eq!(error.to_string(), "upgrading `Counter` from version 1 to 2: `-1` does not fit in `u32`");
+        assert_eq!(
+            error.to_string(),
+            "upgrading `Counter` from version 1 to 2: `-1` does not fit in `u32`"
+        );
     }
 }

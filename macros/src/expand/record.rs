@@ -311,7 +311,10 @@ fn default_json_fn(record: &Record<'_>) -> TokenStream {
     let entries = record.fields.iter().filter(|f| f.live).map(|f| {
         let ident = &f.ident;
         let name = &f.name;
-        quote! { object.insert(::std::string::String::from(#name), #p::AvroType::default_json(&self.#ident)?); }
+        let ty = &f.ty;
+        let value =
+            quote_spanned! {ty.span()=> <#ty as #p::AvroType>::default_json(&self.#ident)? };
+        quote! { object.insert(::std::string::String::from(#name), #value); }
     });
     quote! {
         fn default_json(&self) -> ::core::result::Result<#p::Value, ::std::string::String> {

@@ -44,11 +44,9 @@ impl Rng {
 pub fn named_types(schema: &Schema) -> HashMap<Name, Schema> {
     fn walk(schema: &Schema, out: &mut HashMap<Name, Schema>) {
         match schema {
-            Schema::Record(r) => {
-                if out.insert(r.name.clone(), schema.clone()).is_none() {
-                    for field in &r.fields {
-                        walk(&field.schema, out);
-                    }
+            Schema::Record(r) if out.insert(r.name.clone(), schema.clone()).is_none() => {
+                for field in &r.fields {
+                    walk(&field.schema, out);
                 }
             }
             Schema::Enum(e) => {
@@ -78,7 +76,7 @@ pub fn sample(
     let text = |rng: &mut Rng| format!("text-{}", rng.next() % 1000);
     match schema {
         Schema::Null => Value::Null,
-        Schema::Boolean => Value::Boolean(rng.next() % 2 == 0),
+        Schema::Boolean => Value::Boolean(rng.next().is_multiple_of(2)),
         Schema::Int => Value::Int((rng.next() % 2000) as i32 - 1000),
         Schema::Long => Value::Long((rng.next() % 2_000_000) as i64 - 1_000_000),
         Schema::Float => Value::Float((rng.next() % 1000) as f32 / 8.0),

@@ -1,0 +1,7 @@
+//! A record's schema is one fixed type, so records are not generic.
+#[derive(strata::Record)]
+pub struct Wrapper<T> {
+    pub value: T,
+}
+
+fn main() {}

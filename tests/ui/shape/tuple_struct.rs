@@ -1,0 +1,5 @@
+//! An Avro record's fields have names.
+#[derive(strata::Record)]
+pub struct Point(pub i32, pub i32);
+
+fn main() {}

@@ -1,0 +1,87 @@
+//! `cargo xtask schemas` and `cargo xtask check` as CI runs them: the exit code says whether
+//! the committed history matches the example domain, and a failure names the field.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask/ is in the workspace").to_owned()
+}
+
+fn xtask(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .current_dir(root())
+        .env_remove("CI")
+        .output()
+        .expect("the xtask binary runs")
+}
+
+/// A copy of the committed `schemas/` to edit.
+fn copy_of_schemas(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("strata-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    for subject in std::fs::read_dir(root().join("schemas")).unwrap() {
+        let subject = subject.unwrap().path();
+        let target = dir.join(subject.file_name().unwrap());
+        std::fs::create_dir_all(&target).unwrap();
+        for file in std::fs::read_dir(&subject).unwrap() {
+            let file = file.unwrap().path();
+            std::fs::copy(&file, target.join(file.file_name().unwrap())).unwrap();
+        }
+    }
+    dir
+}
+
+#[test]
+fn the_committed_history_passes_the_check() {
+    for command in [&["schemas", "--check"][..], &["check"][..]] {
+        let out = xtask(command);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            stdout.contains("2 event type(s), 7 version(s): `schemas` is up to date"),
+            "{stdout}"
+        );
+    }
+}
+
+#[test]
+fn a_published_version_that_differs_fails_with_exit_code_1_naming_the_field() {
+    let dir = copy_of_schemas("edited");
+    let v2 = dir.join("bank.accounts-value/v2.avsc");
+    let text = std::fs::read_to_string(&v2).unwrap().replace("\"EUR\"", "\"USD\"");
+    std::fs::write(&v2, text).unwrap();
+    let out = xtask(&["schemas", "--check", "--dir", dir.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("`bank.accounts-value` version 2 (`strata_tests::bank::AccountEvent`): type changed without a version bump"), "{stderr}");
+    assert!(
+        stderr.contains("AccountOpened.currency: `default` was `\"USD\"`, is now `\"EUR\"`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("error: 1 problem(s)"), "{stderr}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn in_ci_the_write_command_only_checks() {
+    let dir = copy_of_schemas("ci");
+    std::fs::remove_file(dir.join("shop.orders-value/v4.avsc")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["schemas", "--dir", dir.to_str().unwrap()])
+        .env("CI", "true")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("version 4 has no file"), "{stderr}");
+    assert!(!dir.join("shop.orders-value/v4.avsc").exists(), "nothing is written in CI");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn usage_errors_exit_with_code_2() {
+    let out = xtask(&["schemas", "--no-such-flag"]);
+    assert_eq!(out.status.code(), Some(2));
+}
