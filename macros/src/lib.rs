@@ -17,7 +17,9 @@ use syn::{DeriveInput, parse_macro_input};
 use attr::Errors;
 
 /// Derives the history of a record: its schema at every version, typed views of its earlier
-/// shapes and the upgrade steps between them. See `strata::Record`.
+/// shapes and the upgrade steps between them.
+///
+/// Every key is documented in `strata::guide`.
 #[proc_macro_derive(Record, attributes(strata))]
 pub fn derive_record(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
@@ -34,7 +36,9 @@ pub fn derive_record(input: TokenStream) -> TokenStream {
 }
 
 /// Derives an aggregate's event type: the topic schema of every version and its
-/// registration. See `strata::Event`.
+/// registration.
+///
+/// Every key is documented in `strata::guide`.
 #[proc_macro_derive(Event, attributes(strata))]
 pub fn derive_event(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
@@ -50,7 +54,9 @@ pub fn derive_event(input: TokenStream) -> TokenStream {
     }
 }
 
-/// Derives an Avro enum from a unit-only Rust enum. See `strata::Enum`.
+/// Derives an Avro enum from a unit-only Rust enum.
+///
+/// Every key is documented in `strata::guide`.
 #[proc_macro_derive(Enum, attributes(strata))]
 pub fn derive_enum(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);

@@ -99,7 +99,7 @@ impl fmt::Display for Finding {
 pub struct Report {
     /// Every finding, in subject and version order.
     pub findings: Vec<Finding>,
-    /// Files written (by [`write`] only).
+    /// Files written (by [`write()`] only).
     pub written: Vec<PathBuf>,
 }
 

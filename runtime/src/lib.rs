@@ -30,11 +30,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! How versions are declared is documented on [`Record`](derive@Record) and
-//! [`Event`](derive@Event); the committed history in `schemas/` is the [`history`] module.
+//! How versions are declared, every attribute key, and what is generated: the [`guide`].
+//! The committed history in `schemas/` is the [`history`] module.
 
 pub mod error;
 pub mod event;
+pub mod guide;
 pub mod history;
 pub mod schema;
 pub mod types;

@@ -245,6 +245,27 @@ impl AvroType for time::Date {
 #[cfg(feature = "time")]
 const UNIX_EPOCH_JULIAN_DAY: i32 = 2_440_588;
 
+#[cfg(feature = "chrono")]
+impl AvroType for chrono::DateTime<chrono::Utc> {
+    fn schema(_: &mut SchemaCx) -> Result<Schema, SchemaError> {
+        Ok(Schema::TimestampMicros)
+    }
+    fn default_json(&self) -> Result<Value, String> {
+        Ok(json!(self.timestamp_micros()))
+    }
+}
+
+#[cfg(feature = "chrono")]
+impl AvroType for chrono::NaiveDate {
+    fn schema(_: &mut SchemaCx) -> Result<Schema, SchemaError> {
+        Ok(Schema::Date)
+    }
+    fn default_json(&self) -> Result<Value, String> {
+        let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("1970-01-01 is a date");
+        Ok(json!(self.signed_duration_since(epoch).num_days()))
+    }
+}
+
 /// A timestamp stored with millisecond precision (`long`, `timestamp-millis`), for schemas that
 /// use it; a plain `time::OffsetDateTime` maps to `timestamp-micros`.
 #[cfg(feature = "time")]
@@ -349,6 +370,29 @@ mod tests {
     fn decimal_displays_with_its_scale() {
         assert_eq!(Decimal::<10, 2>::from_unscaled(-5).to_string(), "-0.05");
         assert_eq!(Decimal::<10, 0>::from_unscaled(42).to_string(), "42");
+    }
+
+    #[cfg(feature = "time")]
+    #[test]
+    fn time_defaults_count_from_the_unix_epoch() {
+        let date = time::Date::from_calendar_date(1970, time::Month::January, 11).unwrap();
+        assert_eq!(date.default_json(), Ok(json!(10)));
+        let at = time::OffsetDateTime::from_unix_timestamp_nanos(1_500_000).unwrap();
+        assert_eq!(at.default_json(), Ok(json!(1_500)));
+        assert_eq!(TimestampMillis(at).default_json(), Ok(json!(1)));
+    }
+
+    #[cfg(feature = "chrono")]
+    #[test]
+    fn chrono_types_map_like_their_time_counterparts() {
+        use chrono::TimeZone;
+        let mut cx = SchemaCx::new(1, None);
+        assert_eq!(<chrono::DateTime<chrono::Utc>>::schema(&mut cx), Ok(Schema::TimestampMicros));
+        assert_eq!(chrono::NaiveDate::schema(&mut cx), Ok(Schema::Date));
+        let at = chrono::Utc.timestamp_opt(1, 2_000).unwrap();
+        assert_eq!(at.default_json(), Ok(json!(1_000_002)));
+        let date = chrono::NaiveDate::from_ymd_opt(1970, 1, 11).unwrap();
+        assert_eq!(date.default_json(), Ok(json!(10)));
     }
 
     #[test]

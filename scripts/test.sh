@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it, on a fresh machine or an old one: installs what the
+# tests need (the Python environment with fastavro), then checks formatting and lints, and runs
+# every test of the workspace.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup-python.sh
+export STRATA_PYTHON="$PWD/.venv/bin/python"
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+echo "== cargo test"
+cargo test --workspace
+echo "== cargo test (feature chrono)"
+cargo test -p strata --features chrono --lib
+echo "== cargo xtask check"
+cargo xtask check
