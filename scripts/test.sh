@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 scripts/setup-python.sh
 export STRATA_PYTHON="$PWD/.venv/bin/python"
 
+echo "== cargo xtask check"
+cargo xtask check
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
@@ -16,5 +18,3 @@ echo "== cargo test"
 cargo test --workspace
 echo "== cargo test (feature chrono)"
 cargo test -p strata --features chrono --lib
-echo "== cargo xtask check"
-cargo xtask check

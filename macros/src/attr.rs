@@ -221,14 +221,18 @@ fn lit_str(meta: &ParseNestedMeta<'_>) -> syn::Result<LitStr> {
 }
 
 fn version(meta: &ParseNestedMeta<'_>) -> syn::Result<Version> {
-    let lit: LitInt = meta.value()?.parse()?;
-    parse_version(&lit)
+    match meta.value()?.parse::<syn::Lit>()? {
+        syn::Lit::Int(lit) => parse_version(&lit),
+        other => {
+            Err(syn::Error::new(other.span(), "a version is a positive whole number, such as `2`"))
+        }
+    }
 }
 
 fn parse_version(lit: &LitInt) -> syn::Result<Version> {
-    let value: u32 = lit
-        .base10_parse()
-        .map_err(|_| syn::Error::new(lit.span(), "a version is a positive whole number"))?;
+    let value: u32 = lit.base10_parse().map_err(|_| {
+        syn::Error::new(lit.span(), "a version is a positive whole number, such as `2`")
+    })?;
     if value == 0 {
         return Err(syn::Error::new(lit.span(), "versions start at 1"));
     }
