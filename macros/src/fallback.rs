@@ -7,63 +7,41 @@ use quote::quote;
 
 use crate::expand::private;
 
-pub fn record(input: &syn::DeriveInput, error: syn::Error) -> TokenStream {
+/// Which derive failed, and so which traits to stand in for.
+#[derive(Clone, Copy)]
+pub enum Derive {
+    Record,
+    Enum,
+    Event,
+}
+
+pub fn emit(input: &syn::DeriveInput, error: syn::Error, derive: Derive) -> TokenStream {
     let p = private();
     let ident = &input.ident;
     let error = error.to_compile_error();
+    // A generic type cannot get these impls without bounds we cannot know.
     if !input.generics.params.is_empty() {
         return error;
     }
-    quote! {
-        #error
-        const _: () = {
-            impl #p::AvroType for #ident {
-                fn schema(_: &mut #p::SchemaCx) -> ::core::result::Result<#p::Schema, #p::SchemaError> {
-                    ::core::unreachable!()
-                }
-                fn default_json(&self) -> ::core::result::Result<#p::Value, ::std::string::String> {
-                    ::core::unreachable!()
-                }
+    let avro_type = quote! {
+        impl #p::AvroType for #ident {
+            fn schema(_: &mut #p::SchemaCx) -> ::core::result::Result<#p::Schema, #p::SchemaError> {
+                ::core::unreachable!()
             }
+            fn default_json(&self) -> ::core::result::Result<#p::Value, ::std::string::String> {
+                ::core::unreachable!()
+            }
+        }
+    };
+    let impls = match derive {
+        Derive::Record => quote! {
+            #avro_type
             impl #p::Record for #ident {
                 const CHANGES: &'static [u32] = &[1];
             }
-        };
-    }
-}
-
-pub fn avro_enum(input: &syn::DeriveInput, error: syn::Error) -> TokenStream {
-    let p = private();
-    let ident = &input.ident;
-    let error = error.to_compile_error();
-    if !input.generics.params.is_empty() {
-        return error;
-    }
-    quote! {
-        #error
-        const _: () = {
-            impl #p::AvroType for #ident {
-                fn schema(_: &mut #p::SchemaCx) -> ::core::result::Result<#p::Schema, #p::SchemaError> {
-                    ::core::unreachable!()
-                }
-                fn default_json(&self) -> ::core::result::Result<#p::Value, ::std::string::String> {
-                    ::core::unreachable!()
-                }
-            }
-        };
-    }
-}
-
-pub fn event(input: &syn::DeriveInput, error: syn::Error) -> TokenStream {
-    let p = private();
-    let ident = &input.ident;
-    let error = error.to_compile_error();
-    if !input.generics.params.is_empty() {
-        return error;
-    }
-    quote! {
-        #error
-        const _: () = {
+        },
+        Derive::Enum => avro_type,
+        Derive::Event => quote! {
             impl #p::Event for #ident {
                 const TOPIC: &'static str = "";
                 const VERSION: u32 = 1;
@@ -71,6 +49,10 @@ pub fn event(input: &syn::DeriveInput, error: syn::Error) -> TokenStream {
                     ::core::unreachable!()
                 }
             }
-        };
+        },
+    };
+    quote! {
+        #error
+        const _: () = { #impls };
     }
 }

@@ -30,7 +30,7 @@ pub fn derive_record(input: TokenStream) -> TokenStream {
     }
     match (errors.finish(), record) {
         (Ok(()), Some(record)) => expand::record::expand(&record).into(),
-        (Err(e), _) => fallback::record(&input, e).into(),
+        (Err(e), _) => fallback::emit(&input, e, fallback::Derive::Record).into(),
         (Ok(()), None) => unreachable!("ast::record reports an error whenever it returns None"),
     }
 }
@@ -49,7 +49,7 @@ pub fn derive_event(input: TokenStream) -> TokenStream {
     }
     match (errors.finish(), event) {
         (Ok(()), Some(event)) => expand::event::expand(&event).into(),
-        (Err(e), _) => fallback::event(&input, e).into(),
+        (Err(e), _) => fallback::emit(&input, e, fallback::Derive::Event).into(),
         (Ok(()), None) => unreachable!("ast::event reports an error whenever it returns None"),
     }
 }
@@ -64,7 +64,7 @@ pub fn derive_enum(input: TokenStream) -> TokenStream {
     let parsed = expand::avro_enum::parse(&input, &mut errors);
     match (errors.finish(), parsed) {
         (Ok(()), Some(parsed)) => expand::avro_enum::expand(&parsed).into(),
-        (Err(e), _) => fallback::avro_enum(&input, e).into(),
+        (Err(e), _) => fallback::emit(&input, e, fallback::Derive::Enum).into(),
         (Ok(()), None) => {
             unreachable!("avro_enum::parse reports an error whenever it returns None")
         }
