@@ -209,23 +209,14 @@ pub fn record<'a>(input: &'a syn::DeriveInput, errors: &mut Errors) -> Option<Re
             removed_upgrade: removed.upgrade.clone(),
             span: removed.span,
         };
-        let position = match &removed.after {
-            None => fields.len(),
-            Some(after) => match fields.iter().position(|f| f.name == after.value()) {
-                Some(i) => i + 1,
-                None => {
-                    errors.at(
-                        after.span(),
-                        format!(
-                            "`after = \"{}\"` names no field of `{}`",
-                            after.value(),
-                            input.ident
-                        ),
-                    );
-                    fields.len()
-                }
-            },
-        };
+        let position = position_after(
+            &fields,
+            removed.after.as_ref(),
+            |f| f.name.clone(),
+            "field",
+            input,
+            errors,
+        );
         fields.insert(position, field);
     }
     Some(Record {
@@ -314,23 +305,14 @@ pub fn event<'a>(input: &'a syn::DeriveInput, errors: &mut Errors) -> Option<Eve
             upgrade: retired.upgrade.clone(),
             span: retired.span,
         };
-        let position = match &retired.after {
-            None => variants.len(),
-            Some(after) => match variants.iter().position(|v| v.ident == after.value()) {
-                Some(i) => i + 1,
-                None => {
-                    errors.at(
-                        after.span(),
-                        format!(
-                            "`after = \"{}\"` names no variant of `{}`",
-                            after.value(),
-                            input.ident
-                        ),
-                    );
-                    variants.len()
-                }
-            },
-        };
+        let position = position_after(
+            &variants,
+            retired.after.as_ref(),
+            |v| v.ident.to_string(),
+            "variant",
+            input,
+            errors,
+        );
         variants.insert(position, variant);
     }
     let topic = container.topic.clone();
@@ -342,4 +324,25 @@ pub fn event<'a>(input: &'a syn::DeriveInput, errors: &mut Errors) -> Option<Eve
         errors.at(input.ident.span(), "`strata::Event` needs `#[strata(version = N)]`: the latest version, which is the subject's latest version");
     }
     Some(Event { ident: &input.ident, container, topic: topic?, version: version?, variants })
+}
+
+/// Where a removed field or retired variant goes: right after the one `after` names, or last.
+fn position_after<T>(
+    items: &[T],
+    after: Option<&LitStr>,
+    name_of: impl Fn(&T) -> String,
+    what: &str,
+    input: &syn::DeriveInput,
+    errors: &mut Errors,
+) -> usize {
+    let Some(after) = after else { return items.len() };
+    match items.iter().position(|item| name_of(item) == after.value()) {
+        Some(i) => i + 1,
+        None => {
+            let message =
+                format!("`after = \"{}\"` names no {what} of `{}`", after.value(), input.ident);
+            errors.at(after.span(), message);
+            items.len()
+        }
+    }
 }

@@ -82,13 +82,21 @@ pub fn field(
     })
 }
 
-/// The Avro name of a record or enum at `version`, and its earlier names as aliases.
-pub fn type_name_at(
+/// Claims the name a record or enum has at `cx.version()`: its full name and its earlier
+/// names as aliases, or, when the document already defines the type, a reference to it.
+pub fn define_named(
+    cx: &mut SchemaCx,
+    namespace: Option<&str>,
     name: &'static str,
     renames: &'static [(&'static str, u32)],
-    version: u32,
-) -> (&'static str, Vec<String>) {
-    FieldSpec { name, renames, doc: None, since: 1, until: u32::MAX }.name_at(version)
+) -> Result<(Name, Vec<String>), Schema> {
+    let spec = FieldSpec { name, renames, doc: None, since: 1, until: u32::MAX };
+    let (name, aliases) = spec.name_at(cx.version());
+    let name = cx.name(namespace, name);
+    match cx.define(&name) {
+        Some(reference) => Err(reference),
+        None => Ok((name, aliases)),
+    }
 }
 
 /// A value converted from an earlier field type to a later one by an Avro promotion.

@@ -5,7 +5,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use crate::attr::{self, Container, ContainerKind, Errors, Version};
-use crate::expand::{option_str, private, type_name_fn};
+use crate::expand::{define_named, private};
 
 pub struct Symbol {
     pub ident: syn::Ident,
@@ -61,8 +61,7 @@ pub fn expand(e: &AvroEnum<'_>) -> TokenStream {
     let ident = e.ident;
     let name =
         e.container.name.as_ref().map(syn::LitStr::value).unwrap_or_else(|| ident.to_string());
-    let name = type_name_fn(&name, &e.container.renames);
-    let namespace = option_str(e.container.namespace.as_ref());
+    let define = define_named(e.container.namespace.as_ref(), &name, &e.container.renames);
     let doc = match &e.doc {
         Some(doc) => quote! { ::core::option::Option::Some(::std::string::String::from(#doc)) },
         None => quote! { ::core::option::Option::None },
@@ -92,11 +91,7 @@ pub fn expand(e: &AvroEnum<'_>) -> TokenStream {
             impl #p::AvroType for #ident {
                 fn schema(cx: &mut #p::SchemaCx) -> ::core::result::Result<#p::Schema, #p::SchemaError> {
                     let version = cx.version();
-                    let (name, aliases) = #name;
-                    let name = cx.name(#namespace, name);
-                    if let ::core::option::Option::Some(reference) = cx.define(&name) {
-                        return ::core::result::Result::Ok(reference);
-                    }
+                    #define
                     let symbols: &[(&str, u32)] = &[#(#symbols),*];
                     let symbols = symbols
                         .iter()

@@ -15,8 +15,13 @@ pub fn private() -> TokenStream {
     quote! { ::strata::__private_v0 }
 }
 
-/// An expression giving `(name, aliases)` of a named type at `version`.
-pub fn type_name_fn(name: &str, renames: &[Rename]) -> TokenStream {
+/// Statements claiming a named type's name in `cx`: they bind `name` and `aliases`, or return
+/// a reference when the document already defines the type.
+pub fn define_named(
+    namespace: Option<&syn::LitStr>,
+    name: &str,
+    renames: &[Rename],
+) -> TokenStream {
     let p = private();
     let mut renames: Vec<&Rename> = renames.iter().collect();
     renames.sort_by_key(|r| r.version.value);
@@ -25,7 +30,13 @@ pub fn type_name_fn(name: &str, renames: &[Rename]) -> TokenStream {
         let v = r.version.value;
         quote! { (#from, #v) }
     });
-    quote! { #p::type_name_at(#name, &[#(#renames),*], version) }
+    let namespace = option_str(namespace);
+    quote! {
+        let (name, aliases) = match #p::define_named(cx, #namespace, #name, &[#(#renames),*]) {
+            ::core::result::Result::Ok(claimed) => claimed,
+            ::core::result::Result::Err(reference) => return ::core::result::Result::Ok(reference),
+        };
+    }
 }
 
 /// `Some("x")` or `None`, for optional string literals.

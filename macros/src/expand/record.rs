@@ -6,7 +6,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use crate::ast::{FOREVER, Field, Record};
-use crate::expand::{private, type_name_fn};
+use crate::expand::{define_named, private};
 
 pub fn expand(record: &Record<'_>) -> TokenStream {
     let breakpoints = record.breakpoints();
@@ -219,11 +219,11 @@ fn added_value(field: &Field, this: &Ident, ty: &syn::Type) -> TokenStream {
 fn schema_fn(record: &Record<'_>) -> TokenStream {
     let p = private();
     let ident = record.ident;
-    let namespace = match &record.container.namespace {
-        Some(ns) => quote! { ::core::option::Option::Some(#ns) },
-        None => quote! { ::core::option::Option::None },
-    };
-    let name = type_name_fn(&record.name(), &record.container.renames);
+    let define = define_named(
+        record.container.namespace.as_ref(),
+        &record.name(),
+        &record.container.renames,
+    );
     let doc = match &record.doc {
         Some(doc) => quote! { ::core::option::Option::Some(::std::string::String::from(#doc)) },
         None => quote! { ::core::option::Option::None },
@@ -284,11 +284,7 @@ fn schema_fn(record: &Record<'_>) -> TokenStream {
     quote! {
         fn schema(cx: &mut #p::SchemaCx) -> ::core::result::Result<#p::Schema, #p::SchemaError> {
             let version = cx.version();
-            let (name, aliases) = #name;
-            let name = cx.name(#namespace, name);
-            if let ::core::option::Option::Some(reference) = cx.define(&name) {
-                return ::core::result::Result::Ok(reference);
-            }
+            #define
             let namespace = name.namespace.clone();
             cx.in_namespace(namespace.as_deref(), |cx| {
                 cx.within(::core::stringify!(#ident), |cx| {
