@@ -85,6 +85,8 @@ impl Field {
 
 /// A record: a struct deriving `Record`.
 pub struct Record<'a> {
+    /// The Avro name at the latest version: strata's `name`, serde's `rename`, or the Rust name.
+    pub name: String,
     pub ident: &'a Ident,
     pub vis: &'a syn::Visibility,
     pub container: Container,
@@ -94,11 +96,6 @@ pub struct Record<'a> {
 }
 
 impl Record<'_> {
-    /// The Avro name at the latest version.
-    pub fn name(&self) -> String {
-        self.container.name.as_ref().map(LitStr::value).unwrap_or_else(|| self.ident.to_string())
-    }
-
     /// The versions at which the record's shape changes, ascending, starting with 1.
     pub fn breakpoints(&self) -> Vec<u32> {
         let mut out: Vec<u32> = std::iter::once(1)
@@ -150,6 +147,8 @@ pub fn record<'a>(input: &'a syn::DeriveInput, errors: &mut Errors) -> Option<Re
         return None;
     }
     let container = attr::container(&input.attrs, ContainerKind::Record, errors);
+    let serde = attr::serde(&input.attrs, errors);
+    let name = attr::type_name(&container, &serde, &input.ident, errors);
     let mut fields = Vec::new();
     for field in &named.named {
         let ident = field.ident.clone().expect("named fields have idents");
@@ -167,8 +166,15 @@ pub fn record<'a>(input: &'a syn::DeriveInput, errors: &mut Errors) -> Option<Re
         }
         let since = added.version.map(|v| v.value).unwrap_or(1);
         let since_span = added.version.map(|v| v.span).unwrap_or_else(|| ident.span());
+        let rust_name = ident.to_string().trim_start_matches("r#").to_owned();
+        let field_serde = attr::serde(&field.attrs, errors);
+        let avro_name = match (field_serde.rename, serde.rename_all) {
+            (Some(rename), _) => rename.value(),
+            (None, Some(case)) => case.field(&rust_name),
+            (None, None) => rust_name,
+        };
         fields.push(Field {
-            name: ident.to_string().trim_start_matches("r#").to_owned(),
+            name: avro_name,
             ident,
             live: true,
             doc: attr::doc(&field.attrs),
@@ -220,6 +226,7 @@ pub fn record<'a>(input: &'a syn::DeriveInput, errors: &mut Errors) -> Option<Re
         fields.insert(position, field);
     }
     Some(Record {
+        name,
         ident: &input.ident,
         vis: &input.vis,
         doc: attr::doc(&input.attrs),

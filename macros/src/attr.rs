@@ -5,7 +5,10 @@
 
 use proc_macro2::Span;
 use syn::meta::ParseNestedMeta;
+use syn::spanned::Spanned;
 use syn::{Attribute, Expr, Ident, LitInt, LitStr, Type};
+
+use crate::case::Case;
 
 /// The spelling of every key.
 pub mod kw {
@@ -576,4 +579,106 @@ pub fn doc(attrs: &[Attribute]) -> Option<String> {
         .collect();
     let text = lines.join("\n").trim().to_owned();
     (!text.is_empty()).then_some(text)
+}
+
+/// What strata reads of `#[serde(...)]`: the names serde uses, so that the Avro names and the
+/// serde names of a type cannot drift apart. Everything else in it is serde's business.
+#[derive(Default)]
+pub struct Serde {
+    /// `rename = "..."`.
+    pub rename: Option<LitStr>,
+    /// `rename_all = "..."`.
+    pub rename_all: Option<Case>,
+}
+
+pub fn serde(attrs: &[Attribute], errors: &mut Errors) -> Serde {
+    use syn::punctuated::Punctuated;
+    let mut out = Serde::default();
+    for attr in attrs.iter().filter(|a| a.path().is_ident("serde")) {
+        // serde reports its own syntax errors.
+        let Ok(list) =
+            attr.parse_args_with(Punctuated::<syn::Meta, syn::Token![,]>::parse_terminated)
+        else {
+            continue;
+        };
+        for meta in list {
+            let key = if meta.path().is_ident("rename") {
+                "rename"
+            } else if meta.path().is_ident("rename_all") {
+                "rename_all"
+            } else {
+                continue;
+            };
+            let Some(name) = serde_name(&meta, errors) else { continue };
+            if key == "rename" {
+                out.rename = Some(name);
+            } else {
+                match Case::parse(&name.value()) {
+                    Some(case) => out.rename_all = Some(case),
+                    None => errors.at(
+                        name.span(),
+                        format!(
+                            "unknown `rename_all` rule `{}`; expected one of: {}",
+                            name.value(),
+                            crate::case::RULES
+                                .iter()
+                                .map(|(r, _)| format!("`{r}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    ),
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The name of `rename = "x"`, or of `rename(serialize = "x", deserialize = "x")` when both
+/// agree: an Avro type has one name for writing and reading.
+fn serde_name(meta: &syn::Meta, errors: &mut Errors) -> Option<LitStr> {
+    let lit = |expr: &Expr| match expr {
+        Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) => Some(s.clone()),
+        _ => None,
+    };
+    match meta {
+        syn::Meta::NameValue(nv) => lit(&nv.value),
+        syn::Meta::List(list) => {
+            use syn::punctuated::Punctuated;
+            let inner = list
+                .parse_args_with(Punctuated::<syn::MetaNameValue, syn::Token![,]>::parse_terminated)
+                .ok()?;
+            let names: Vec<LitStr> = inner.iter().filter_map(|nv| lit(&nv.value)).collect();
+            if names.windows(2).any(|w| w[0].value() != w[1].value()) {
+                errors.at(list.span(), "serde serializes and deserializes this under different names; an Avro name is one name");
+                return None;
+            }
+            names.into_iter().next()
+        }
+        syn::Meta::Path(_) => None,
+    }
+}
+
+/// The Avro name of a record or enum: strata's `name`, or serde's `rename`, which must agree.
+pub fn type_name(
+    container: &Container,
+    serde: &Serde,
+    ident: &Ident,
+    errors: &mut Errors,
+) -> String {
+    match (&container.name, &serde.rename) {
+        (Some(ours), Some(theirs)) if ours.value() != theirs.value() => {
+            errors.at(
+                ours.span(),
+                format!(
+                    "`name = \"{}\"` contradicts `#[serde(rename = \"{}\")]`; give one name",
+                    ours.value(),
+                    theirs.value()
+                ),
+            );
+            ours.value()
+        }
+        (Some(name), _) | (None, Some(name)) => name.value(),
+        (None, None) => ident.to_string(),
+    }
 }

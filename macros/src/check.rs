@@ -15,11 +15,13 @@ pub fn record(record: &Record<'_>, errors: &mut Errors) {
         removed_field_says_where_its_value_goes(field, errors);
         retype_is_promotion_or_has_upgrade(record, field, errors);
         field_upgrade_not_shadowed_by_record_upgrade(record, field, errors);
-        avro_name(&field.name, field.span, errors);
+        let name_span = if field.live { field.ident.span() } else { field.span };
+        avro_name(&field.name, name_span, errors);
         for rename in &field.renames {
             avro_name(&rename.from.value(), rename.from.span(), errors);
         }
     }
+    avro_name(&record.name, record.ident.span(), errors);
     removed_field_names_are_free(record, errors);
     record_renames_and_steps(record, errors);
 }
@@ -200,7 +202,7 @@ fn record_renames_and_steps(record: &Record<'_>, errors: &mut Errors) {
 }
 
 /// Avro names start with a letter or `_` and continue with letters, digits and `_`.
-fn avro_name(name: &str, span: proc_macro2::Span, errors: &mut Errors) {
+pub fn avro_name(name: &str, span: proc_macro2::Span, errors: &mut Errors) {
     let mut chars = name.chars();
     let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');

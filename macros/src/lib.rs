@@ -7,6 +7,7 @@
 
 mod ast;
 mod attr;
+mod case;
 mod check;
 mod expand;
 mod fallback;
@@ -20,7 +21,7 @@ use attr::Errors;
 /// shapes and the upgrade steps between them.
 ///
 /// Every key is documented in `strata::guide`.
-#[proc_macro_derive(Record, attributes(strata))]
+#[proc_macro_derive(Record, attributes(strata, serde))]
 pub fn derive_record(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     let mut errors = Errors::default();
@@ -39,7 +40,7 @@ pub fn derive_record(input: TokenStream) -> TokenStream {
 /// registration.
 ///
 /// Every key is documented in `strata::guide`.
-#[proc_macro_derive(Event, attributes(strata))]
+#[proc_macro_derive(Event, attributes(strata, serde))]
 pub fn derive_event(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     let mut errors = Errors::default();
@@ -57,7 +58,7 @@ pub fn derive_event(input: TokenStream) -> TokenStream {
 /// Derives an Avro enum from a unit-only Rust enum.
 ///
 /// Every key is documented in `strata::guide`.
-#[proc_macro_derive(Enum, attributes(strata))]
+#[proc_macro_derive(Enum, attributes(strata, serde))]
 pub fn derive_enum(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     let mut errors = Errors::default();

@@ -38,6 +38,17 @@ pub trait Event: Sized + 'static {
     }
 }
 
+/// An event type built from one of its event records, current or retired: a current record
+/// becomes its variant, a retired one goes through the upgrade function its `retired(...)`
+/// declaration names.
+///
+/// Implemented by `#[derive(strata::Event)]` for every record of the enum's history; not meant
+/// to be implemented by hand.
+pub trait FromRecord<R>: Sized {
+    /// The event carrying `record`, in the latest version of the event type.
+    fn from_record(record: R) -> Result<Self, UpcastError>;
+}
+
 /// A record type whose shape evolves across the versions of its aggregate.
 ///
 /// Implemented by `#[derive(strata::Record)]`; not meant to be implemented by hand.

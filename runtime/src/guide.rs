@@ -57,6 +57,15 @@
 //! A key may be repeated (several renames, several type changes), one version each.
 //! `///` doc comments become the schemas' `doc`.
 //!
+//! # Names, and serde
+//!
+//! A record's, enum's or field's Avro name is its Rust name, unless serde names it otherwise:
+//! strata reads `#[serde(rename = "...")]` on records, fields, enums and symbols, and
+//! `#[serde(rename_all = "...")]` on records and enums, so the Avro names and the serde names
+//! of a type cannot drift apart. A strata `name` that contradicts serde's `rename` is an error,
+//! and so is a serde name that is not a valid Avro name (`kebab-case`). Nothing else of serde's
+//! applies: strata never encodes through serde.
+//!
 //! # `#[derive(strata::Enum)]`, on a unit-only enum
 //!
 //! An Avro enum whose symbols are the variant names. Container keys `name`, `namespace` and
@@ -78,9 +87,11 @@
 //! - [`AvroType`](crate::AvroType) (the schema at any version) and
 //!   [`Record`](crate::Record) (the versions at which it changes).
 //!
-//! For an event enum: [`Event`](crate::Event) (the union schema of every version) and a
-//! registration that [`event_types`](crate::event_types) finds, so `cargo xtask` knows every
-//! event type linked into it.
+//! For an event enum: [`Event`](crate::Event) (the union schema of every version),
+//! [`FromRecord`](crate::FromRecord) for every record of its history (a current record becomes
+//! its variant, a retired one goes through its upgrade function), and a registration that
+//! [`event_types`](crate::event_types) finds, so `cargo xtask` knows every event type linked
+//! into it.
 //!
 //! ```
 //! use strata::{UpcastError, View};

@@ -45,7 +45,7 @@ pub mod types;
 pub mod __private_v0;
 
 pub use error::{Error, Result, SchemaError, UpcastError};
-pub use event::{Event, EventType, Record, View, event_types};
+pub use event::{Event, EventType, FromRecord, Record, View, event_types};
 pub use schema::Schema;
 #[cfg(feature = "time")]
 pub use types::TimestampMillis;

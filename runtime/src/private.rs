@@ -7,7 +7,9 @@ pub use inventory;
 pub use serde_json::{Map as JsonMap, Value};
 
 pub use crate::error::{SchemaError, UpcastError};
-pub use crate::event::{Event, EventType, Record, SchemaFn, SourceLocation, View, union_schema};
+pub use crate::event::{
+    Event, EventType, FromRecord, Record, SchemaFn, SourceLocation, View, union_schema,
+};
 pub use crate::schema::{EnumSchema, Field, Name, RecordSchema, Schema, SchemaCx};
 pub use crate::types::AvroType;
 

@@ -342,3 +342,38 @@ mod events {
         assert!(a.ends_with("}\n]\n"), "pretty JSON with a trailing newline");
     }
 }
+
+mod serde_names {
+    use super::*;
+
+    #[derive(strata::Record)]
+    #[serde(rename_all = "camelCase", rename = "PaymentMade")]
+    #[allow(dead_code)]
+    struct Payment {
+        account_id: i64,
+        #[serde(rename = "amt")]
+        amount_cents: i64,
+        method: Method,
+    }
+
+    #[derive(strata::Enum)]
+    #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+    #[allow(dead_code)]
+    enum Method {
+        BankTransfer,
+        #[serde(rename = "CARD")]
+        CreditCard,
+    }
+
+    #[test]
+    fn avro_names_follow_serde_renames_so_they_cannot_drift_apart() {
+        check::<Payment>(
+            1,
+            json!({"type": "record", "name": "PaymentMade", "namespace": "ns", "fields": [
+                {"name": "accountId", "type": "long"},
+                {"name": "amt", "type": "long"},
+                {"name": "method", "type": {"type": "enum", "name": "Method", "symbols": ["BANK_TRANSFER", "CARD"]}}
+            ]}),
+        );
+    }
+}

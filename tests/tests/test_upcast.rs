@@ -154,3 +154,73 @@ mod failing_upgrades {
         );
     }
 }
+
+mod events {
+    use strata::FromRecord;
+    use strata_tests::bank::{
+        AccountClosed, AccountEvent, AccountFrozen, AccountOpened, FreezeReason, HolderKind,
+    };
+    use uuid::Uuid;
+
+    #[test]
+    fn a_retired_event_becomes_a_current_one_through_its_upgrade_function() {
+        let closed = AccountClosed { account_id: Uuid::from_u128(5) };
+        assert_eq!(
+            AccountEvent::from_record(closed).expect("the upgrade cannot fail"),
+            AccountEvent::Frozen(AccountFrozen {
+                account_id: Uuid::from_u128(5),
+                reason: FreezeReason::Closed
+            })
+        );
+    }
+
+    #[test]
+    fn a_current_record_becomes_its_variant() {
+        let opened = AccountOpened {
+            account_id: Uuid::nil(),
+            holder: "Ada".into(),
+            currency: "EUR".into(),
+            overdraft_limit_cents: 0,
+            holder_kind: HolderKind::Person,
+        };
+        assert_eq!(
+            AccountEvent::from_record(opened.clone()).expect("infallible"),
+            AccountEvent::Opened(opened)
+        );
+    }
+}
+
+mod escape_hatch {
+    use serde_json::json;
+    use strata::schema::{Schema, SchemaCx};
+    use strata::{AvroType, SchemaError};
+
+    /// An e-mail address, stored as an Avro string: a custom type mapped by hand.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct Email(String);
+
+    impl AvroType for Email {
+        fn schema(_: &mut SchemaCx) -> Result<Schema, SchemaError> {
+            Ok(Schema::String)
+        }
+        fn default_json(&self) -> Result<serde_json::Value, String> {
+            Ok(json!(self.0))
+        }
+    }
+
+    #[derive(strata::Record)]
+    #[allow(dead_code)]
+    pub struct Signup {
+        #[strata(added(in = 2, default = Email("nobody@example.com".into())))]
+        pub email: Email,
+    }
+
+    #[test]
+    fn a_type_implementing_avro_type_by_hand_is_a_field_like_any_other() {
+        let schema = Signup::schema(&mut SchemaCx::new(2, None)).expect("derives").to_json();
+        assert_eq!(
+            schema["fields"][0],
+            json!({"name": "email", "type": "string", "default": "nobody@example.com"})
+        );
+    }
+}

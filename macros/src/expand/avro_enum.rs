@@ -9,12 +9,15 @@ use crate::expand::{define_named, private};
 
 pub struct Symbol {
     pub ident: syn::Ident,
+    /// The Avro symbol: serde's `rename`, its `rename_all` rule, or the variant's name.
+    pub name: String,
     pub since: u32,
     pub default: bool,
 }
 
 pub struct AvroEnum<'a> {
     pub ident: &'a syn::Ident,
+    pub name: String,
     pub container: Container,
     pub doc: Option<String>,
     pub symbols: Vec<Symbol>,
@@ -26,6 +29,8 @@ pub fn parse<'a>(input: &'a syn::DeriveInput, errors: &mut Errors) -> Option<Avr
         return None;
     };
     let container = attr::container(&input.attrs, ContainerKind::Enum, errors);
+    let serde = attr::serde(&input.attrs, errors);
+    let name = attr::type_name(&container, &serde, &input.ident, errors);
     let mut symbols = Vec::new();
     let mut default_seen = false;
     for variant in &data.variants {
@@ -44,36 +49,42 @@ pub fn parse<'a>(input: &'a syn::DeriveInput, errors: &mut Errors) -> Option<Avr
             default_seen = true;
         }
         let since = attrs.added.map(|Version { value, .. }| value).unwrap_or(1);
+        let symbol = match (attr::serde(&variant.attrs, errors).rename, serde.rename_all) {
+            (Some(rename), _) => rename.value(),
+            (None, Some(case)) => case.variant(&variant.ident.to_string()),
+            (None, None) => variant.ident.to_string(),
+        };
+        crate::check::avro_name(&symbol, variant.ident.span(), errors);
         symbols.push(Symbol {
             ident: variant.ident.clone(),
+            name: symbol,
             since,
             default: attrs.default.is_some(),
         });
     }
+    crate::check::avro_name(&name, input.ident.span(), errors);
     if symbols.is_empty() {
         errors.at(input.ident.span(), "an Avro enum needs at least one symbol");
     }
-    Some(AvroEnum { ident: &input.ident, doc: attr::doc(&input.attrs), container, symbols })
+    Some(AvroEnum { ident: &input.ident, name, doc: attr::doc(&input.attrs), container, symbols })
 }
 
 pub fn expand(e: &AvroEnum<'_>) -> TokenStream {
     let p = private();
     let ident = e.ident;
-    let name =
-        e.container.name.as_ref().map(syn::LitStr::value).unwrap_or_else(|| ident.to_string());
-    let define = define_named(e.container.namespace.as_ref(), &name, &e.container.renames);
+    let define = define_named(e.container.namespace.as_ref(), &e.name, &e.container.renames);
     let doc = match &e.doc {
         Some(doc) => quote! { ::core::option::Option::Some(::std::string::String::from(#doc)) },
         None => quote! { ::core::option::Option::None },
     };
     let symbols = e.symbols.iter().map(|s| {
-        let symbol = s.ident.to_string();
+        let symbol = &s.name;
         let since = s.since;
         quote! { (#symbol, #since) }
     });
     let default = match e.symbols.iter().find(|s| s.default) {
         Some(s) => {
-            let symbol = s.ident.to_string();
+            let symbol = &s.name;
             let since = s.since;
             quote! { (version >= #since).then(|| ::std::string::String::from(#symbol)) }
         }
@@ -81,7 +92,7 @@ pub fn expand(e: &AvroEnum<'_>) -> TokenStream {
     };
     let arms = e.symbols.iter().map(|s| {
         let variant = &s.ident;
-        let symbol = variant.to_string();
+        let symbol = &s.name;
         quote! { #ident::#variant => #symbol }
     });
     quote! {

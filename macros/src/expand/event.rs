@@ -37,13 +37,28 @@ pub fn expand(event: &Event<'_>) -> TokenStream {
             const _: () = ::core::assert!(#p::last_change(<#ty as #p::Record>::CHANGES) <= #latest, #message);
         }
     });
-    let retired = event.variants.iter().filter(|v| !v.live).map(|v| {
+    // Every record of the history builds the latest event: a current one as its variant, a
+    // retired one through its upgrade function, bound with its signature at the attribute.
+    let from_record = event.variants.iter().map(|v| {
         let ty = &v.ty;
-        let upgrade =
-            v.upgrade.as_ref().expect("check::event requires an upgrade on retired variants");
-        let path = &upgrade.path;
-        quote_spanned! {upgrade.span=>
-            const _: fn(#ty) -> ::core::result::Result<#ident, #p::UpcastError> = #path;
+        let body = if v.live {
+            let variant = &v.ident;
+            quote! { ::core::result::Result::Ok(#ident::#variant(record)) }
+        } else {
+            let upgrade =
+                v.upgrade.as_ref().expect("check::event requires an upgrade on retired variants");
+            let path = &upgrade.path;
+            quote_spanned! {upgrade.span=>
+                let upgrade: fn(#ty) -> ::core::result::Result<#ident, #p::UpcastError> = #path;
+                upgrade(record)
+            }
+        };
+        quote! {
+            impl #p::FromRecord<#ty> for #ident {
+                fn from_record(record: #ty) -> ::core::result::Result<Self, #p::UpcastError> {
+                    #body
+                }
+            }
         }
     });
     let rust_name = quote_spanned! {ident.span()=> ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident)) };
@@ -65,7 +80,7 @@ pub fn expand(event: &Event<'_>) -> TokenStream {
             }
 
             #(#record_checks)*
-            #(#retired)*
+            #(#from_record)*
         };
     }
 }

@@ -219,11 +219,8 @@ fn added_value(field: &Field, this: &Ident, ty: &syn::Type) -> TokenStream {
 fn schema_fn(record: &Record<'_>) -> TokenStream {
     let p = private();
     let ident = record.ident;
-    let define = define_named(
-        record.container.namespace.as_ref(),
-        &record.name(),
-        &record.container.renames,
-    );
+    let define =
+        define_named(record.container.namespace.as_ref(), &record.name, &record.container.renames);
     let doc = match &record.doc {
         Some(doc) => quote! { ::core::option::Option::Some(::std::string::String::from(#doc)) },
         None => quote! { ::core::option::Option::None },
