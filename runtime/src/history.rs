@@ -479,10 +479,9 @@ fn compare(
             Some(*version),
             message,
             Some(format!(
-                "a published version never changes: undo the change to `{}`, or declare it as version {} with `version = {}` and run `{REGENERATE}`",
+                "a published version never changes: undo the change to `{}`, or make it version {next}: raise `version` to {next}, declare the change with `in = {next}`, and run `{REGENERATE}`",
                 event.rust_name,
-                event.version + 1,
-                event.version + 1
+                next = event.version + 1,
             )),
         ));
     }

@@ -162,7 +162,9 @@ fn a_type_changed_without_a_version_bump_fails_naming_the_field() {
     );
     assert!(errors[0].contains("hint: a published version never changes"), "{}", errors[0]);
     assert!(
-        errors[0].contains("`version = 2`") && errors[0].contains("cargo xtask schemas"),
+        errors[0].contains(
+            "make it version 2: raise `version` to 2, declare the change with `in = 2`, and run `cargo xtask schemas`"
+        ),
         "{}",
         errors[0]
     );
