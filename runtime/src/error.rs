@@ -16,6 +16,9 @@ pub enum Error {
     /// The committed schema history could not be read or written.
     #[error(transparent)]
     History(#[from] crate::history::HistoryError),
+    /// Bytes could not be decoded.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
 }
 
 /// A Rust type whose schema at some version cannot be generated, such as a default that does
@@ -121,6 +124,245 @@ impl UpcastError {
                 format!("upgrading `{record}` from version {from} to {to}: {}", self.message)
             }
             _ => self.message.clone(),
+        }
+    }
+}
+
+/// Bytes that could not be decoded, with where: byte offset, field path, and (when decoding
+/// framed records) schema id, writer version and event type.
+#[derive(Debug)]
+pub struct DecodeError {
+    inner: Box<DecodeErrorInner>,
+}
+
+#[derive(Debug)]
+struct DecodeErrorInner {
+    kind: DecodeErrorKind,
+    offset: usize,
+    /// Innermost first, as the error travels outwards.
+    path: Vec<PathSegment>,
+    schema_id: Option<u32>,
+    writer_version: Option<u32>,
+    event_type: Option<&'static str>,
+}
+
+#[derive(Debug, Clone)]
+enum PathSegment {
+    Record(&'static str),
+    Field(&'static str),
+    Index(usize),
+    Key(String),
+}
+
+/// What was wrong with the bytes.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeErrorKind {
+    /// The input ended inside a value.
+    #[error("unexpected end of input: {needed} more byte(s) needed")]
+    UnexpectedEnd {
+        /// How many more bytes the value needed.
+        needed: usize,
+    },
+    /// A varint ran past 64 bits.
+    #[error("a varint is longer than 64 bits")]
+    VarintOverflow,
+    /// A number does not fit the Avro or Rust type read.
+    #[error("{value} is out of range for `{ty}`")]
+    OutOfRange {
+        /// The number read.
+        value: i64,
+        /// The type it had to fit.
+        ty: &'static str,
+    },
+    /// A boolean byte other than 0 or 1.
+    #[error("{0} is not a boolean (0 or 1)")]
+    InvalidBool(u8),
+    /// A negative length or block size.
+    #[error("negative length {0}")]
+    NegativeLength(i64),
+    /// A string that is not UTF-8.
+    #[error("a string is not UTF-8: {0}")]
+    InvalidUtf8(#[source] std::str::Utf8Error),
+    /// A union branch index out of range.
+    #[error("union branch {index} does not exist: the union has {branches}")]
+    InvalidBranch {
+        /// The index read.
+        index: i64,
+        /// How many branches there are.
+        branches: usize,
+    },
+    /// An enum symbol index out of range.
+    #[error("enum symbol {index} does not exist: the enum has {symbols}")]
+    InvalidSymbol {
+        /// The index read.
+        index: i32,
+        /// How many symbols there are.
+        symbols: usize,
+    },
+    /// An array or map with more zero-size items than the limit.
+    #[error("more than {limit} items that take no bytes")]
+    TooManyItems {
+        /// The limit.
+        limit: u64,
+    },
+    /// A value that is not valid for its logical type.
+    #[error("`{value}` is not a valid `{ty}`")]
+    InvalidLogical {
+        /// The logical type.
+        ty: &'static str,
+        /// The value read, shortened.
+        value: String,
+    },
+    /// Bytes left after the datum.
+    #[error("{0} byte(s) left after the value")]
+    TrailingBytes(usize),
+    /// A framed record that does not start with Confluent's magic byte 0.
+    #[error("unknown magic byte {0}: Confluent framing starts with 0")]
+    UnknownMagicByte(u8),
+    /// A framed record shorter than the 5-byte header.
+    #[error("a framed record of {0} byte(s) is shorter than the 5-byte header")]
+    TruncatedHeader(usize),
+    /// A writer schema that no declared version matches and that cannot be resolved.
+    #[error("writer schema cannot be read: {0}")]
+    Unreadable(String),
+    /// An upgrade step failed.
+    #[error(transparent)]
+    Upcast(UpcastError),
+}
+
+impl DecodeError {
+    /// An error of `kind` at byte `offset`.
+    pub fn new(kind: DecodeErrorKind, offset: usize) -> Self {
+        DecodeError {
+            inner: Box::new(DecodeErrorInner {
+                kind,
+                offset,
+                path: Vec::new(),
+                schema_id: None,
+                writer_version: None,
+                event_type: None,
+            }),
+        }
+    }
+
+    /// What was wrong.
+    pub fn kind(&self) -> &DecodeErrorKind {
+        &self.inner.kind
+    }
+
+    /// The byte offset in the datum (after any framing header) where the bad value starts.
+    pub fn offset(&self) -> usize {
+        self.inner.offset
+    }
+
+    /// The path of the value inside the event, such as `AccountOpened.holder` or
+    /// `OrderPlaced.lines[2].sku`.
+    pub fn path(&self) -> String {
+        let mut out = String::new();
+        for (i, segment) in self.inner.path.iter().rev().enumerate() {
+            match segment {
+                PathSegment::Record(name) if i == 0 => out.push_str(name),
+                PathSegment::Record(_) => {}
+                PathSegment::Field(name) => {
+                    if !out.is_empty() {
+                        out.push('.');
+                    }
+                    out.push_str(name);
+                }
+                PathSegment::Index(index) => out.push_str(&format!("[{index}]")),
+                PathSegment::Key(key) => out.push_str(&format!("[{key:?}]")),
+            }
+        }
+        out
+    }
+
+    /// The writer's schema id, when the record was framed.
+    pub fn schema_id(&self) -> Option<u32> {
+        self.inner.schema_id
+    }
+
+    /// The declared version the writer schema matched.
+    pub fn writer_version(&self) -> Option<u32> {
+        self.inner.writer_version
+    }
+
+    /// The event type being decoded.
+    pub fn event_type(&self) -> Option<&'static str> {
+        self.inner.event_type
+    }
+
+    #[doc(hidden)]
+    pub fn in_field(mut self, field: &'static str) -> Self {
+        self.inner.path.push(PathSegment::Field(field));
+        self
+    }
+
+    #[doc(hidden)]
+    pub fn in_record(mut self, record: &'static str) -> Self {
+        self.inner.path.push(PathSegment::Record(record));
+        self
+    }
+
+    #[doc(hidden)]
+    pub fn in_index(mut self, index: usize) -> Self {
+        self.inner.path.push(PathSegment::Index(index));
+        self
+    }
+
+    #[doc(hidden)]
+    pub fn in_key(mut self, key: &str) -> Self {
+        self.inner.path.push(PathSegment::Key(key.chars().take(64).collect()));
+        self
+    }
+
+    /// Adds where the datum came from: its schema id, the version it matched, the event type.
+    #[doc(hidden)]
+    pub fn in_event(
+        mut self,
+        event_type: &'static str,
+        schema_id: Option<u32>,
+        writer_version: Option<u32>,
+    ) -> Self {
+        self.inner.event_type = Some(event_type);
+        self.inner.schema_id = self.inner.schema_id.or(schema_id);
+        self.inner.writer_version = self.inner.writer_version.or(writer_version);
+        self
+    }
+
+    #[doc(hidden)]
+    pub fn upcast(error: UpcastError, offset: usize) -> Self {
+        DecodeError::new(DecodeErrorKind::Upcast(error), offset)
+    }
+}
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("cannot decode")?;
+        if let Some(event) = self.inner.event_type {
+            write!(f, " `{event}`")?;
+        }
+        match (self.inner.schema_id, self.inner.writer_version) {
+            (Some(id), Some(v)) => write!(f, " (schema id {id}, writer version {v})")?,
+            (Some(id), None) => write!(f, " (schema id {id})")?,
+            (None, Some(v)) => write!(f, " (writer version {v})")?,
+            (None, None) => {}
+        }
+        write!(f, " at byte {}", self.inner.offset)?;
+        let path = self.path();
+        if !path.is_empty() {
+            write!(f, ", `{path}`")?;
+        }
+        write!(f, ": {}", self.inner.kind)
+    }
+}
+
+impl std::error::Error for DecodeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.inner.kind {
+            DecodeErrorKind::InvalidUtf8(e) => Some(e),
+            DecodeErrorKind::Upcast(e) => Some(e),
+            _ => None,
         }
     }
 }

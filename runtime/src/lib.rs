@@ -33,6 +33,8 @@
 //! How versions are declared, every attribute key, and what is generated: the [`guide`].
 //! The committed history in `schemas/` is the [`history`] module.
 
+pub mod decode;
+pub mod encode;
 pub mod error;
 pub mod event;
 pub mod guide;
@@ -44,7 +46,9 @@ pub mod types;
 #[path = "private.rs"]
 pub mod __private_v0;
 
-pub use error::{Error, Result, SchemaError, UpcastError};
+pub use decode::Decode;
+pub use encode::Encode;
+pub use error::{DecodeError, Error, Result, SchemaError, UpcastError};
 pub use event::{Event, EventType, FromRecord, Record, View, event_types};
 pub use schema::Schema;
 #[cfg(feature = "time")]

@@ -243,7 +243,7 @@ impl AvroType for time::Date {
 
 /// 1970-01-01 as a Julian day number.
 #[cfg(feature = "time")]
-const UNIX_EPOCH_JULIAN_DAY: i32 = 2_440_588;
+pub(crate) const UNIX_EPOCH_JULIAN_DAY: i32 = 2_440_588;
 
 #[cfg(feature = "chrono")]
 impl AvroType for chrono::DateTime<chrono::Utc> {
@@ -308,6 +308,18 @@ impl<const P: u32, const S: u32> Decimal<P, S> {
         self.unscaled
     }
 
+    /// The decimal whose unscaled value is the big-endian two's-complement `bytes`, or `None`
+    /// when they hold more than an `i128`.
+    pub fn from_be_bytes(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() > 16 {
+            return None;
+        }
+        let negative = bytes.first().is_some_and(|b| b & 0x80 != 0);
+        let mut buf = if negative { [0xff; 16] } else { [0; 16] };
+        buf[16 - bytes.len()..].copy_from_slice(bytes);
+        Some(Decimal { unscaled: i128::from_be_bytes(buf) })
+    }
+
     /// The big-endian two's-complement bytes Avro stores, as short as the value allows.
     pub fn to_be_bytes_minimal(&self) -> Vec<u8> {
         let bytes = self.unscaled.to_be_bytes();
@@ -364,6 +376,16 @@ mod tests {
         assert_eq!(Decimal::<10, 2>::from_unscaled(128).to_be_bytes_minimal(), [0x00, 0x80]);
         assert_eq!(Decimal::<10, 2>::from_unscaled(-1).to_be_bytes_minimal(), [0xff]);
         assert_eq!(Decimal::<10, 2>::from_unscaled(-129).to_be_bytes_minimal(), [0xff, 0x7f]);
+    }
+
+    #[test]
+    fn decimal_bytes_read_back() {
+        for unscaled in [0, 1, -1, 127, 128, -128, -129, i128::MAX, i128::MIN, 123_456_789] {
+            let d = Decimal::<38, 2>::from_unscaled(unscaled);
+            assert_eq!(Decimal::<38, 2>::from_be_bytes(&d.to_be_bytes_minimal()), Some(d));
+        }
+        assert_eq!(Decimal::<38, 2>::from_be_bytes(&[]), Some(Decimal::from_unscaled(0)));
+        assert_eq!(Decimal::<38, 2>::from_be_bytes(&[1; 17]), None);
     }
 
     #[test]

@@ -1,0 +1,486 @@
+//! Avro binary decoding straight into Rust types: the [`Reader`] over untrusted bytes, the
+//! [`Decode`] trait, and its implementations for the supported types.
+//!
+//! Decoding never panics and never allocates more than the input can justify: a length is
+//! checked against the remaining bytes before anything is reserved, and collections grow as
+//! their items are read.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasher, Hash};
+
+use crate::error::{DecodeError, DecodeErrorKind};
+
+/// A cursor over one Avro datum.
+#[derive(Debug, Clone)]
+pub struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+/// How many items of encoded size zero (nulls, empty records) one array or map may hold: such
+/// items cost no input, so their count alone cannot be trusted.
+pub const MAX_ZERO_SIZE_ITEMS: u64 = 1 << 20;
+
+impl<'a> Reader<'a> {
+    /// A reader at the start of `bytes`.
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Reader { bytes, pos: 0 }
+    }
+
+    /// The offset of the next byte, from the start of the datum.
+    pub fn offset(&self) -> usize {
+        self.pos
+    }
+
+    /// The bytes not read yet.
+    pub fn remaining(&self) -> usize {
+        self.bytes.len() - self.pos
+    }
+
+    /// Whether every byte was read.
+    pub fn is_empty(&self) -> bool {
+        self.remaining() == 0
+    }
+
+    fn error(&self, kind: DecodeErrorKind) -> DecodeError {
+        DecodeError::new(kind, self.pos)
+    }
+
+    /// A `long`: a zig-zag varint of at most 10 bytes.
+    #[inline]
+    pub fn read_long(&mut self) -> Result<i64, DecodeError> {
+        let start = self.pos;
+        let mut value: u64 = 0;
+        let mut shift = 0;
+        loop {
+            let Some(&byte) = self.bytes.get(self.pos) else {
+                return Err(DecodeError::new(DecodeErrorKind::UnexpectedEnd { needed: 1 }, start));
+            };
+            self.pos += 1;
+            if shift == 63 && byte > 1 {
+                return Err(DecodeError::new(DecodeErrorKind::VarintOverflow, start));
+            }
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                break;
+            }
+            shift += 7;
+        }
+        Ok((value >> 1) as i64 ^ -((value & 1) as i64))
+    }
+
+    /// An `int`: a `long` that fits in 32 bits.
+    #[inline]
+    pub fn read_int(&mut self) -> Result<i32, DecodeError> {
+        let start = self.pos;
+        let value = self.read_long()?;
+        i32::try_from(value)
+            .map_err(|_| DecodeError::new(DecodeErrorKind::OutOfRange { value, ty: "int" }, start))
+    }
+
+    /// A `boolean`: one byte, 0 or 1.
+    #[inline]
+    pub fn read_bool(&mut self) -> Result<bool, DecodeError> {
+        match self.take(1)?[0] {
+            0 => Ok(false),
+            1 => Ok(true),
+            other => Err(DecodeError::new(DecodeErrorKind::InvalidBool(other), self.pos - 1)),
+        }
+    }
+
+    /// A `float`: 4 bytes, little-endian.
+    #[inline]
+    pub fn read_float(&mut self) -> Result<f32, DecodeError> {
+        Ok(f32::from_le_bytes(self.read_fixed::<4>()?))
+    }
+
+    /// A `double`: 8 bytes, little-endian.
+    #[inline]
+    pub fn read_double(&mut self) -> Result<f64, DecodeError> {
+        Ok(f64::from_le_bytes(self.read_fixed::<8>()?))
+    }
+
+    /// `n` bytes.
+    #[inline]
+    pub fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        if n > self.remaining() {
+            return Err(self.error(DecodeErrorKind::UnexpectedEnd { needed: n - self.remaining() }));
+        }
+        let out = &self.bytes[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(out)
+    }
+
+    /// A `fixed` of `N` bytes.
+    #[inline]
+    pub fn read_fixed<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        let bytes = self.take(N)?;
+        Ok(bytes.try_into().expect("take returned N bytes"))
+    }
+
+    /// A length prefix, checked against the bytes left before anything is allocated.
+    #[inline]
+    pub fn read_len(&mut self) -> Result<usize, DecodeError> {
+        let start = self.pos;
+        let len = self.read_long()?;
+        if len < 0 {
+            return Err(DecodeError::new(DecodeErrorKind::NegativeLength(len), start));
+        }
+        let len = usize::try_from(len).unwrap_or(usize::MAX);
+        if len > self.remaining() {
+            return Err(self.error(DecodeErrorKind::UnexpectedEnd { needed: len - self.remaining() }));
+        }
+        Ok(len)
+    }
+
+    /// `bytes`, borrowed from the input.
+    #[inline]
+    pub fn read_bytes(&mut self) -> Result<&'a [u8], DecodeError> {
+        let len = self.read_len()?;
+        self.take(len)
+    }
+
+    /// A `string`, borrowed from the input after UTF-8 validation.
+    #[inline]
+    pub fn read_str(&mut self) -> Result<&'a str, DecodeError> {
+        let start = self.pos;
+        let bytes = self.read_bytes()?;
+        std::str::from_utf8(bytes)
+            .map_err(|e| DecodeError::new(DecodeErrorKind::InvalidUtf8(e), start))
+    }
+
+    /// The index of a union branch, checked against the number of branches.
+    #[inline]
+    pub fn read_branch(&mut self, branches: usize) -> Result<usize, DecodeError> {
+        let start = self.pos;
+        let index = self.read_long()?;
+        usize::try_from(index)
+            .ok()
+            .filter(|&i| i < branches)
+            .ok_or_else(|| DecodeError::new(DecodeErrorKind::InvalidBranch { index, branches }, start))
+    }
+
+    /// The index of an enum symbol, checked against the number of symbols.
+    #[inline]
+    pub fn read_symbol(&mut self, symbols: usize) -> Result<usize, DecodeError> {
+        let start = self.pos;
+        let index = self.read_int()?;
+        usize::try_from(index)
+            .ok()
+            .filter(|&i| i < symbols)
+            .ok_or_else(|| {
+                DecodeError::new(DecodeErrorKind::InvalidSymbol { index, symbols }, start)
+            })
+    }
+
+    /// Reads the blocks of an array or map, calling `item` once per item. A block's count is
+    /// trusted only as far as the input can hold it.
+    pub fn read_blocks(
+        &mut self,
+        mut item: impl FnMut(&mut Self) -> Result<(), DecodeError>,
+    ) -> Result<(), DecodeError> {
+        let mut zero_size_items = 0u64;
+        loop {
+            let start = self.pos;
+            let mut count = self.read_long()?;
+            if count == 0 {
+                return Ok(());
+            }
+            if count < 0 {
+                // A negative count is followed by the block's size in bytes.
+                count = count.checked_neg().ok_or_else(|| {
+                    DecodeError::new(DecodeErrorKind::NegativeLength(count), start)
+                })?;
+                self.read_len()?;
+            }
+            for _ in 0..count {
+                let before = self.pos;
+                item(self)?;
+                if self.pos == before {
+                    zero_size_items += 1;
+                    if zero_size_items > MAX_ZERO_SIZE_ITEMS {
+                        return Err(DecodeError::new(
+                            DecodeErrorKind::TooManyItems { limit: MAX_ZERO_SIZE_ITEMS },
+                            start,
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    /// An upper bound on how many items a collection may reserve room for up front: never more
+    /// than the bytes left (most items take at least one byte).
+    fn capacity_hint(&self) -> usize {
+        self.remaining().min(4096)
+    }
+}
+
+/// A type decoded from Avro binary written with the schema of aggregate version `V`.
+///
+/// Implemented here for the supported std and library types, and by the derives, where a
+/// record decodes the shape it had at `V` and upgrades it to the latest type. Hand-written for
+/// a custom type alongside [`AvroType`](crate::AvroType).
+pub trait Decode: Sized {
+    /// Decodes one value written with version `V`'s schema.
+    fn decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError>;
+
+    /// Decodes `Vec<Self>`: an array, except for `Vec<u8>`, which is `bytes`.
+    #[doc(hidden)]
+    fn decode_vec<const V: u32>(r: &mut Reader<'_>) -> Result<Vec<Self>, DecodeError> {
+        let mut out = Vec::with_capacity(r.capacity_hint().min(16));
+        r.read_blocks(|r| {
+            let item = Self::decode::<V>(r).map_err(|e| e.in_index(out.len()))?;
+            out.push(item);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+}
+
+macro_rules! decode_int {
+    ($($ty:ty => $read:ident, $avro:literal;)*) => {$(
+        impl Decode for $ty {
+            #[inline]
+            fn decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+                let start = r.offset();
+                let value = r.$read()?;
+                <$ty>::try_from(value).map_err(|_| {
+                    DecodeError::new(
+                        DecodeErrorKind::OutOfRange { value: i64::from(value), ty: stringify!($ty) },
+                        start,
+                    )
+                })
+            }
+        }
+    )*};
+}
+
+decode_int! {
+    i8 => read_int, "int";
+    i16 => read_int, "int";
+    u16 => read_int, "int";
+    u32 => read_long, "long";
+}
+
+impl Decode for i32 {
+    #[inline]
+    fn decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        r.read_int()
+    }
+}
+
+impl Decode for i64 {
+    #[inline]
+    fn decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        r.read_long()
+    }
+}
+
+impl Decode for u8 {
+    #[inline]
+    fn decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let start = r.offset();
+        let value = r.read_int()?;
+        u8::try_from(value).map_err(|_| {
+            DecodeError::new(DecodeErrorKind::OutOfRange { value: i64::from(value), ty: "u8" }, start)
+        })
+    }
+
+    fn decode_vec<const V: u32>(r: &mut Reader<'_>) -> Result<Vec<Self>, DecodeError> {
+        Ok(r.read_bytes()?.to_vec())
+    }
+}
+
+impl Decode for bool {
+    #[inline]
+    fn decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        r.read_bool()
+    }
+}
+
+impl Decode for f32 {
+    #[inline]
+    fn decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        r.read_float()
+    }
+}
+
+impl Decode for f64 {
+    #[inline]
+    fn decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        r.read_double()
+    }
+}
+
+impl Decode for String {
+    #[inline]
+    fn decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        r.read_str().map(str::to_owned)
+    }
+}
+
+impl<T: Decode> Decode for Vec<T> {
+    #[inline]
+    fn decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        T::decode_vec::<V>(r)
+    }
+}
+
+impl<T: Decode> Decode for Box<T> {
+    #[inline]
+    fn decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        T::decode::<V>(r).map(Box::new)
+    }
+}
+
+impl<T: Decode> Decode for Option<T> {
+    #[inline]
+    fn decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        // strata writes optional values as ["null", T].
+        match r.read_branch(2)? {
+            0 => Ok(None),
+            _ => T::decode::<V>(r).map(Some),
+        }
+    }
+}
+
+impl<const N: usize> Decode for [u8; N] {
+    #[inline]
+    fn decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        r.read_fixed::<N>()
+    }
+}
+
+fn decode_map<const V: u32, T: Decode, M: Extend<(String, T)>>(
+    r: &mut Reader<'_>,
+    map: &mut M,
+) -> Result<(), DecodeError> {
+    r.read_blocks(|r| {
+        let key = r.read_str()?.to_owned();
+        let value = T::decode::<V>(r).map_err(|e| e.in_key(&key))?;
+        map.extend([(key, value)]);
+        Ok(())
+    })
+}
+
+impl<T: Decode, S: BuildHasher + Default> Decode for HashMap<String, T, S>
+where
+    String: Eq + Hash,
+{
+    fn decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let mut map = HashMap::with_capacity_and_hasher(r.capacity_hint().min(16), S::default());
+        decode_map::<V, T, _>(r, &mut map)?;
+        Ok(map)
+    }
+}
+
+impl<T: Decode> Decode for BTreeMap<String, T> {
+    fn decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let mut map = BTreeMap::new();
+        decode_map::<V, T, _>(r, &mut map)?;
+        Ok(map)
+    }
+}
+
+#[cfg(feature = "uuid")]
+impl Decode for uuid::Uuid {
+    fn decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let start = r.offset();
+        let text = r.read_str()?;
+        uuid::Uuid::try_parse(text).map_err(|_| {
+            DecodeError::new(DecodeErrorKind::InvalidLogical { ty: "uuid", value: text.chars().take(64).collect() }, start)
+        })
+    }
+}
+
+#[cfg(feature = "time")]
+impl Decode for time::OffsetDateTime {
+    fn decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let start = r.offset();
+        let micros = r.read_long()?;
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000).map_err(|_| {
+            DecodeError::new(
+                DecodeErrorKind::InvalidLogical { ty: "timestamp-micros", value: micros.to_string() },
+                start,
+            )
+        })
+    }
+}
+
+#[cfg(feature = "time")]
+impl Decode for crate::types::TimestampMillis {
+    fn decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let start = r.offset();
+        let millis = r.read_long()?;
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+            .map(crate::types::TimestampMillis)
+            .map_err(|_| {
+                DecodeError::new(
+                    DecodeErrorKind::InvalidLogical {
+                        ty: "timestamp-millis",
+                        value: millis.to_string(),
+                    },
+                    start,
+                )
+            })
+    }
+}
+
+#[cfg(feature = "time")]
+impl Decode for time::Date {
+    fn decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let start = r.offset();
+        let days = r.read_int()?;
+        time::Date::from_julian_day(days.saturating_add(crate::types::UNIX_EPOCH_JULIAN_DAY)).map_err(
+            |_| {
+                DecodeError::new(
+                    DecodeErrorKind::InvalidLogical { ty: "date", value: days.to_string() },
+                    start,
+                )
+            },
+        )
+    }
+}
+
+#[cfg(feature = "chrono")]
+impl Decode for chrono::DateTime<chrono::Utc> {
+    fn decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let start = r.offset();
+        let micros = r.read_long()?;
+        chrono::DateTime::from_timestamp_micros(micros).ok_or_else(|| {
+            DecodeError::new(
+                DecodeErrorKind::InvalidLogical { ty: "timestamp-micros", value: micros.to_string() },
+                start,
+            )
+        })
+    }
+}
+
+#[cfg(feature = "chrono")]
+impl Decode for chrono::NaiveDate {
+    fn decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let start = r.offset();
+        let days = r.read_int()?;
+        let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("1970-01-01 is a date");
+        epoch.checked_add_signed(chrono::Duration::days(i64::from(days))).ok_or_else(|| {
+            DecodeError::new(DecodeErrorKind::InvalidLogical { ty: "date", value: days.to_string() }, start)
+        })
+    }
+}
+
+impl<const P: u32, const S: u32> Decode for crate::types::Decimal<P, S> {
+    fn decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let start = r.offset();
+        let bytes = r.read_bytes()?;
+        crate::types::Decimal::from_be_bytes(bytes).ok_or_else(|| {
+            DecodeError::new(
+                DecodeErrorKind::InvalidLogical {
+                    ty: "decimal",
+                    value: format!("{} bytes, more than an i128 holds", bytes.len()),
+                },
+                start,
+            )
+        })
+    }
+}
