@@ -23,6 +23,18 @@ pub fn emit(input: &syn::DeriveInput, error: syn::Error, derive: Derive) -> Toke
     if !input.generics.params.is_empty() {
         return error;
     }
+    let codec = quote! {
+        impl #p::Decode for #ident {
+            fn decode<const V: u32>(_: &mut #p::Reader<'_>) -> ::core::result::Result<Self, #p::DecodeError> {
+                ::core::unreachable!()
+            }
+        }
+        impl #p::Encode for #ident {
+            fn encode(&self, _: &mut ::std::vec::Vec<u8>) {
+                ::core::unreachable!()
+            }
+        }
+    };
     let avro_type = quote! {
         impl #p::AvroType for #ident {
             fn schema(_: &mut #p::SchemaCx) -> ::core::result::Result<#p::Schema, #p::SchemaError> {
@@ -35,17 +47,22 @@ pub fn emit(input: &syn::DeriveInput, error: syn::Error, derive: Derive) -> Toke
     };
     let impls = match derive {
         Derive::Record => quote! {
+            #codec
             #avro_type
             impl #p::Record for #ident {
                 const CHANGES: &'static [u32] = &[1];
             }
         },
-        Derive::Enum => avro_type,
+        Derive::Enum => quote! { #codec #avro_type },
         Derive::Event => quote! {
+            #codec
             impl #p::Event for #ident {
                 const TOPIC: &'static str = "";
                 const VERSION: u32 = 1;
                 fn schema_at(_: u32) -> ::core::result::Result<#p::Schema, #p::SchemaError> {
+                    ::core::unreachable!()
+                }
+                fn decoder(_: u32) -> ::core::option::Option<#p::DecodeFn<Self>> {
                     ::core::unreachable!()
                 }
             }

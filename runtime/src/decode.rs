@@ -6,7 +6,7 @@
 //! their items are read.
 
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasher, Hash};
+use std::hash::BuildHasher;
 
 use crate::error::{DecodeError, DecodeErrorKind};
 
@@ -128,7 +128,9 @@ impl<'a> Reader<'a> {
         }
         let len = usize::try_from(len).unwrap_or(usize::MAX);
         if len > self.remaining() {
-            return Err(self.error(DecodeErrorKind::UnexpectedEnd { needed: len - self.remaining() }));
+            return Err(
+                self.error(DecodeErrorKind::UnexpectedEnd { needed: len - self.remaining() })
+            );
         }
         Ok(len)
     }
@@ -154,10 +156,9 @@ impl<'a> Reader<'a> {
     pub fn read_branch(&mut self, branches: usize) -> Result<usize, DecodeError> {
         let start = self.pos;
         let index = self.read_long()?;
-        usize::try_from(index)
-            .ok()
-            .filter(|&i| i < branches)
-            .ok_or_else(|| DecodeError::new(DecodeErrorKind::InvalidBranch { index, branches }, start))
+        usize::try_from(index).ok().filter(|&i| i < branches).ok_or_else(|| {
+            DecodeError::new(DecodeErrorKind::InvalidBranch { index, branches }, start)
+        })
     }
 
     /// The index of an enum symbol, checked against the number of symbols.
@@ -165,12 +166,9 @@ impl<'a> Reader<'a> {
     pub fn read_symbol(&mut self, symbols: usize) -> Result<usize, DecodeError> {
         let start = self.pos;
         let index = self.read_int()?;
-        usize::try_from(index)
-            .ok()
-            .filter(|&i| i < symbols)
-            .ok_or_else(|| {
-                DecodeError::new(DecodeErrorKind::InvalidSymbol { index, symbols }, start)
-            })
+        usize::try_from(index).ok().filter(|&i| i < symbols).ok_or_else(|| {
+            DecodeError::new(DecodeErrorKind::InvalidSymbol { index, symbols }, start)
+        })
     }
 
     /// Reads the blocks of an array or map, calling `item` once per item. A block's count is
@@ -283,7 +281,10 @@ impl Decode for u8 {
         let start = r.offset();
         let value = r.read_int()?;
         u8::try_from(value).map_err(|_| {
-            DecodeError::new(DecodeErrorKind::OutOfRange { value: i64::from(value), ty: "u8" }, start)
+            DecodeError::new(
+                DecodeErrorKind::OutOfRange { value: i64::from(value), ty: "u8" },
+                start,
+            )
         })
     }
 
@@ -364,10 +365,7 @@ fn decode_map<const V: u32, T: Decode, M: Extend<(String, T)>>(
     })
 }
 
-impl<T: Decode, S: BuildHasher + Default> Decode for HashMap<String, T, S>
-where
-    String: Eq + Hash,
-{
+impl<T: Decode, S: BuildHasher + Default> Decode for HashMap<String, T, S> {
     fn decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let mut map = HashMap::with_capacity_and_hasher(r.capacity_hint().min(16), S::default());
         decode_map::<V, T, _>(r, &mut map)?;
@@ -389,7 +387,13 @@ impl Decode for uuid::Uuid {
         let start = r.offset();
         let text = r.read_str()?;
         uuid::Uuid::try_parse(text).map_err(|_| {
-            DecodeError::new(DecodeErrorKind::InvalidLogical { ty: "uuid", value: text.chars().take(64).collect() }, start)
+            DecodeError::new(
+                DecodeErrorKind::InvalidLogical {
+                    ty: "uuid",
+                    value: text.chars().take(64).collect(),
+                },
+                start,
+            )
         })
     }
 }
@@ -401,7 +405,10 @@ impl Decode for time::OffsetDateTime {
         let micros = r.read_long()?;
         time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000).map_err(|_| {
             DecodeError::new(
-                DecodeErrorKind::InvalidLogical { ty: "timestamp-micros", value: micros.to_string() },
+                DecodeErrorKind::InvalidLogical {
+                    ty: "timestamp-micros",
+                    value: micros.to_string(),
+                },
                 start,
             )
         })
@@ -432,14 +439,13 @@ impl Decode for time::Date {
     fn decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let start = r.offset();
         let days = r.read_int()?;
-        time::Date::from_julian_day(days.saturating_add(crate::types::UNIX_EPOCH_JULIAN_DAY)).map_err(
-            |_| {
+        time::Date::from_julian_day(days.saturating_add(crate::types::UNIX_EPOCH_JULIAN_DAY))
+            .map_err(|_| {
                 DecodeError::new(
                     DecodeErrorKind::InvalidLogical { ty: "date", value: days.to_string() },
                     start,
                 )
-            },
-        )
+            })
     }
 }
 
@@ -450,7 +456,10 @@ impl Decode for chrono::DateTime<chrono::Utc> {
         let micros = r.read_long()?;
         chrono::DateTime::from_timestamp_micros(micros).ok_or_else(|| {
             DecodeError::new(
-                DecodeErrorKind::InvalidLogical { ty: "timestamp-micros", value: micros.to_string() },
+                DecodeErrorKind::InvalidLogical {
+                    ty: "timestamp-micros",
+                    value: micros.to_string(),
+                },
                 start,
             )
         })
@@ -464,7 +473,10 @@ impl Decode for chrono::NaiveDate {
         let days = r.read_int()?;
         let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("1970-01-01 is a date");
         epoch.checked_add_signed(chrono::Duration::days(i64::from(days))).ok_or_else(|| {
-            DecodeError::new(DecodeErrorKind::InvalidLogical { ty: "date", value: days.to_string() }, start)
+            DecodeError::new(
+                DecodeErrorKind::InvalidLogical { ty: "date", value: days.to_string() },
+                start,
+            )
         })
     }
 }

@@ -26,6 +26,11 @@ pub fn write_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
 /// A type encoded in Avro binary with the schema of the latest version.
 ///
 /// Implemented here for the supported std and library types, and by the derives.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be encoded by strata",
+    label = "no `strata::Encode`",
+    note = "a custom type implements `strata::AvroType`, `strata::Decode` and `strata::Encode`"
+)]
 pub trait Encode {
     /// Appends the value's encoding to `out`.
     fn encode(&self, out: &mut Vec<u8>);
@@ -268,7 +273,9 @@ mod tests {
         #[cfg(feature = "uuid")]
         round_trip(uuid::Uuid::from_u128(0x1234));
         #[cfg(feature = "time")]
-        round_trip(time::OffsetDateTime::from_unix_timestamp_nanos(1_700_000_000_123_456_000).unwrap());
+        round_trip(
+            time::OffsetDateTime::from_unix_timestamp_nanos(1_700_000_000_123_456_000).unwrap(),
+        );
         #[cfg(feature = "time")]
         round_trip(time::Date::from_calendar_date(2024, time::Month::February, 29).unwrap());
     }

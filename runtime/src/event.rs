@@ -10,7 +10,7 @@ use crate::types::AvroType;
 /// Implemented by `#[derive(strata::Event)]`; not meant to be implemented by hand.
 /// Version `N` of the event type is version `N` of the subject: every version changes the
 /// schema, so registering versions in order gives the subject exactly these numbers.
-pub trait Event: Sized + 'static {
+pub trait Event: Sized + 'static + crate::Decode + crate::Encode {
     /// The Kafka topic holding the aggregate's events.
     const TOPIC: &'static str;
     /// The latest version.
@@ -31,6 +31,10 @@ pub trait Event: Sized + 'static {
     /// changes declared beyond [`Event::VERSION`].
     #[doc(hidden)]
     fn schema_at(version: u32) -> Result<Schema, SchemaError>;
+
+    /// The decoder of data written with `version`'s schema (1 to [`Event::VERSION`]), built at
+    /// compile time for that version's exact layout.
+    fn decoder(version: u32) -> Option<DecodeFn<Self>>;
 
     /// The Schema Registry subject under the TopicNameStrategy: `<topic>-value`.
     fn subject() -> String {
@@ -137,6 +141,9 @@ pub fn event_types() -> Vec<&'static EventType> {
     all.sort_by(|a, b| a.topic.cmp(b.topic).then(a.rust_name.cmp(b.rust_name)));
     all
 }
+
+/// A decoder of one version's datum into the latest event type.
+pub type DecodeFn<E> = fn(&mut crate::decode::Reader<'_>) -> Result<E, crate::error::DecodeError>;
 
 /// A function generating a type's schema in a context; derived code passes these around.
 pub type SchemaFn = fn(&mut SchemaCx) -> Result<Schema, SchemaError>;

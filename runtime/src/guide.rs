@@ -141,7 +141,8 @@
 //! | [`Decimal<P, S>`](crate::Decimal) | `bytes` with logical type `decimal(P, S)` |
 //! | structs deriving `Record`, enums deriving `Enum` | named `record`, `enum` |
 //!
-//! Any other type implements [`AvroType`](crate::AvroType) by hand: that is the escape hatch.
+//! Any other type implements [`AvroType`](crate::AvroType), [`Decode`](crate::Decode) and
+//! [`Encode`](crate::Encode) by hand: that is the escape hatch.
 //!
 //! # Writing a new version
 //!

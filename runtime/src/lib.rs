@@ -49,7 +49,7 @@ pub mod __private_v0;
 pub use decode::Decode;
 pub use encode::Encode;
 pub use error::{DecodeError, Error, Result, SchemaError, UpcastError};
-pub use event::{Event, EventType, FromRecord, Record, View, event_types};
+pub use event::{DecodeFn, Event, EventType, FromRecord, Record, View, event_types};
 pub use schema::Schema;
 #[cfg(feature = "time")]
 pub use types::TimestampMillis;

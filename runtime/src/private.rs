@@ -6,9 +6,11 @@ pub use core::{convert::Into, option::Option, result::Result};
 pub use inventory;
 pub use serde_json::{Map as JsonMap, Value};
 
-pub use crate::error::{SchemaError, UpcastError};
+pub use crate::decode::{Decode, Reader};
+pub use crate::encode::{Encode, write_long};
+pub use crate::error::{DecodeError, SchemaError, UpcastError};
 pub use crate::event::{
-    Event, EventType, FromRecord, Record, SchemaFn, SourceLocation, View, union_schema,
+    DecodeFn, Event, EventType, FromRecord, Record, SchemaFn, SourceLocation, View, union_schema,
 };
 pub use crate::schema::{EnumSchema, Field, Name, RecordSchema, Schema, SchemaCx};
 pub use crate::types::AvroType;
@@ -180,5 +182,47 @@ pub const fn last_change(changes: &[u32]) -> u32 {
     match changes.last() {
         Some(&v) => v,
         None => 1,
+    }
+}
+
+/// What generated code needs of a field's type, in one trait so that an unsupported type is
+/// reported once, at the field.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no Avro mapping in strata",
+    label = "unsupported field type",
+    note = "supported: bool, i8, i16, i32, i64, u8, u16, u32, f32, f64, String, Vec<u8>, [u8; N], \
+            Option<T>, Vec<T>, Box<T>, HashMap<String, T>, BTreeMap<String, T>, uuid::Uuid, \
+            time::OffsetDateTime, time::Date, strata::TimestampMillis, strata::Decimal<P, S>, \
+            and types deriving `strata::Record` or `strata::Enum`",
+    note = "for any other type, implement `strata::AvroType`, `strata::Decode` and `strata::Encode` for it"
+)]
+pub trait FieldType: Sized {
+    fn field_schema(cx: &mut SchemaCx) -> Result<Schema, SchemaError>;
+    fn field_default_json(&self) -> Result<Value, String>;
+    fn field_implicit_default() -> Option<Value>;
+    fn field_decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError>;
+    fn field_encode(&self, out: &mut Vec<u8>);
+}
+
+impl<T: AvroType> FieldType for T {
+    #[inline]
+    fn field_schema(cx: &mut SchemaCx) -> Result<Schema, SchemaError> {
+        T::schema(cx)
+    }
+    #[inline]
+    fn field_default_json(&self) -> Result<Value, String> {
+        self.default_json()
+    }
+    #[inline]
+    fn field_implicit_default() -> Option<Value> {
+        T::implicit_default()
+    }
+    #[inline(always)]
+    fn field_decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        T::decode::<V>(r)
+    }
+    #[inline(always)]
+    fn field_encode(&self, out: &mut Vec<u8>) {
+        self.encode(out)
     }
 }

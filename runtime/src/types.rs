@@ -13,7 +13,8 @@ use crate::schema::{FixedSchema, Schema, SchemaCx};
 ///
 /// Implemented here for the supported std and library types, and by `#[derive(strata::Record)]`
 /// and `#[derive(strata::Enum)]` for user types. It is the escape hatch for custom types too:
-/// implement it by hand to map a newtype onto an Avro type.
+/// implement it, with [`Decode`](crate::Decode) and [`Encode`](crate::Encode), by hand to map
+/// a newtype onto an Avro type.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` has no Avro mapping in strata",
     label = "unsupported field type",
@@ -21,9 +22,9 @@ use crate::schema::{FixedSchema, Schema, SchemaCx};
             Option<T>, Vec<T>, Box<T>, HashMap<String, T>, BTreeMap<String, T>, uuid::Uuid, \
             time::OffsetDateTime, time::Date, strata::TimestampMillis, strata::Decimal<P, S>, \
             and types deriving `strata::Record` or `strata::Enum`",
-    note = "for any other type, implement `strata::AvroType` for it"
+    note = "for any other type, implement `strata::AvroType`, `strata::Decode` and `strata::Encode` for it"
 )]
-pub trait AvroType {
+pub trait AvroType: crate::Decode + crate::Encode {
     /// The schema of this type at `cx.version()`.
     fn schema(cx: &mut SchemaCx) -> Result<Schema, SchemaError>;
 
@@ -178,7 +179,7 @@ fn fixed_name(path: &str, size: usize) -> String {
     format!("{name}_{size}")
 }
 
-impl<T: AvroType, S: BuildHasher> AvroType for HashMap<String, T, S> {
+impl<T: AvroType, S: BuildHasher + Default> AvroType for HashMap<String, T, S> {
     fn schema(cx: &mut SchemaCx) -> Result<Schema, SchemaError> {
         Ok(Schema::Map(Box::new(T::schema(cx)?)))
     }

@@ -95,10 +95,49 @@ pub fn expand(e: &AvroEnum<'_>) -> TokenStream {
         let symbol = &s.name;
         quote! { #ident::#variant => #symbol }
     });
+    // Symbol `i` at version `V` is the i-th of the symbols present then.
+    let decode_arms = e.symbols.iter().map(|s| {
+        let variant = &s.ident;
+        let since = s.since;
+        quote! {
+            if #since <= V {
+                if i == index {
+                    return ::core::result::Result::Ok(#ident::#variant);
+                }
+                i += 1;
+            }
+        }
+    });
+    let sinces = e.symbols.iter().map(|s| s.since);
+    let encode_arms = e.symbols.iter().enumerate().map(|(i, s)| {
+        let variant = &s.ident;
+        let i = i as i64;
+        quote! { #ident::#variant => #i }
+    });
     quote! {
         #[automatically_derived]
         #[allow(clippy::all, clippy::pedantic)]
         const _: () = {
+            impl #p::Decode for #ident {
+                #[inline]
+                fn decode<const V: u32>(
+                    r: &mut #p::Reader<'_>,
+                ) -> ::core::result::Result<Self, #p::DecodeError> {
+                    let symbols = [#(#sinces),*].iter().filter(|&&since| since <= V).count();
+                    let index = r.read_symbol(symbols)?;
+                    let mut i = 0usize;
+                    #(#decode_arms)*
+                    ::core::unreachable!("read_symbol checked the index against the symbols")
+                }
+            }
+
+            impl #p::Encode for #ident {
+                #[inline]
+                fn encode(&self, out: &mut ::std::vec::Vec<u8>) {
+                    #p::write_long(out, match self { #(#encode_arms,)* });
+                }
+            }
+
             impl #p::AvroType for #ident {
                 fn schema(cx: &mut #p::SchemaCx) -> ::core::result::Result<#p::Schema, #p::SchemaError> {
                     let version = cx.version();

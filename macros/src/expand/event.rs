@@ -61,6 +61,42 @@ pub fn expand(event: &Event<'_>) -> TokenStream {
             }
         }
     });
+    // Branch `i` at version `V` is the i-th of the variants present then.
+    let decode_arms = event.variants.iter().map(|v| {
+        let ty = &v.ty;
+        let since = v.since.value;
+        let until = v.until;
+        let name = v.ident.to_string();
+        quote! {
+            if #since <= V && V < #until {
+                if i == index {
+                    let record = <#ty as #p::Decode>::decode::<V>(r).map_err(|e| e.in_record(#name))?;
+                    return <Self as #p::FromRecord<#ty>>::from_record(record)
+                        .map_err(|e| #p::DecodeError::upcast(e, r.offset()));
+                }
+                i += 1;
+            }
+        }
+    });
+    let windows = event.variants.iter().map(|v| {
+        let since = v.since.value;
+        let until = v.until;
+        quote! { (#since, #until) }
+    });
+    let live: Vec<_> = event.variants.iter().filter(|v| v.live).collect();
+    let encode_arms = live.iter().enumerate().map(|(i, v)| {
+        let variant = &v.ident;
+        let i = i as i64;
+        quote! {
+            #ident::#variant(record) => {
+                #p::write_long(out, #i);
+                #p::Encode::encode(record, out);
+            }
+        }
+    });
+    let versions = 1..=latest;
+    let decoders = versions
+        .map(|v| quote! { #v => ::core::option::Option::Some(<Self as #p::Decode>::decode::<#v>) });
     let rust_name = quote_spanned! {ident.span()=> ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident)) };
     let location = quote_spanned! {ident.span()=> #p::SourceLocation { file: ::core::file!(), line: ::core::line!() } };
     quote! {
@@ -72,6 +108,36 @@ pub fn expand(event: &Event<'_>) -> TokenStream {
                 const VERSION: u32 = #latest;
                 fn schema_at(version: u32) -> ::core::result::Result<#p::Schema, #p::SchemaError> {
                     #p::union_schema(#namespace, version, &[#(#branches),*])
+                }
+
+                fn decoder(version: u32) -> ::core::option::Option<#p::DecodeFn<Self>> {
+                    match version {
+                        #(#decoders,)*
+                        _ => ::core::option::Option::None,
+                    }
+                }
+            }
+
+            impl #p::Decode for #ident {
+                #[inline]
+                fn decode<const V: u32>(
+                    r: &mut #p::Reader<'_>,
+                ) -> ::core::result::Result<Self, #p::DecodeError> {
+                    let windows: &[(u32, u32)] = &[#(#windows),*];
+                    let branches = windows.iter().filter(|&&(since, until)| since <= V && V < until).count();
+                    let index = r.read_branch(branches)?;
+                    let mut i = 0usize;
+                    #(#decode_arms)*
+                    ::core::unreachable!("read_branch checked the index against the branches")
+                }
+            }
+
+            impl #p::Encode for #ident {
+                #[inline]
+                fn encode(&self, out: &mut ::std::vec::Vec<u8>) {
+                    match self {
+                        #(#encode_arms)*
+                    }
                 }
             }
 

@@ -2,6 +2,7 @@
 //! guarantee, the `expect` message names the check that provides it.
 
 pub mod avro_enum;
+pub mod codec;
 pub mod event;
 pub mod record;
 

@@ -19,6 +19,7 @@ pub fn expand(record: &Record<'_>) -> TokenStream {
     let schema = schema_fn(record);
     let default_json = default_json_fn(record);
     let changes = &breakpoints;
+    let codec = crate::expand::codec::record(record);
 
     quote! {
         #(#views)*
@@ -36,12 +37,14 @@ pub fn expand(record: &Record<'_>) -> TokenStream {
             impl #p::Record for #ident {
                 const CHANGES: &'static [u32] = &[#(#changes),*];
             }
+
+            #codec
         };
     }
 }
 
 /// `AccountOpenedV2`: the Rust name of the view starting at `version`, or the record itself.
-fn view_ident(record: &Record<'_>, version: u32, latest: u32) -> Ident {
+pub fn view_ident(record: &Record<'_>, version: u32, latest: u32) -> Ident {
     if version == latest {
         record.ident.clone()
     } else {
@@ -50,7 +53,7 @@ fn view_ident(record: &Record<'_>, version: u32, latest: u32) -> Ident {
 }
 
 /// A field's Rust name in the view starting at `version`: its name at that version.
-fn field_ident(field: &Field, version: u32, latest: u32) -> Ident {
+pub fn field_ident(field: &Field, version: u32, latest: u32) -> Ident {
     if version == latest && field.live {
         return field.ident.clone();
     }
@@ -242,10 +245,10 @@ fn schema_fn(record: &Record<'_>) -> TokenStream {
         // The type, and the default in that type, in force at `version`.
         let mut arms = Vec::new();
         for (i, (from, ty)) in segments.iter().enumerate() {
-            let schema = quote_spanned! {ty.span()=> <#ty as #p::AvroType>::schema };
+            let schema = quote_spanned! {ty.span()=> <#ty as #p::FieldType>::field_schema };
             let default = match &field.default {
                 Some(default) => quote_spanned! {default.span()=>
-                    ::core::option::Option::Some(|| #p::AvroType::default_json(
+                    ::core::option::Option::Some(|| #p::FieldType::field_default_json(
                         &<#ty as ::core::convert::From<_>>::from(#default)
                     ))
                 },
@@ -255,7 +258,7 @@ fn schema_fn(record: &Record<'_>) -> TokenStream {
                 Some((until, _)) => quote! { version >= #from && version < #until },
                 None => quote! { true },
             };
-            let implicit = quote_spanned! {ty.span()=> <#ty as #p::AvroType>::implicit_default };
+            let implicit = quote_spanned! {ty.span()=> <#ty as #p::FieldType>::field_implicit_default };
             arms.push(quote! { if #condition { (#schema as fn(&mut #p::SchemaCx) -> _, #default, #implicit as fn() -> _) } });
         }
         quote! {
@@ -306,7 +309,7 @@ fn default_json_fn(record: &Record<'_>) -> TokenStream {
         let name = &f.name;
         let ty = &f.ty;
         let value =
-            quote_spanned! {ty.span()=> <#ty as #p::AvroType>::default_json(&self.#ident)? };
+            quote_spanned! {ty.span()=> <#ty as #p::FieldType>::field_default_json(&self.#ident)? };
         quote! { object.insert(::std::string::String::from(#name), #value); }
     });
     quote! {

@@ -1,0 +1,100 @@
+//! Expansion of the binary codec of a record: one decoder per historical shape, reading the
+//! fields in the order that shape's schema lists them, and the encoder of the latest shape.
+//!
+//! A record always decodes into its latest type: the shape of the writer's version is read,
+//! then upgraded, so nested records arrive upgraded, as views expect.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use crate::ast::Record;
+use crate::expand::private;
+use crate::expand::record::{field_ident, view_ident};
+
+pub fn record(record: &Record<'_>) -> TokenStream {
+    let p = private();
+    let ident = record.ident;
+    let name = ident.to_string();
+    let breakpoints = record.breakpoints();
+    let latest = *breakpoints.last().expect("breakpoints start with version 1");
+
+    let shape_decoders = breakpoints.iter().map(|&version| {
+        let shape = view_ident(record, version, latest);
+        let fields: Vec<_> = record.fields.iter().filter(|f| f.present(version)).collect();
+        let reads = fields.iter().map(|f| {
+            let binding = format_ident!("__{}", f.ident.to_string().trim_start_matches("r#"));
+            let ty = f.ty_at(version);
+            let name = f.name_at(version);
+            let read = quote_spanned! {ty.span()=> <#ty as #p::FieldType>::field_decode::<V>(r) };
+            quote! { let #binding = #read.map_err(|e| e.in_field(#name))?; }
+        });
+        let builds = fields.iter().map(|f| {
+            let binding = format_ident!("__{}", f.ident.to_string().trim_start_matches("r#"));
+            let field = field_ident(f, version, latest);
+            quote! { #field: #binding }
+        });
+        quote! {
+            #[automatically_derived]
+            impl #shape {
+                #[doc(hidden)]
+                #[inline]
+                pub fn __strata_decode<const V: u32>(
+                    r: &mut #p::Reader<'_>,
+                ) -> ::core::result::Result<Self, #p::DecodeError> {
+                    #(#reads)*
+                    ::core::result::Result::Ok(Self { #(#builds,)* })
+                }
+            }
+        }
+    });
+
+    // The writer's version picks the shape; `V` is a constant, so only one arm remains.
+    let arms = breakpoints.iter().rev().map(|&version| {
+        let shape = view_ident(record, version, latest);
+        if version == latest {
+            quote! {
+                if V >= #version {
+                    return #shape::__strata_decode::<V>(r).map_err(|e| e.in_record(#name));
+                }
+            }
+        } else {
+            quote! {
+                if V >= #version {
+                    let view = #shape::__strata_decode::<V>(r).map_err(|e| e.in_record(#name))?;
+                    return #p::View::upcast(view)
+                        .map_err(|e| #p::DecodeError::upcast(e, r.offset()).in_record(#name));
+                }
+            }
+        }
+    });
+
+    let writes = record.fields.iter().filter(|f| f.live).map(|f| {
+        let field = &f.ident;
+        let ty = &f.ty;
+        quote_spanned! {ty.span()=> <#ty as #p::FieldType>::field_encode(&self.#field, out); }
+    });
+
+    quote! {
+        #(#shape_decoders)*
+
+        #[automatically_derived]
+        impl #p::Decode for #ident {
+            #[inline]
+            fn decode<const V: u32>(
+                r: &mut #p::Reader<'_>,
+            ) -> ::core::result::Result<Self, #p::DecodeError> {
+                #(#arms)*
+                ::core::unreachable!("version 1 is the first shape of every record")
+            }
+        }
+
+        #[automatically_derived]
+        impl #p::Encode for #ident {
+            #[inline]
+            fn encode(&self, out: &mut ::std::vec::Vec<u8>) {
+                #(#writes)*
+            }
+        }
+    }
+}
