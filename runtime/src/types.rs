@@ -121,7 +121,7 @@ impl<T: AvroType> AvroType for Vec<T> {
     }
 }
 
-impl<T: AvroType + ?Sized> AvroType for Box<T> {
+impl<T: AvroType> AvroType for Box<T> {
     fn schema(cx: &mut SchemaCx) -> Result<Schema, SchemaError> {
         T::schema(cx)
     }
