@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Creates `.venv/` with the independent Avro implementations the tests cross-check against:
-# fastavro, and Confluent's own Python client with its Avro serializer and registry client.
-# Idempotent: an existing environment with the packages is reused.
+# fastavro and Apache Avro's own Python implementation (`tests/python/requirements.txt`).
+# Idempotent: an existing environment is reused.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,7 +13,6 @@ fi
 if [ ! -x .venv/bin/python ]; then
     "$python" -m venv .venv
 fi
-if ! .venv/bin/python -c 'import fastavro' 2>/dev/null; then
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
-fi
-.venv/bin/python -c 'import fastavro; print("setup-python: fastavro", fastavro.__version__)'
+# Idempotent and quick when everything is installed already.
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+.venv/bin/python -c 'import fastavro, avro; print("setup-python: fastavro", fastavro.__version__, "avro", avro.__version__)'

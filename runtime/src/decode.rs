@@ -32,6 +32,11 @@ impl<'a> Reader<'a> {
         self.pos
     }
 
+    /// The bytes read since offset `start`.
+    pub fn since(&self, start: usize) -> &'a [u8] {
+        &self.bytes[start.min(self.pos)..self.pos]
+    }
+
     /// The bytes not read yet.
     pub fn remaining(&self) -> usize {
         self.bytes.len() - self.pos

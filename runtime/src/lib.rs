@@ -39,8 +39,10 @@ pub mod error;
 pub mod event;
 pub mod guide;
 pub mod history;
+pub mod resolve;
 pub mod schema;
 pub mod types;
+pub mod wire;
 
 #[doc(hidden)]
 #[path = "private.rs"]

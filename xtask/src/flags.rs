@@ -23,6 +23,32 @@ pub enum Command {
     Schemas(Schemas),
     /// The offline gate for CI: the derived schemas match the committed history.
     Check(Check),
+    /// Avro tools for debugging payloads.
+    #[command(subcommand)]
+    Avro(Avro),
+}
+
+/// `cargo xtask avro ...`.
+#[derive(Debug, Subcommand)]
+pub enum Avro {
+    /// Decode one binary datum (on standard input) written with `--writer`, resolved into
+    /// `--reader` with Avro's schema-resolution rules as Avro Java applies them; print it in
+    /// Avro's JSON encoding. Exits 1, with the reason, when the datum cannot be read.
+    Decode(AvroDecode),
+}
+
+/// Flags of `cargo xtask avro decode`.
+#[derive(Debug, Parser)]
+pub struct AvroDecode {
+    /// The schema the datum was written with (`.avsc`).
+    #[arg(long, value_name = "FILE")]
+    pub writer: PathBuf,
+    /// The schema to read it as (default: the writer's).
+    #[arg(long, value_name = "FILE")]
+    pub reader: Option<PathBuf>,
+    /// The datum is Confluent-framed (magic byte and schema id first); the header is skipped.
+    #[arg(long)]
+    pub framed: bool,
 }
 
 /// Flags of `cargo xtask schemas`.
@@ -50,6 +76,7 @@ impl Xtask {
         match self.command {
             Command::Schemas(flags) => flags.run(),
             Command::Check(flags) => Schemas { check: true, dir: flags.dir }.run(),
+            Command::Avro(Avro::Decode(flags)) => flags.run(),
         }
     }
 }

@@ -10,6 +10,7 @@
 //! Every event type deriving `strata::Event` that is linked into the binary is found through
 //! `strata::event_types()`; there is no list to keep.
 
+pub mod avro;
 pub mod flags;
 pub mod schemas;
 

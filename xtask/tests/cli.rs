@@ -85,3 +85,53 @@ fn usage_errors_exit_with_code_2() {
     let out = xtask(&["schemas", "--no-such-flag"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+fn avro_decode(writer: &str, reader: &str, datum: &[u8]) -> Output {
+    use std::io::Write;
+    let dir = std::env::temp_dir().join(format!("strata-cli-avro-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (w, r) = (dir.join("w.avsc"), dir.join("r.avsc"));
+    std::fs::write(&w, writer).unwrap();
+    std::fs::write(&r, reader).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["avro", "decode", "--writer", w.to_str().unwrap(), "--reader", r.to_str().unwrap()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(datum).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn avro_decode_prints_the_resolved_datum_as_avro_json() {
+    let writer =
+        r#"{"type": "record", "name": "A", "fields": [{"name": "owner", "type": "string"}]}"#;
+    let reader = r#"{"type": "record", "name": "A", "fields": [
+        {"name": "holder", "type": "string", "aliases": ["owner"]},
+        {"name": "note", "type": ["null", "string"], "default": null}]}"#;
+    let out = avro_decode(writer, reader, b"\x06Ada");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "{\"holder\":\"Ada\",\"note\":null}\n");
+}
+
+#[test]
+fn avro_decode_exits_1_naming_the_irreconcilable_field() {
+    let writer = r#"{"type": "record", "name": "A", "fields": [{"name": "x", "type": "int"}]}"#;
+    let reader = r#"{"type": "record", "name": "A", "fields": [{"name": "x", "type": "int"}, {"name": "y", "type": "int"}]}"#;
+    let out = avro_decode(writer, reader, b"\x02");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: the writer schema cannot be read as the reader schema: /A/y: the reader's field `y` has no default and the writer's record `A` lacks it\n"
+    );
+    // Bytes that end early are a decoding error with the offset.
+    let out = avro_decode(writer, writer, b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("at byte 0"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
