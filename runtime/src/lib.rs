@@ -33,6 +33,7 @@
 //! How versions are declared, every attribute key, and what is generated: the [`guide`].
 //! The committed history in `schemas/` is the [`history`] module.
 
+pub mod codec;
 pub mod decode;
 pub mod encode;
 pub mod error;
@@ -41,6 +42,7 @@ pub mod guide;
 pub mod history;
 pub mod resolve;
 pub mod schema;
+pub mod source;
 pub mod types;
 pub mod wire;
 
@@ -48,11 +50,13 @@ pub mod wire;
 #[path = "private.rs"]
 pub mod __private_v0;
 
+pub use codec::{Decoder, Encoder};
 pub use decode::Decode;
 pub use encode::Encode;
 pub use error::{DecodeError, Error, Result, SchemaError, UpcastError};
 pub use event::{DecodeFn, Event, EventType, FromRecord, Record, View, event_types};
 pub use schema::Schema;
+pub use source::{LocalSource, SchemaSource};
 #[cfg(feature = "time")]
 pub use types::TimestampMillis;
 pub use types::{AvroType, Decimal};

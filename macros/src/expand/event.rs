@@ -66,11 +66,10 @@ pub fn expand(event: &Event<'_>) -> TokenStream {
         let ty = &v.ty;
         let since = v.since.value;
         let until = v.until;
-        let name = v.ident.to_string();
         quote! {
             if #since <= V && V < #until {
                 if i == index {
-                    let record = <#ty as #p::Decode>::decode::<V>(r).map_err(|e| e.in_record(#name))?;
+                    let record = <#ty as #p::Decode>::decode::<V>(r)?;
                     return <Self as #p::FromRecord<#ty>>::from_record(record)
                         .map_err(|e| #p::DecodeError::upcast(e, r.offset()));
                 }

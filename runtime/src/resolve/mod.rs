@@ -182,6 +182,10 @@ impl PlanBuilder<'_> {
             for (i, &branch) in branches.clone().iter().enumerate() {
                 let plan = match self.reader.ty(r) {
                     Ty::Union(_) => match self.reader_branch(branch, r)? {
+                        Some((_, node)) if matches!(self.nodes[node], Node::Error(_)) => {
+                            let Node::Error(m) = &self.nodes[node] else { unreachable!() };
+                            Err(m.clone())
+                        }
                         Some((index, node)) => Ok((Some(index), node)),
                         None => Err(format!(
                             "{here}: the writer's union branch {i} (`{}`) matches no branch of the reader's union",
@@ -197,6 +201,12 @@ impl PlanBuilder<'_> {
                     }
                 };
                 plans.push(plan);
+            }
+            // A union none of whose branches can be read cannot be read at all.
+            if let Some(Err(first)) =
+                plans.iter().find(|p| p.is_err()).filter(|_| plans.iter().all(Result::is_err))
+            {
+                return Ok(Node::Error(first.clone()));
             }
             return Ok(Node::WriterUnion(plans));
         }

@@ -1,0 +1,285 @@
+//! The front door for framed records: [`Decoder`] turns a record written with any historical
+//! (or foreign) schema into the latest event type, [`Encoder`] frames the latest type with its
+//! schema id.
+//!
+//! The decoder builds one plan per writer schema id, once: the id's schema is matched to a
+//! declared version by the fingerprint of its parsing canonical form, and that version's
+//! compiled decoder reads the bytes directly. A schema that matches no declared version
+//! (another producer's) is resolved with Avro's rules into the latest declared version that
+//! can read all of its data, and its records are rewritten into that version's layout first.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::marker::PhantomData;
+use std::sync::{Arc, Mutex, RwLock};
+
+use crate::decode::Reader;
+use crate::error::{DecodeError, DecodeErrorKind};
+use crate::event::{DecodeFn, Event};
+use crate::resolve::Plan as Resolution;
+use crate::source::{SchemaSource, SourceError, WriterSchema, fingerprint};
+use crate::wire;
+
+/// How one writer schema id is decoded.
+struct Plan<E> {
+    id: u32,
+    version: u32,
+    decode: DecodeFn<E>,
+    /// For a foreign writer schema: the rewrite into `version`'s layout.
+    resolution: Option<Resolution>,
+}
+
+/// Schema ids are small integers chosen by the registry, not attacker-controlled keys worth
+/// SipHash: they are used as their own hash.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.0 = u64::from(n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type PlanMap<E> = HashMap<u32, Arc<Plan<E>>, BuildHasherDefault<IdHasher>>;
+
+/// Decodes framed records of the event type `E`, whatever version wrote them.
+pub struct Decoder<E: Event> {
+    source: Arc<dyn SchemaSource>,
+    /// Each declared version's fingerprint.
+    declared: Vec<(u64, u32)>,
+    plans: RwLock<PlanMap<E>>,
+    /// Held while a plan is built, so concurrent first sightings of an id build it once.
+    building: Mutex<()>,
+    _event: PhantomData<fn() -> E>,
+}
+
+impl<E: Event> std::fmt::Debug for Decoder<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decoder")
+            .field("event", &std::any::type_name::<E>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A decoder or encoder could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CodecError {
+    /// The schema source failed.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// A declared version's schema could not be generated or parsed.
+    #[error("`{event}` version {version}: {message}")]
+    Schema {
+        /// The event type.
+        event: &'static str,
+        /// The version.
+        version: u32,
+        /// What failed.
+        message: String,
+    },
+}
+
+fn declared_schema<E: Event>(version: u32) -> Result<(String, apache_avro::Schema), CodecError> {
+    let event = std::any::type_name::<E>();
+    let schema_error = |message: String| CodecError::Schema { event, version, message };
+    let text = E::schema(version).map_err(|e| schema_error(e.to_string()))?.to_json().to_string();
+    let parsed = apache_avro::Schema::parse_str(&text).map_err(|e| schema_error(e.to_string()))?;
+    Ok((text, parsed))
+}
+
+impl<E: Event> Decoder<E> {
+    /// A decoder reading writer schemas from `source`.
+    pub fn new(source: Arc<dyn SchemaSource>) -> Result<Self, CodecError> {
+        let declared = (1..=E::VERSION)
+            .map(|v| declared_schema::<E>(v).map(|(_, parsed)| (fingerprint(&parsed), v)))
+            .collect::<Result<_, _>>()?;
+        Ok(Decoder {
+            source,
+            declared,
+            plans: RwLock::new(PlanMap::default()),
+            building: Mutex::new(()),
+            _event: PhantomData,
+        })
+    }
+
+    /// Decodes one framed record.
+    pub fn decode(&self, record: &[u8]) -> Result<E, DecodeError> {
+        let event = std::any::type_name::<E>();
+        let (id, datum) = wire::split_frame(record).map_err(|e| e.in_event(event, None, None))?;
+        let plan = self.plan(id).map_err(|e| e.in_event(event, Some(id), None))?;
+        Self::run(&plan, datum)
+    }
+
+    /// Decodes one datum written with schema `id` (no framing).
+    pub fn decode_datum(&self, id: u32, datum: &[u8]) -> Result<E, DecodeError> {
+        let plan =
+            self.plan(id).map_err(|e| e.in_event(std::any::type_name::<E>(), Some(id), None))?;
+        Self::run(&plan, datum)
+    }
+
+    /// Decodes a batch of framed records, reusing the plan while consecutive records share a
+    /// schema id, and appends each result to `out`. One failing record does not stop the
+    /// others; its error carries its coordinates.
+    pub fn decode_batch<'a>(
+        &self,
+        records: impl IntoIterator<Item = &'a [u8]>,
+        out: &mut Vec<Result<E, DecodeError>>,
+    ) {
+        let event = std::any::type_name::<E>();
+        let mut last: Option<Arc<Plan<E>>> = None;
+        for record in records {
+            let result = wire::split_frame(record)
+                .map_err(|e| e.in_event(event, None, None))
+                .and_then(|(id, datum)| {
+                    let plan = match &last {
+                        Some(plan) if plan.id == id => plan.clone(),
+                        _ => {
+                            let plan =
+                                self.plan(id).map_err(|e| e.in_event(event, Some(id), None))?;
+                            last = Some(plan.clone());
+                            plan
+                        }
+                    };
+                    Self::run(&plan, datum)
+                });
+            out.push(result);
+        }
+    }
+
+    /// The declared version the writer schema `id` is read as, and whether it matched exactly
+    /// (`false`: a foreign schema resolved into it).
+    pub fn version_of(&self, id: u32) -> Result<(u32, bool), DecodeError> {
+        let plan = self.plan(id)?;
+        Ok((plan.version, plan.resolution.is_none()))
+    }
+
+    fn run(plan: &Plan<E>, datum: &[u8]) -> Result<E, DecodeError> {
+        let event = std::any::type_name::<E>();
+        let context = |e: DecodeError| e.in_event(event, Some(plan.id), Some(plan.version));
+        match &plan.resolution {
+            None => {
+                let mut r = Reader::new(datum);
+                let value = (plan.decode)(&mut r).map_err(context)?;
+                if !r.is_empty() {
+                    let trailing =
+                        DecodeError::new(DecodeErrorKind::TrailingBytes(r.remaining()), r.offset());
+                    return Err(context(trailing));
+                }
+                Ok(value)
+            }
+            Some(resolution) => {
+                let mut rewritten = Vec::with_capacity(datum.len() + 16);
+                resolution.transcode(datum, &mut rewritten).map_err(context)?;
+                (plan.decode)(&mut Reader::new(&rewritten)).map_err(context)
+            }
+        }
+    }
+
+    fn plan(&self, id: u32) -> Result<Arc<Plan<E>>, DecodeError> {
+        if let Some(plan) = self.plans.read().unwrap_or_else(|e| e.into_inner()).get(&id) {
+            return Ok(plan.clone());
+        }
+        let _building = self.building.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(plan) = self.plans.read().unwrap_or_else(|e| e.into_inner()).get(&id) {
+            return Ok(plan.clone());
+        }
+        let writer = self.source.schema(id).map_err(|e| unreadable(e.to_string()))?;
+        let plan = Arc::new(self.build(&writer)?);
+        self.plans.write().unwrap_or_else(|e| e.into_inner()).insert(id, plan.clone());
+        Ok(plan)
+    }
+
+    fn build(&self, writer: &WriterSchema) -> Result<Plan<E>, DecodeError> {
+        let decoder =
+            |version| E::decoder(version).expect("a decoder exists for every declared version");
+        if let Some(&(_, version)) = self.declared.iter().find(|(f, _)| *f == writer.fingerprint) {
+            return Ok(Plan { id: writer.id, version, decode: decoder(version), resolution: None });
+        }
+        // A foreign schema: the latest version that reads all of its data, else the latest
+        // that reads some of it (the rest fails record by record, saying why).
+        let mut partial = None;
+        let mut first_error = None;
+        for version in (1..=E::VERSION).rev() {
+            let (_, reader) =
+                declared_schema::<E>(version).map_err(|e| unreadable(e.to_string()))?;
+            match Resolution::new(&writer.parsed, &reader) {
+                Ok(resolution) if resolution.is_total() => {
+                    let decode = decoder(version);
+                    return Ok(Plan {
+                        id: writer.id,
+                        version,
+                        decode,
+                        resolution: Some(resolution),
+                    });
+                }
+                Ok(resolution) => {
+                    partial.get_or_insert((version, resolution));
+                }
+                Err(e) => {
+                    first_error.get_or_insert(format!("as version {version}: {e}"));
+                }
+            }
+        }
+        match partial {
+            Some((version, resolution)) => Ok(Plan {
+                id: writer.id,
+                version,
+                decode: decoder(version),
+                resolution: Some(resolution),
+            }),
+            None => Err(unreadable(format!(
+                "schema id {} matches no version of `{}` and resolves into none: {}",
+                writer.id,
+                std::any::type_name::<E>(),
+                first_error.unwrap_or_default()
+            ))),
+        }
+    }
+}
+
+fn unreadable(message: String) -> DecodeError {
+    DecodeError::new(DecodeErrorKind::Unreadable(message), 0)
+}
+
+/// Encodes the latest event type, framed with the latest version's schema id.
+#[derive(Debug)]
+pub struct Encoder<E: Event> {
+    id: u32,
+    _event: PhantomData<fn(E)>,
+}
+
+impl<E: Event> Encoder<E> {
+    /// An encoder whose schema id is looked up (or registered, where the source allows) once.
+    pub fn new(source: &dyn SchemaSource) -> Result<Self, CodecError> {
+        let (text, _) = declared_schema::<E>(E::VERSION)?;
+        let id = source.id_of(&E::subject(), &text)?;
+        Ok(Encoder { id, _event: PhantomData })
+    }
+
+    /// The schema id records are framed with.
+    pub fn schema_id(&self) -> u32 {
+        self.id
+    }
+
+    /// Replaces the contents of `out` with the framed record of `event`; reuse `out` across
+    /// records to avoid allocating.
+    pub fn encode(&self, event: &E, out: &mut Vec<u8>) {
+        out.clear();
+        wire::write_header(out, self.id);
+        event.encode(out);
+    }
+
+    /// Appends the unframed datum of `event` to `out`.
+    pub fn encode_datum(&self, event: &E, out: &mut Vec<u8>) {
+        event.encode(out);
+    }
+}

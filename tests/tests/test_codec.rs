@@ -1,0 +1,221 @@
+//! Framed records through the decoder and encoder, the way a consumer and a producer use them:
+//! every historical version and foreign writer schemas decode into the latest type, and bad
+//! input is an error that says where.
+
+mod support;
+
+use std::sync::Arc;
+
+use apache_avro::types::Value;
+use strata::codec::{Decoder, Encoder};
+use strata::{Event, LocalSource, SchemaSource};
+use strata_tests::bank::{AccountEvent, AccountOpened, HolderKind};
+use uuid::Uuid;
+
+fn source() -> Arc<LocalSource> {
+    Arc::new(LocalSource::from_history(&support::root().join("schemas")).expect("schemas/ reads"))
+}
+
+fn framed(id: u32, datum: &[u8]) -> Vec<u8> {
+    let mut out = vec![0];
+    out.extend_from_slice(&id.to_be_bytes());
+    out.extend_from_slice(datum);
+    out
+}
+
+fn schema_text(version: u32) -> String {
+    AccountEvent::schema(version).unwrap().to_json().to_string()
+}
+
+#[test]
+fn records_of_every_version_decode_into_the_latest_type() {
+    let source = source();
+    let decoder = Decoder::<AccountEvent>::new(source.clone()).unwrap();
+    for version in 1..=AccountEvent::VERSION {
+        let id = source.id_of("bank.accounts-value", &schema_text(version)).unwrap();
+        assert_eq!(decoder.version_of(id).unwrap(), (version, true));
+        let schema = apache_avro::Schema::parse_str(&schema_text(version)).unwrap();
+        for value in support::samples_per_branch(&schema, 10, 7) {
+            let record = framed(id, &support::write_datum(&schema, value).unwrap());
+            decoder.decode(&record).unwrap_or_else(|e| panic!("version {version}: {e}"));
+        }
+    }
+}
+
+#[test]
+fn a_version_1_record_arrives_upgraded() {
+    let source = source();
+    let decoder = Decoder::<AccountEvent>::new(source.clone()).unwrap();
+    let id = source.id_of("bank.accounts-value", &schema_text(1)).unwrap();
+    let schema = apache_avro::Schema::parse_str(&schema_text(1)).unwrap();
+    let opened = Value::Union(
+        0,
+        Box::new(Value::Record(vec![
+            ("account_id".into(), Value::Uuid(Uuid::from_u128(1))),
+            ("owner".into(), Value::String("Acme Ltd".into())),
+            ("overdraft_limit_cents".into(), Value::Int(-100)),
+            ("branch_code".into(), Value::String("B7".into())),
+        ])),
+    );
+    let record = framed(id, &support::write_datum(&schema, opened).unwrap());
+    assert_eq!(
+        decoder.decode(&record).unwrap(),
+        AccountEvent::Opened(AccountOpened {
+            account_id: Uuid::from_u128(1),
+            holder: "Acme Ltd".into(),
+            currency: "EUR".into(),
+            overdraft_limit_cents: -100,
+            holder_kind: HolderKind::Company,
+        })
+    );
+}
+
+#[test]
+fn the_encoder_frames_the_latest_type_and_the_decoder_reads_it_back() {
+    let source = source();
+    let encoder = Encoder::<AccountEvent>::new(source.as_ref()).unwrap();
+    let decoder = Decoder::<AccountEvent>::new(source.clone()).unwrap();
+    assert_eq!(encoder.schema_id(), source.id_of("bank.accounts-value", &schema_text(3)).unwrap());
+    let event = AccountEvent::Opened(AccountOpened {
+        account_id: Uuid::from_u128(9),
+        holder: "Grace".into(),
+        currency: "CHF".into(),
+        overdraft_limit_cents: 1 << 40,
+        holder_kind: HolderKind::Person,
+    });
+    let mut buffer = Vec::with_capacity(128);
+    for _ in 0..3 {
+        encoder.encode(&event, &mut buffer);
+        assert_eq!(buffer[0], 0);
+        assert_eq!(decoder.decode(&buffer).unwrap(), event);
+    }
+}
+
+/// Another producer's schema: version 3's `AccountOpened` with its fields in another order and
+/// a field of its own, which strata has never declared.
+fn foreign_schema() -> String {
+    let mut json = AccountEvent::schema(3).unwrap().to_json();
+    let fields = json[0]["fields"].as_array_mut().unwrap();
+    fields.reverse();
+    fields.push(serde_json::json!({"name": "source_system", "type": "string"}));
+    json.to_string()
+}
+
+#[test]
+fn a_foreign_writer_schema_is_resolved_into_the_nearest_declared_version() {
+    let source = source();
+    source.insert(500, "bank.accounts-value", &foreign_schema()).unwrap();
+    let decoder = Decoder::<AccountEvent>::new(source.clone()).unwrap();
+    assert_eq!(decoder.version_of(500).unwrap(), (3, false));
+    let schema = apache_avro::Schema::parse_str(&foreign_schema()).unwrap();
+    let opened = Value::Union(
+        0,
+        Box::new(Value::Record(vec![
+            ("holder_kind".into(), Value::Enum(1, "Person".into())),
+            ("overdraft_limit_cents".into(), Value::Long(5)),
+            ("currency".into(), Value::String("USD".into())),
+            ("holder".into(), Value::String("Lin".into())),
+            ("account_id".into(), Value::Uuid(Uuid::from_u128(3))),
+            ("source_system".into(), Value::String("legacy-crm".into())),
+        ])),
+    );
+    let record = framed(500, &support::write_datum(&schema, opened).unwrap());
+    assert_eq!(
+        decoder.decode(&record).unwrap(),
+        AccountEvent::Opened(AccountOpened {
+            account_id: Uuid::from_u128(3),
+            holder: "Lin".into(),
+            currency: "USD".into(),
+            overdraft_limit_cents: 5,
+            holder_kind: HolderKind::Person,
+        })
+    );
+}
+
+#[test]
+fn a_foreign_schema_that_no_version_can_read_is_rejected_naming_the_field() {
+    let source = source();
+    let unreadable = r#"[{"type": "record", "name": "AccountOpened", "namespace": "com.example.bank",
+        "fields": [{"name": "account_id", "type": "long"}]}]"#;
+    source.insert(501, "bank.accounts-value", unreadable).unwrap();
+    let decoder = Decoder::<AccountEvent>::new(source.clone()).unwrap();
+    let error = decoder.decode(&framed(501, &[0, 2])).unwrap_err();
+    assert_eq!(error.schema_id(), Some(501));
+    assert!(
+        error
+            .to_string()
+            .contains("schema id 501 matches no version of `strata_tests::bank::AccountEvent`"),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains(
+            "/AccountOpened/account_id: the writer's `long` cannot be read as the reader's `string`"
+        ),
+        "{error}"
+    );
+}
+
+#[test]
+fn bad_input_is_an_error_with_its_coordinates() {
+    let source = source();
+    let decoder = Decoder::<AccountEvent>::new(source.clone()).unwrap();
+    let id = source.id_of("bank.accounts-value", &schema_text(2)).unwrap();
+
+    let error = decoder.decode(&framed(9999, &[0])).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "cannot decode `strata_tests::bank::AccountEvent` (schema id 9999) at byte 0: writer schema cannot be read: schema id 9999 is unknown"
+    );
+
+    let error = decoder.decode(&[1, 0, 0, 0, 1, 0]).unwrap_err();
+    assert!(error.to_string().contains("unknown magic byte 1"), "{error}");
+
+    let error = decoder.decode(&[0, 0, 0]).unwrap_err();
+    assert!(error.to_string().contains("shorter than the 5-byte header"), "{error}");
+
+    // An AccountOpened (branch 0) whose `holder` is not UTF-8.
+    let mut datum = vec![0];
+    datum.extend_from_slice(&[72]);
+    datum.extend_from_slice(Uuid::nil().hyphenated().to_string().as_bytes());
+    datum.extend_from_slice(&[4, 0xff, 0xfe]);
+    let error = decoder.decode(&framed(id, &datum)).unwrap_err();
+    assert_eq!((error.schema_id(), error.writer_version()), (Some(id), Some(2)));
+    assert_eq!(error.path(), "AccountOpened.holder");
+    assert_eq!(error.offset(), 38);
+    assert!(
+        error.to_string().starts_with(&format!("cannot decode `strata_tests::bank::AccountEvent` (schema id {id}, writer version 2) at byte 38, `AccountOpened.holder`: a string is not UTF-8")),
+        "{error}"
+    );
+
+    // Bytes after the datum are not silently ignored.
+    let mut datum = vec![4]; // AccountFrozen at version 2 is branch 2
+    datum.extend_from_slice(&[72]);
+    datum.extend_from_slice(Uuid::nil().hyphenated().to_string().as_bytes());
+    datum.extend_from_slice(&[2, 99]);
+    let error = decoder.decode(&framed(id, &datum)).unwrap_err();
+    assert!(error.to_string().ends_with("1 byte(s) left after the value"), "{error}");
+}
+
+#[test]
+fn a_batch_decodes_every_record_and_reports_each_failure_in_place() {
+    let source = source();
+    let encoder = Encoder::<AccountEvent>::new(source.as_ref()).unwrap();
+    let decoder = Decoder::<AccountEvent>::new(source.clone()).unwrap();
+    let event = AccountEvent::Opened(AccountOpened {
+        account_id: Uuid::nil(),
+        holder: "A".into(),
+        currency: "EUR".into(),
+        overdraft_limit_cents: 0,
+        holder_kind: HolderKind::Unknown,
+    });
+    let mut good = Vec::new();
+    encoder.encode(&event, &mut good);
+    let bad = framed(encoder.schema_id(), &[0]);
+    let records = [&good[..], &bad[..], &good[..]];
+    let mut out = Vec::new();
+    decoder.decode_batch(records, &mut out);
+    assert_eq!(out.len(), 3);
+    assert_eq!(out[0].as_ref().unwrap(), &event);
+    assert!(out[1].as_ref().unwrap_err().to_string().contains("unexpected end of input"));
+    assert_eq!(out[2].as_ref().unwrap(), &event);
+}
