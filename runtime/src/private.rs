@@ -72,6 +72,14 @@ pub fn field(
         let default = match declared.or_else(implicit_default) {
             None => None,
             Some(value) => {
+                if let Schema::Union(branches) = &schema
+                    && matches!(branches.first(), Some(Schema::Null))
+                    && !value.is_null()
+                {
+                    return Err(cx.error(format!(
+                        "the default of an optional field must be `None` (Avro: a union's default matches its first branch, `null`), not `{value}`"
+                    )));
+                }
                 if !schema.accepts_default(&value) {
                     return Err(cx.error(format!(
                         "default `{value}` does not match the field's type `{}`",

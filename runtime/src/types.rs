@@ -28,8 +28,8 @@ pub trait AvroType: crate::Decode + crate::Encode {
     /// The schema of this type at `cx.version()`.
     fn schema(cx: &mut SchemaCx) -> Result<Schema, SchemaError>;
 
-    /// This value in Avro's JSON encoding for defaults (a union's default is the value of its
-    /// first branch, unwrapped).
+    /// This value in Avro's JSON encoding as defaults write it: a union's value unwrapped (as a
+    /// default it must be a value of the union's first branch).
     fn default_json(&self) -> Result<Value, String>;
 
     /// The default a field of this type has when none is declared: `null` for `Option`.
@@ -145,10 +145,9 @@ impl<T: AvroType> AvroType for Option<T> {
     fn default_json(&self) -> Result<Value, String> {
         match self {
             None => Ok(Value::Null),
-            // The union is ["null", T]: a default must match the first branch.
-            Some(_) => Err("the default of an optional field must be `None` (Avro: a union's \
-                            default matches its first branch, `null`)"
-                .to_owned()),
+            // A union's value is its branch's value; as a field default only `null` fits, which
+            // the field's schema check enforces.
+            Some(value) => value.default_json(),
         }
     }
 }

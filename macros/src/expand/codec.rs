@@ -29,6 +29,14 @@ pub fn record(record: &Record<'_>) -> TokenStream {
             let read = quote_spanned! {ty.span()=> <#ty as #p::FieldType>::field_decode::<V>(r) };
             quote! { let #binding = #read.map_err(|e| e.in_field(#name))?; }
         });
+        let json = fields.iter().map(|f| {
+            let field = field_ident(f, version, latest);
+            let ty = f.ty_at(version);
+            let name = f.name_at(version);
+            quote_spanned! {ty.span()=>
+                object.insert(::std::string::String::from(#name), <#ty as #p::FieldType>::field_default_json(&self.#field)?);
+            }
+        });
         let builds = fields.iter().map(|f| {
             let binding = format_ident!("__{}", f.ident.to_string().trim_start_matches("r#"));
             let field = field_ident(f, version, latest);
@@ -44,6 +52,15 @@ pub fn record(record: &Record<'_>) -> TokenStream {
                 ) -> ::core::result::Result<Self, #p::DecodeError> {
                     #(#reads)*
                     ::core::result::Result::Ok(Self { #(#builds,)* })
+                }
+
+                /// This shape in Avro's JSON encoding (unions untagged, as defaults are
+                /// written); tests compare it with what other implementations read.
+                #[doc(hidden)]
+                pub fn __strata_json(&self) -> ::core::result::Result<#p::Value, ::std::string::String> {
+                    let mut object = #p::JsonMap::new();
+                    #(#json)*
+                    ::core::result::Result::Ok(#p::Value::Object(object))
                 }
             }
         }
