@@ -65,6 +65,9 @@ pub fn emit(input: &syn::DeriveInput, error: syn::Error, derive: Derive) -> Toke
                 fn decoder(_: u32) -> ::core::option::Option<#p::DecodeFn<Self>> {
                     ::core::unreachable!()
                 }
+                fn to_json(&self) -> ::core::result::Result<#p::Value, ::std::string::String> {
+                    ::core::unreachable!()
+                }
             }
         },
     };

@@ -490,14 +490,11 @@ impl<const P: u32, const S: u32> Decode for crate::types::Decimal<P, S> {
     fn decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let start = r.offset();
         let bytes = r.read_bytes()?;
-        crate::types::Decimal::from_be_bytes(bytes).ok_or_else(|| {
-            DecodeError::new(
-                DecodeErrorKind::InvalidLogical {
-                    ty: "decimal",
-                    value: format!("{} bytes, more than an i128 holds", bytes.len()),
-                },
-                start,
-            )
-        })
+        let invalid = |value: String| {
+            DecodeError::new(DecodeErrorKind::InvalidLogical { ty: "decimal", value }, start)
+        };
+        let unscaled = crate::types::Decimal::<P, S>::unscaled_from_be_bytes(bytes)
+            .ok_or_else(|| invalid(format!("{} bytes, more than an i128 holds", bytes.len())))?;
+        crate::types::Decimal::from_unscaled(unscaled).map_err(|e| invalid(e.to_string()))
     }
 }

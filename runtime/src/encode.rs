@@ -269,7 +269,7 @@ mod tests {
         round_trip(None::<i32>);
         round_trip([7u8; 4]);
         round_trip(BTreeMap::from([(String::from("a"), 1i32), (String::from("b"), 2)]));
-        round_trip(crate::types::Decimal::<10, 2>::from_unscaled(-12_345));
+        round_trip(crate::types::Decimal::<10, 2>::from_unscaled(-12_345).unwrap());
         #[cfg(feature = "uuid")]
         round_trip(uuid::Uuid::from_u128(0x1234));
         #[cfg(feature = "time")]

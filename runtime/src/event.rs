@@ -32,6 +32,11 @@ pub trait Event: Sized + 'static + crate::Decode + crate::Encode {
     #[doc(hidden)]
     fn schema_at(version: u32) -> Result<Schema, SchemaError>;
 
+    /// The event in Avro's JSON encoding with its union untagged (the record's fields), as
+    /// defaults are written; for tools and tests.
+    #[doc(hidden)]
+    fn to_json(&self) -> Result<serde_json::Value, String>;
+
     /// The decoder of data written with `version`'s schema (1 to [`Event::VERSION`]), built at
     /// compile time for that version's exact layout.
     fn decoder(version: u32) -> Option<DecodeFn<Self>>;

@@ -285,22 +285,42 @@ impl AvroType for TimestampMillis {
     }
 }
 
-/// A decimal number with `P` digits of which `S` follow the point, stored as its unscaled
-/// value: Avro `bytes` with logical type `decimal(P, S)`.
+/// A decimal number with at most `P` digits, of which `S` follow the point, stored as its
+/// unscaled value: Avro `bytes` with logical type `decimal(P, S)`. `P` is at most 38.
 ///
 /// ```
-/// let price = strata::Decimal::<10, 2>::from_unscaled(12_345); // 123.45
+/// let price = strata::Decimal::<10, 2>::from_unscaled(12_345)?; // 123.45
 /// assert_eq!(price.to_string(), "123.45");
+/// assert!(strata::Decimal::<4, 2>::from_unscaled(12_345).is_err()); // five digits
+/// # Ok::<(), strata::types::DecimalRangeError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Decimal<const P: u32, const S: u32> {
     unscaled: i128,
 }
 
+/// A value with more digits than its decimal type's precision.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{unscaled}` has more than {precision} digits")]
+pub struct DecimalRangeError {
+    /// The unscaled value.
+    pub unscaled: i128,
+    /// The precision it exceeds.
+    pub precision: u32,
+}
+
 impl<const P: u32, const S: u32> Decimal<P, S> {
-    /// The decimal whose value is `unscaled / 10^S`.
-    pub const fn from_unscaled(unscaled: i128) -> Self {
-        Decimal { unscaled }
+    /// The decimal whose value is `unscaled / 10^S`, if `unscaled` has at most `P` digits.
+    pub fn from_unscaled(unscaled: i128) -> Result<Self, DecimalRangeError> {
+        let fits = match 10i128.checked_pow(P) {
+            Some(limit) => unscaled.unsigned_abs() < limit.unsigned_abs(),
+            None => false,
+        };
+        if fits {
+            Ok(Decimal { unscaled })
+        } else {
+            Err(DecimalRangeError { unscaled, precision: P })
+        }
     }
 
     /// The value times `10^S`.
@@ -308,16 +328,16 @@ impl<const P: u32, const S: u32> Decimal<P, S> {
         self.unscaled
     }
 
-    /// The decimal whose unscaled value is the big-endian two's-complement `bytes`, or `None`
-    /// when they hold more than an `i128`.
-    pub fn from_be_bytes(bytes: &[u8]) -> Option<Self> {
+    /// The unscaled value held in big-endian two's-complement `bytes`, or `None` when they
+    /// hold more than an `i128`.
+    pub fn unscaled_from_be_bytes(bytes: &[u8]) -> Option<i128> {
         if bytes.len() > 16 {
             return None;
         }
         let negative = bytes.first().is_some_and(|b| b & 0x80 != 0);
         let mut buf = if negative { [0xff; 16] } else { [0; 16] };
         buf[16 - bytes.len()..].copy_from_slice(bytes);
-        Some(Decimal { unscaled: i128::from_be_bytes(buf) })
+        Some(i128::from_be_bytes(buf))
     }
 
     /// The big-endian two's-complement bytes Avro stores, as short as the value allows.
@@ -353,9 +373,9 @@ impl<const P: u32, const S: u32> std::fmt::Display for Decimal<P, S> {
 
 impl<const P: u32, const S: u32> AvroType for Decimal<P, S> {
     fn schema(cx: &mut SchemaCx) -> Result<Schema, SchemaError> {
-        if P == 0 || S > P {
+        if P == 0 || P > 38 || S > P {
             return Err(cx.error(format!(
-                "`Decimal<{P}, {S}>` is invalid: precision must be positive and scale at most precision"
+                "`Decimal<{P}, {S}>` is invalid: precision is 1 to 38, and scale at most precision"
             )));
         }
         Ok(Schema::Decimal { precision: P, scale: S })
@@ -369,29 +389,46 @@ impl<const P: u32, const S: u32> AvroType for Decimal<P, S> {
 mod tests {
     use super::*;
 
+    fn dec<const P: u32, const S: u32>(unscaled: i128) -> Decimal<P, S> {
+        Decimal::from_unscaled(unscaled).expect("fits")
+    }
+
     #[test]
     fn decimal_bytes_are_minimal_twos_complement() {
-        assert_eq!(Decimal::<10, 2>::from_unscaled(0).to_be_bytes_minimal(), [0]);
-        assert_eq!(Decimal::<10, 2>::from_unscaled(127).to_be_bytes_minimal(), [0x7f]);
-        assert_eq!(Decimal::<10, 2>::from_unscaled(128).to_be_bytes_minimal(), [0x00, 0x80]);
-        assert_eq!(Decimal::<10, 2>::from_unscaled(-1).to_be_bytes_minimal(), [0xff]);
-        assert_eq!(Decimal::<10, 2>::from_unscaled(-129).to_be_bytes_minimal(), [0xff, 0x7f]);
+        assert_eq!(dec::<10, 2>(0).to_be_bytes_minimal(), [0]);
+        assert_eq!(dec::<10, 2>(127).to_be_bytes_minimal(), [0x7f]);
+        assert_eq!(dec::<10, 2>(128).to_be_bytes_minimal(), [0x00, 0x80]);
+        assert_eq!(dec::<10, 2>(-1).to_be_bytes_minimal(), [0xff]);
+        assert_eq!(dec::<10, 2>(-129).to_be_bytes_minimal(), [0xff, 0x7f]);
     }
 
     #[test]
     fn decimal_bytes_read_back() {
-        for unscaled in [0, 1, -1, 127, 128, -128, -129, i128::MAX, i128::MIN, 123_456_789] {
-            let d = Decimal::<38, 2>::from_unscaled(unscaled);
-            assert_eq!(Decimal::<38, 2>::from_be_bytes(&d.to_be_bytes_minimal()), Some(d));
+        let max = 10i128.pow(38) - 1;
+        for unscaled in [0, 1, -1, 127, 128, -128, -129, max, -max, 123_456_789] {
+            let d = dec::<38, 2>(unscaled);
+            assert_eq!(
+                Decimal::<38, 2>::unscaled_from_be_bytes(&d.to_be_bytes_minimal()),
+                Some(unscaled)
+            );
         }
-        assert_eq!(Decimal::<38, 2>::from_be_bytes(&[]), Some(Decimal::from_unscaled(0)));
-        assert_eq!(Decimal::<38, 2>::from_be_bytes(&[1; 17]), None);
+        assert_eq!(Decimal::<38, 2>::unscaled_from_be_bytes(&[]), Some(0));
+        assert_eq!(Decimal::<38, 2>::unscaled_from_be_bytes(&[1; 17]), None);
+    }
+
+    #[test]
+    fn a_decimal_holds_at_most_its_precision_in_digits() {
+        assert!(Decimal::<4, 2>::from_unscaled(9_999).is_ok());
+        assert!(Decimal::<4, 2>::from_unscaled(-9_999).is_ok());
+        let error = Decimal::<4, 2>::from_unscaled(10_000).unwrap_err();
+        assert_eq!(error.to_string(), "`10000` has more than 4 digits");
+        assert!(Decimal::<38, 0>::from_unscaled(i128::MAX).is_err());
     }
 
     #[test]
     fn decimal_displays_with_its_scale() {
-        assert_eq!(Decimal::<10, 2>::from_unscaled(-5).to_string(), "-0.05");
-        assert_eq!(Decimal::<10, 0>::from_unscaled(42).to_string(), "42");
+        assert_eq!(dec::<10, 2>(-5).to_string(), "-0.05");
+        assert_eq!(dec::<10, 0>(42).to_string(), "42");
     }
 
     #[cfg(feature = "time")]

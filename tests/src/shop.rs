@@ -68,8 +68,10 @@ fn placed_v2_to_v3(v2: OrderPlacedV2) -> Result<OrderPlacedV3, UpcastError> {
     })
 }
 
+/// Cents are the decimal's unscaled value; a total beyond its 12 digits is refused.
 fn total_from_cents(v3: &OrderPlacedV3) -> Result<Decimal<12, 2>, UpcastError> {
-    Ok(Decimal::from_unscaled(i128::from(v3.total_cents)))
+    Decimal::from_unscaled(i128::from(v3.total_cents))
+        .map_err(|e| UpcastError::caused_by("the total does not fit `Decimal<12, 2>`", e))
 }
 
 /// Who ordered.

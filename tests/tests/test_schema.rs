@@ -222,7 +222,7 @@ fn defaults_are_written_in_avro_json_encoding() {
         list: Vec<i32>,
         #[strata(default = 1.5)]
         ratio: f64,
-        #[strata(default = strata::Decimal::from_unscaled(-1))]
+        #[strata(default = strata::Decimal::from_unscaled(-1).expect("fits"))]
         amount: strata::Decimal<4, 2>,
     }
     let fields = schema_of::<Defaults>(1)["fields"].clone();

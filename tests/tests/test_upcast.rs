@@ -85,7 +85,7 @@ fn a_removed_field_is_carried_into_new_fields_by_the_record_upgrade() -> Result 
 #[test]
 fn a_retype_that_avro_cannot_resolve_runs_the_upgrade_function() -> Result {
     let latest: OrderPlaced = placed_v1(None).upcast()?;
-    assert_eq!(latest.total, Decimal::<12, 2>::from_unscaled(300));
+    assert_eq!(latest.total, Decimal::<12, 2>::from_unscaled(300).unwrap());
     assert_eq!(latest.total.to_string(), "3.00");
     assert_eq!(latest.tags, HashMap::new(), "added in version 2 with an empty default");
     Ok(())

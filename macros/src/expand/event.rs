@@ -93,6 +93,10 @@ pub fn expand(event: &Event<'_>) -> TokenStream {
             }
         }
     });
+    let json_arms = live.iter().map(|v| {
+        let variant = &v.ident;
+        quote! { #ident::#variant(record) => #p::AvroType::default_json(record) }
+    });
     let versions = 1..=latest;
     let decoders = versions
         .map(|v| quote! { #v => ::core::option::Option::Some(<Self as #p::Decode>::decode::<#v>) });
@@ -107,6 +111,10 @@ pub fn expand(event: &Event<'_>) -> TokenStream {
                 const VERSION: u32 = #latest;
                 fn schema_at(version: u32) -> ::core::result::Result<#p::Schema, #p::SchemaError> {
                     #p::union_schema(#namespace, version, &[#(#branches),*])
+                }
+
+                fn to_json(&self) -> ::core::result::Result<#p::Value, ::std::string::String> {
+                    match self { #(#json_arms,)* }
                 }
 
                 fn decoder(version: u32) -> ::core::option::Option<#p::DecodeFn<Self>> {

@@ -89,8 +89,9 @@ pub fn sample(
         Schema::TimestampMicros => Value::TimestampMicros((rng.next() % (1 << 51)) as i64),
         Schema::Decimal(_) => {
             let unscaled = (rng.next() % 1_000_000) as i64 - 500_000;
-            let bytes =
-                strata::Decimal::<18, 2>::from_unscaled(i128::from(unscaled)).to_be_bytes_minimal();
+            let bytes = strata::Decimal::<18, 2>::from_unscaled(i128::from(unscaled))
+                .expect("fits")
+                .to_be_bytes_minimal();
             Value::Decimal(apache_avro::Decimal::from(bytes))
         }
         Schema::Fixed(f) => Value::Fixed(f.size, (0..f.size).map(|_| rng.next() as u8).collect()),
