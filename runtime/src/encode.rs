@@ -174,6 +174,7 @@ impl<T: Encode> Encode for BTreeMap<String, T> {
 
 #[cfg(feature = "uuid")]
 impl Encode for uuid::Uuid {
+    #[inline]
     fn encode(&self, out: &mut Vec<u8>) {
         let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
         write_bytes(out, self.hyphenated().encode_lower(&mut buf).as_bytes());
@@ -183,15 +184,16 @@ impl Encode for uuid::Uuid {
 #[cfg(feature = "time")]
 impl Encode for time::OffsetDateTime {
     fn encode(&self, out: &mut Vec<u8>) {
-        // Every OffsetDateTime (years -9999 to 9999) fits in an i64 of microseconds.
-        write_long(out, (self.unix_timestamp_nanos() / 1_000) as i64);
+        // Every OffsetDateTime (years -9999 to 9999) fits in an i64 of microseconds; the
+        // nanosecond part counts forward within its second, so floor division is exact.
+        write_long(out, self.unix_timestamp() * 1_000_000 + i64::from(self.nanosecond() / 1_000));
     }
 }
 
 #[cfg(feature = "time")]
 impl Encode for crate::types::TimestampMillis {
     fn encode(&self, out: &mut Vec<u8>) {
-        write_long(out, (self.0.unix_timestamp_nanos() / 1_000_000) as i64);
+        write_long(out, self.0.unix_timestamp() * 1_000 + i64::from(self.0.nanosecond() / 1_000_000));
     }
 }
 

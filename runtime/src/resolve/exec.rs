@@ -137,10 +137,13 @@ impl Plan {
     ) -> Result<(), DecodeError> {
         let mut items = Vec::new();
         let mut count = 0i64;
-        r.read_blocks(|r| {
-            count += 1;
-            item(self, r, &mut items)
-        })?;
+        r.read_blocks(
+            |_| {},
+            |r| {
+                count += 1;
+                item(self, r, &mut items)
+            },
+        )?;
         if count > 0 {
             write_long(out, count);
             out.extend_from_slice(&items);
@@ -189,11 +192,14 @@ pub(crate) fn skip(
         Ty::String => r.read_str().map(drop),
         Ty::Fixed(f) => r.take(f.size).map(drop),
         Ty::Enum(e) => r.read_symbol(e.symbols.len()).map(drop),
-        Ty::Array(item) => r.read_blocks(|r| skip(model, *item, r, depth + 1)),
-        Ty::Map(value) => r.read_blocks(|r| {
-            r.read_str()?;
-            skip(model, *value, r, depth + 1)
-        }),
+        Ty::Array(item) => r.read_blocks(|_| {}, |r| skip(model, *item, r, depth + 1)),
+        Ty::Map(value) => r.read_blocks(
+            |_| {},
+            |r| {
+                r.read_str()?;
+                skip(model, *value, r, depth + 1)
+            },
+        ),
         Ty::Union(branches) => {
             let index = r.read_branch(branches.len())?;
             skip(model, branches[index], r, depth + 1)
@@ -337,20 +343,26 @@ fn render(model: &Model, ty: TyId, r: &mut Reader<'_>, depth: usize) -> Result<V
         Ty::Enum(e) => Value::String(e.symbols[r.read_symbol(e.symbols.len())?].clone()),
         Ty::Array(item) => {
             let mut items = Vec::new();
-            r.read_blocks(|r| {
-                items.push(render(model, *item, r, depth + 1)?);
-                Ok(())
-            })?;
+            r.read_blocks(
+                |_| {},
+                |r| {
+                    items.push(render(model, *item, r, depth + 1)?);
+                    Ok(())
+                },
+            )?;
             Value::Array(items)
         }
         Ty::Map(value) => {
             let mut entries = Map::new();
-            r.read_blocks(|r| {
-                let key = r.read_str()?.to_owned();
-                let v = render(model, *value, r, depth + 1)?;
-                entries.insert(key, v);
-                Ok(())
-            })?;
+            r.read_blocks(
+                |_| {},
+                |r| {
+                    let key = r.read_str()?.to_owned();
+                    let v = render(model, *value, r, depth + 1)?;
+                    entries.insert(key, v);
+                    Ok(())
+                },
+            )?;
             Value::Object(entries)
         }
         Ty::Union(branches) => {
