@@ -54,14 +54,19 @@ impl<'a> Reader<'a> {
     /// A `long`: a zig-zag varint of at most 10 bytes.
     #[inline(always)]
     pub fn read_long(&mut self) -> Result<i64, DecodeError> {
-        // Most varints (lengths, small numbers, indexes) are one byte.
-        if let Some(&byte) = self.bytes.get(self.pos)
-            && byte < 0x80
-        {
-            self.pos += 1;
-            return Ok(i64::from(byte >> 1) ^ -i64::from(byte & 1));
+        // Most varints (lengths, small numbers, indexes) are one or two bytes.
+        match self.bytes.get(self.pos..self.pos + 2) {
+            Some(&[low, _]) if low < 0x80 => {
+                self.pos += 1;
+                Ok(i64::from(low >> 1) ^ -i64::from(low & 1))
+            }
+            Some(&[low, high]) if high < 0x80 => {
+                self.pos += 2;
+                let n = u64::from(low & 0x7f) | (u64::from(high) << 7);
+                Ok((n >> 1) as i64 ^ -((n & 1) as i64))
+            }
+            _ => self.read_long_slow(),
         }
-        self.read_long_slow()
     }
 
     #[inline(never)]
@@ -226,13 +231,15 @@ impl<'a> Reader<'a> {
             }
         }
     }
-
 }
 
 /// UTF-8 validation with a fast path for ASCII, which most strings of events are: eight bytes
 /// at a time, falling back to the standard library's validation at the first non-ASCII byte.
 #[inline(always)]
-#[allow(unsafe_code, reason = "an all-ASCII slice is valid UTF-8; validating it again costs a fifth of decoding")]
+#[allow(
+    unsafe_code,
+    reason = "an all-ASCII slice is valid UTF-8; validating it again costs a fifth of decoding"
+)]
 fn utf8(bytes: &[u8]) -> Result<&str, std::str::Utf8Error> {
     let mut chunks = bytes.chunks_exact(8);
     for chunk in &mut chunks {
@@ -256,6 +263,21 @@ fn utf8(bytes: &[u8]) -> Result<&str, std::str::Utf8Error> {
 pub trait Decode: Sized {
     /// Decodes one value written with version `V`'s schema.
     fn decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError>;
+
+    /// Skips one value written with version `V`'s schema, allocating nothing where it can (a
+    /// field the latest type dropped).
+    #[doc(hidden)]
+    #[inline]
+    fn skip<const V: u32>(r: &mut Reader<'_>) -> Result<(), DecodeError> {
+        Self::decode::<V>(r).map(drop)
+    }
+
+    /// Skips `Vec<Self>`, following [`Decode::decode_vec`].
+    #[doc(hidden)]
+    #[inline]
+    fn skip_vec<const V: u32>(r: &mut Reader<'_>) -> Result<(), DecodeError> {
+        r.read_blocks(|_| {}, |r| Self::skip::<V>(r))
+    }
 
     /// Decodes `Vec<Self>`: an array, except for `Vec<u8>`, which is `bytes`.
     #[doc(hidden)]
@@ -330,6 +352,10 @@ impl Decode for u8 {
     fn decode_vec<const V: u32>(r: &mut Reader<'_>) -> Result<Vec<Self>, DecodeError> {
         Ok(r.read_bytes()?.to_vec())
     }
+
+    fn skip_vec<const V: u32>(r: &mut Reader<'_>) -> Result<(), DecodeError> {
+        r.read_bytes().map(drop)
+    }
 }
 
 impl Decode for bool {
@@ -358,6 +384,11 @@ impl Decode for String {
     fn decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         r.read_str().map(str::to_owned)
     }
+
+    #[inline]
+    fn skip<const V: u32>(r: &mut Reader<'_>) -> Result<(), DecodeError> {
+        r.read_bytes().map(drop)
+    }
 }
 
 impl<T: Decode> Decode for Vec<T> {
@@ -365,12 +396,22 @@ impl<T: Decode> Decode for Vec<T> {
     fn decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         T::decode_vec::<V>(r)
     }
+
+    #[inline]
+    fn skip<const V: u32>(r: &mut Reader<'_>) -> Result<(), DecodeError> {
+        T::skip_vec::<V>(r)
+    }
 }
 
 impl<T: Decode> Decode for Box<T> {
     #[inline]
     fn decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         T::decode::<V>(r).map(Box::new)
+    }
+
+    #[inline]
+    fn skip<const V: u32>(r: &mut Reader<'_>) -> Result<(), DecodeError> {
+        T::skip::<V>(r)
     }
 }
 
@@ -381,6 +422,14 @@ impl<T: Decode> Decode for Option<T> {
         match r.read_branch(2)? {
             0 => Ok(None),
             _ => T::decode::<V>(r).map(Some),
+        }
+    }
+
+    #[inline]
+    fn skip<const V: u32>(r: &mut Reader<'_>) -> Result<(), DecodeError> {
+        match r.read_branch(2)? {
+            0 => Ok(()),
+            _ => T::skip::<V>(r),
         }
     }
 }
@@ -410,12 +459,26 @@ fn decode_map<const V: u32, T: Decode, M: Extend<(String, T)>>(
     )
 }
 
+fn skip_map<const V: u32, T: Decode>(r: &mut Reader<'_>) -> Result<(), DecodeError> {
+    r.read_blocks(
+        |_| {},
+        |r| {
+            r.read_bytes()?;
+            T::skip::<V>(r)
+        },
+    )
+}
+
 impl<T: Decode, S: BuildHasher + Default> Decode for HashMap<String, T, S> {
     #[inline]
     fn decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let mut map = HashMap::with_hasher(S::default());
         decode_map::<V, T, _>(r, &mut map, |m, count| m.reserve(count))?;
         Ok(map)
+    }
+
+    fn skip<const V: u32>(r: &mut Reader<'_>) -> Result<(), DecodeError> {
+        skip_map::<V, T>(r)
     }
 }
 
@@ -424,6 +487,10 @@ impl<T: Decode> Decode for BTreeMap<String, T> {
         let mut map = BTreeMap::new();
         decode_map::<V, T, _>(r, &mut map, |_, _| {})?;
         Ok(map)
+    }
+
+    fn skip<const V: u32>(r: &mut Reader<'_>) -> Result<(), DecodeError> {
+        skip_map::<V, T>(r)
     }
 }
 
@@ -492,12 +559,16 @@ impl Decode for time::OffsetDateTime {
     fn decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let start = r.offset();
         let micros = r.read_long()?;
-        timestamp(micros.div_euclid(1_000_000), micros.rem_euclid(1_000_000) as u32 * 1_000).ok_or_else(|| {
-            DecodeError::new(
-                DecodeErrorKind::InvalidLogical { ty: "timestamp-micros", value: micros.to_string() },
-                start,
-            )
-        })
+        timestamp(micros.div_euclid(1_000_000), micros.rem_euclid(1_000_000) as u32 * 1_000)
+            .ok_or_else(|| {
+                DecodeError::new(
+                    DecodeErrorKind::InvalidLogical {
+                        ty: "timestamp-micros",
+                        value: micros.to_string(),
+                    },
+                    start,
+                )
+            })
     }
 }
 

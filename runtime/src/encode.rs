@@ -193,7 +193,10 @@ impl Encode for time::OffsetDateTime {
 #[cfg(feature = "time")]
 impl Encode for crate::types::TimestampMillis {
     fn encode(&self, out: &mut Vec<u8>) {
-        write_long(out, self.0.unix_timestamp() * 1_000 + i64::from(self.0.nanosecond() / 1_000_000));
+        write_long(
+            out,
+            self.0.unix_timestamp() * 1_000 + i64::from(self.0.nanosecond() / 1_000_000),
+        );
     }
 }
 

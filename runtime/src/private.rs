@@ -209,6 +209,7 @@ pub trait FieldType: Sized {
     fn field_default_json(&self) -> Result<Value, String>;
     fn field_implicit_default() -> Option<Value>;
     fn field_decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError>;
+    fn field_skip<const V: u32>(r: &mut Reader<'_>) -> Result<(), DecodeError>;
     fn field_encode(&self, out: &mut Vec<u8>);
 }
 
@@ -228,6 +229,10 @@ impl<T: AvroType> FieldType for T {
     #[inline(always)]
     fn field_decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         T::decode::<V>(r)
+    }
+    #[inline(always)]
+    fn field_skip<const V: u32>(r: &mut Reader<'_>) -> Result<(), DecodeError> {
+        T::skip::<V>(r)
     }
     #[inline(always)]
     fn field_encode(&self, out: &mut Vec<u8>) {

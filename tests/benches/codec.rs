@@ -61,7 +61,12 @@ struct Case<'a, T> {
     from_value: &'a dyn Fn(Value) -> T,
     /// apache-avro's `read_deser` (serde straight from the bytes, no reader schema), for the
     /// types it applies to.
-    deser: Option<fn(&apache_avro::reader::datum::GenericDatumReader<'_>, &mut &[u8]) -> apache_avro::AvroResult<T>>,
+    deser: Option<
+        fn(
+            &apache_avro::reader::datum::GenericDatumReader<'_>,
+            &mut &[u8],
+        ) -> apache_avro::AvroResult<T>,
+    >,
 }
 
 fn run<T: PartialEq + std::fmt::Debug>(c: &mut Criterion, case: Case<'_, T>) {
@@ -86,7 +91,10 @@ fn run<T: PartialEq + std::fmt::Debug>(c: &mut Criterion, case: Case<'_, T>) {
     group.bench_function("handwritten", |b| {
         b.iter(|| {
             for d in &case.datums {
-                black_box((case.handwritten)(&mut handwritten::In::new(black_box(d)), case.version).unwrap());
+                black_box(
+                    (case.handwritten)(&mut handwritten::In::new(black_box(d)), case.version)
+                        .unwrap(),
+                );
             }
         })
     });
@@ -154,54 +162,66 @@ fn stream_from_value(value: Value) -> Stream {
 
 fn decode(c: &mut Criterion) {
     for version in [1, 2] {
-        run(c, Case {
-            name: "small",
-            version,
-            latest: 2,
-            writer: record_schema::<Activity>(version),
-            reader: record_schema::<Activity>(2),
-            writer_json: record_json::<Activity>(version),
-            reader_json: record_json::<Activity>(2),
-            datums: write_all(
-                &record_schema::<Activity>(version),
-                (0..BATCH).map(|i| if version == 1 { activity_v1(i) } else { activity_v2(i) }),
-            ),
-            strata: if version == 1 { Activity::decode::<1> } else { Activity::decode::<2> },
-            handwritten: handwritten::activity,
-            from_value: &from_value::<Activity>,
-            deser: Some(read_deser::<Activity>),
-        });
-        run(c, Case {
-            name: "nested",
-            version,
-            latest: 2,
-            writer: record_schema::<Order>(version),
-            reader: record_schema::<Order>(2),
-            writer_json: record_json::<Order>(version),
-            reader_json: record_json::<Order>(2),
-            datums: write_all(
-                &record_schema::<Order>(version),
-                (0..BATCH).map(|i| if version == 1 { order_v1(i) } else { order_v2(i) }),
-            ),
-            strata: if version == 1 { Order::decode::<1> } else { Order::decode::<2> },
-            handwritten: handwritten::order,
-            from_value: &from_value::<Order>,
-            deser: Some(read_deser::<Order>),
-        });
-        run(c, Case {
-            name: "union",
-            version,
-            latest: 2,
-            writer: event_schema::<Stream>(version),
-            reader: event_schema::<Stream>(2),
-            writer_json: event_json::<Stream>(version),
-            reader_json: event_json::<Stream>(2),
-            datums: write_all(&event_schema::<Stream>(version), (0..BATCH).map(|i| stream(i, version))),
-            strata: Stream::decoder(version).unwrap(),
-            handwritten: handwritten::stream,
-            from_value: &stream_from_value,
-            deser: None,
-        });
+        run(
+            c,
+            Case {
+                name: "small",
+                version,
+                latest: 2,
+                writer: record_schema::<Activity>(version),
+                reader: record_schema::<Activity>(2),
+                writer_json: record_json::<Activity>(version),
+                reader_json: record_json::<Activity>(2),
+                datums: write_all(
+                    &record_schema::<Activity>(version),
+                    (0..BATCH).map(|i| if version == 1 { activity_v1(i) } else { activity_v2(i) }),
+                ),
+                strata: if version == 1 { Activity::decode::<1> } else { Activity::decode::<2> },
+                handwritten: handwritten::activity,
+                from_value: &from_value::<Activity>,
+                deser: Some(read_deser::<Activity>),
+            },
+        );
+        run(
+            c,
+            Case {
+                name: "nested",
+                version,
+                latest: 2,
+                writer: record_schema::<Order>(version),
+                reader: record_schema::<Order>(2),
+                writer_json: record_json::<Order>(version),
+                reader_json: record_json::<Order>(2),
+                datums: write_all(
+                    &record_schema::<Order>(version),
+                    (0..BATCH).map(|i| if version == 1 { order_v1(i) } else { order_v2(i) }),
+                ),
+                strata: if version == 1 { Order::decode::<1> } else { Order::decode::<2> },
+                handwritten: handwritten::order,
+                from_value: &from_value::<Order>,
+                deser: Some(read_deser::<Order>),
+            },
+        );
+        run(
+            c,
+            Case {
+                name: "union",
+                version,
+                latest: 2,
+                writer: event_schema::<Stream>(version),
+                reader: event_schema::<Stream>(2),
+                writer_json: event_json::<Stream>(version),
+                reader_json: event_json::<Stream>(2),
+                datums: write_all(
+                    &event_schema::<Stream>(version),
+                    (0..BATCH).map(|i| stream(i, version)),
+                ),
+                strata: Stream::decoder(version).unwrap(),
+                handwritten: handwritten::stream,
+                from_value: &stream_from_value,
+                deser: None,
+            },
+        );
     }
 }
 
@@ -215,8 +235,10 @@ fn encode(c: &mut Criterion) {
     group.throughput(Throughput::Elements(values.len() as u64));
     // The same bytes from every contender.
     // Human-readable serde, so `uuid::Uuid` writes Avro's uuid strings.
-    let apache =
-        apache_avro::writer::datum::GenericDatumWriter::builder(&schema).human_readable(true).build().unwrap();
+    let apache = apache_avro::writer::datum::GenericDatumWriter::builder(&schema)
+        .human_readable(true)
+        .build()
+        .unwrap();
     for v in &values {
         let mut ours = Vec::new();
         v.encode(&mut ours);

@@ -79,7 +79,11 @@ impl<'a> In<'a> {
             _ => return Err("enum"),
         })
     }
-    fn blocks(&mut self, mut reserve: impl FnMut(usize), mut item: impl FnMut(&mut Self) -> R<()>) -> R<()> {
+    fn blocks(
+        &mut self,
+        mut reserve: impl FnMut(usize),
+        mut item: impl FnMut(&mut Self) -> R<()>,
+    ) -> R<()> {
         loop {
             let mut n = self.long()?;
             if n == 0 {
@@ -126,7 +130,11 @@ pub fn order(r: &mut In<'_>, version: u32) -> R<Order> {
     r.blocks(
         |n| lines.borrow_mut().reserve(n),
         |r| {
-            lines.borrow_mut().push(Line { sku: r.string()?, quantity: r.int()?, price_cents: r.long()? });
+            lines.borrow_mut().push(Line {
+                sku: r.string()?,
+                quantity: r.int()?,
+                price_cents: r.long()?,
+            });
             Ok(())
         },
     )?;
@@ -160,24 +168,33 @@ pub fn stream(r: &mut In<'_>, version: u32) -> R<Stream> {
             let id = r.uuid()?;
             let amount_cents = r.long()?;
             let currency = r.string()?;
-            let (reference, attempt) =
-                if version == 1 { (r.skip_string().map(|()| String::new())?, 0) } else { (r.string()?, r.int()?) };
+            let (reference, attempt) = if version == 1 {
+                (r.skip_string().map(|()| String::new())?, 0)
+            } else {
+                (r.string()?, r.int()?)
+            };
             Stream::Payment(Payment { id, amount_cents, currency, reference, attempt })
         }
         2 => {
             let id = r.uuid()?;
             let carrier = r.string()?;
             let weight_grams = r.long()?;
-            let (tracking, insured) =
-                if version == 1 { (r.skip_string().map(|()| String::new())?, false) } else { (r.string()?, r.boolean()?) };
+            let (tracking, insured) = if version == 1 {
+                (r.skip_string().map(|()| String::new())?, false)
+            } else {
+                (r.string()?, r.boolean()?)
+            };
             Stream::Shipment(Shipment { id, carrier, weight_grams, tracking, insured })
         }
         3 => {
             let id = r.uuid()?;
             let stars = r.long()?;
             let text = r.string()?;
-            let (title, helpful) =
-                if version == 1 { (r.skip_string().map(|()| String::new())?, 0) } else { (r.string()?, r.int()?) };
+            let (title, helpful) = if version == 1 {
+                (r.skip_string().map(|()| String::new())?, 0)
+            } else {
+                (r.string()?, r.int()?)
+            };
             Stream::Review(Review { id, stars, text, title, helpful })
         }
         _ => return Err("union"),

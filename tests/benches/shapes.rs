@@ -21,7 +21,8 @@ mod micros {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<OffsetDateTime, D::Error> {
         let micros = i64::deserialize(d)?;
-        OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000).map_err(serde::de::Error::custom)
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -182,8 +183,18 @@ pub fn activity_v1(i: usize) -> Value {
         ("zone".into(), Value::String(text(i % 13, "eu-west"))),
         ("count".into(), Value::Int(i as i32 * 3)),
         ("score".into(), Value::Double(i as f64 / 7.0)),
-        ("note".into(), if i % 3 == 0 { Value::Union(0, Box::new(Value::Null)) } else { Value::Union(1, Box::new(Value::String(text(i, "note")))) }),
-        ("kind".into(), Value::Enum((i % 4) as u32, ["Unknown", "Signup", "Login", "Purchase"][i % 4].into())),
+        (
+            "note".into(),
+            if i % 3 == 0 {
+                Value::Union(0, Box::new(Value::Null))
+            } else {
+                Value::Union(1, Box::new(Value::String(text(i, "note"))))
+            },
+        ),
+        (
+            "kind".into(),
+            Value::Enum((i % 4) as u32, ["Unknown", "Signup", "Login", "Purchase"][i % 4].into()),
+        ),
         ("legacy".into(), Value::String(text(i, "legacy"))),
     ])
 }
@@ -200,7 +211,10 @@ pub fn activity_v2(i: usize) -> Value {
 }
 
 fn customer(i: usize) -> Value {
-    Value::Record(vec![("name".into(), Value::String(text(i, "name"))), ("email".into(), Value::String(text(i, "mail")))])
+    Value::Record(vec![
+        ("name".into(), Value::String(text(i, "name"))),
+        ("email".into(), Value::String(text(i, "mail"))),
+    ])
 }
 
 fn lines(i: usize) -> Value {
@@ -255,7 +269,14 @@ fn small_record(i: usize, version: u32, names: [&str; 5]) -> Value {
         fields.push((names[2].into(), Value::String(text(i, names[2]))));
     } else {
         fields.push((names[3].into(), Value::String(text(i, names[3]))));
-        fields.push((names[4].into(), if names[4] == "insured" { Value::Boolean(i % 2 == 0) } else { Value::Int(i as i32 % 9) }));
+        fields.push((
+            names[4].into(),
+            if names[4] == "insured" {
+                Value::Boolean(i % 2 == 0)
+            } else {
+                Value::Int(i as i32 % 9)
+            },
+        ));
     }
     Value::Record(fields)
 }
@@ -269,12 +290,20 @@ pub fn stream(i: usize, version: u32) -> Value {
         (1, 1) => small_record(i, 1, ["amount_cents", "ccy", "terminal", "", ""]),
         (1, _) => small_record(i, 2, ["amount_cents", "currency", "", "reference", "attempt"]),
         (2, 1) => {
-            let Value::Record(mut f) = small_record(i, 1, ["weight_grams", "courier", "depot", "", ""]) else { unreachable!() };
+            let Value::Record(mut f) =
+                small_record(i, 1, ["weight_grams", "courier", "depot", "", ""])
+            else {
+                unreachable!()
+            };
             f.swap(1, 2);
             Value::Record(f)
         }
         (2, _) => {
-            let Value::Record(mut f) = small_record(i, 2, ["weight_grams", "carrier", "", "tracking", "insured"]) else { unreachable!() };
+            let Value::Record(mut f) =
+                small_record(i, 2, ["weight_grams", "carrier", "", "tracking", "insured"])
+            else {
+                unreachable!()
+            };
             f.swap(1, 2);
             Value::Record(f)
         }
