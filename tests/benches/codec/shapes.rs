@@ -185,7 +185,7 @@ pub fn activity_v1(i: usize) -> Value {
         ("score".into(), Value::Double(i as f64 / 7.0)),
         (
             "note".into(),
-            if i % 3 == 0 {
+            if i.is_multiple_of(3) {
                 Value::Union(0, Box::new(Value::Null))
             } else {
                 Value::Union(1, Box::new(Value::String(text(i, "note"))))
@@ -255,7 +255,7 @@ pub fn order_v2(i: usize) -> Value {
     fields[4].1 = Value::Long(i as i64 * 100);
     fields[5].0 = "status".into();
     fields.push(("currency".into(), Value::String("CHF".into())));
-    fields.push(("gift".into(), Value::Boolean(i % 2 == 0)));
+    fields.push(("gift".into(), Value::Boolean(i.is_multiple_of(2))));
     Value::Record(fields)
 }
 
@@ -272,7 +272,7 @@ fn small_record(i: usize, version: u32, names: [&str; 5]) -> Value {
         fields.push((
             names[4].into(),
             if names[4] == "insured" {
-                Value::Boolean(i % 2 == 0)
+                Value::Boolean(i.is_multiple_of(2))
             } else {
                 Value::Int(i as i32 % 9)
             },

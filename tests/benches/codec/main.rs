@@ -5,8 +5,7 @@
 
 mod handwritten;
 mod shapes;
-#[path = "../tests/support/mod.rs"]
-#[allow(dead_code)]
+#[path = "../../tests/support/mod.rs"]
 mod support;
 
 use apache_avro::Schema;
@@ -44,6 +43,12 @@ fn write_all(schema: &Schema, values: impl Iterator<Item = Value>) -> Vec<Vec<u8
     values.map(|v| writer.write_value_to_vec(v).unwrap()).collect()
 }
 
+/// apache-avro's `read_deser` for one type.
+type ReadDeser<T> = fn(
+    &apache_avro::reader::datum::GenericDatumReader<'_>,
+    &mut &[u8],
+) -> apache_avro::AvroResult<T>;
+
 /// One shape at one writer version, with every contender.
 struct Case<'a, T> {
     name: &'static str,
@@ -61,12 +66,7 @@ struct Case<'a, T> {
     from_value: &'a dyn Fn(Value) -> T,
     /// apache-avro's `read_deser` (serde straight from the bytes, no reader schema), for the
     /// types it applies to.
-    deser: Option<
-        fn(
-            &apache_avro::reader::datum::GenericDatumReader<'_>,
-            &mut &[u8],
-        ) -> apache_avro::AvroResult<T>,
-    >,
+    deser: Option<ReadDeser<T>>,
 }
 
 fn run<T: PartialEq + std::fmt::Debug>(c: &mut Criterion, case: Case<'_, T>) {
