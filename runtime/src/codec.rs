@@ -27,6 +27,9 @@ struct Plan<E> {
     decode: DecodeFn<E>,
     /// For a foreign writer schema: the rewrite into `version`'s layout.
     resolution: Option<Resolution>,
+    /// A writer schema no declared version can read; every record with this id fails so.
+    /// Remembered like any plan: the answer for a schema never changes.
+    unreadable: Option<String>,
 }
 
 /// Schema ids are small integers chosen by the registry, not attacker-controlled keys worth
@@ -55,6 +58,8 @@ pub struct Decoder<E: Event> {
     source: Arc<dyn SchemaSource>,
     /// Each declared version's fingerprint.
     declared: Vec<(u64, u32)>,
+    /// Each declared version's schema, for resolving foreign writers.
+    readers: Vec<apache_avro::Schema>,
     plans: RwLock<PlanMap<E>>,
     /// Held while a plan is built, so concurrent first sightings of an id build it once.
     building: Mutex<()>,
@@ -99,12 +104,15 @@ fn declared_schema<E: Event>(version: u32) -> Result<(String, apache_avro::Schem
 impl<E: Event> Decoder<E> {
     /// A decoder reading writer schemas from `source`.
     pub fn new(source: Arc<dyn SchemaSource>) -> Result<Self, CodecError> {
-        let declared = (1..=E::VERSION)
-            .map(|v| declared_schema::<E>(v).map(|(_, parsed)| (fingerprint(&parsed), v)))
+        let readers: Vec<apache_avro::Schema> = (1..=E::VERSION)
+            .map(|v| declared_schema::<E>(v).map(|(_, parsed)| parsed))
             .collect::<Result<_, _>>()?;
+        let declared =
+            readers.iter().zip(1..).map(|(parsed, v)| (fingerprint(parsed), v)).collect();
         Ok(Decoder {
             source,
             declared,
+            readers,
             plans: RwLock::new(PlanMap::default()),
             building: Mutex::new(()),
             _event: PhantomData,
@@ -159,11 +167,21 @@ impl<E: Event> Decoder<E> {
     /// (`false`: a foreign schema resolved into it).
     pub fn version_of(&self, id: u32) -> Result<(u32, bool), DecodeError> {
         let plan = self.plan(id)?;
+        if let Some(reason) = &plan.unreadable {
+            return Err(unreadable(reason.clone()).in_event(
+                std::any::type_name::<E>(),
+                Some(id),
+                None,
+            ));
+        }
         Ok((plan.version, plan.resolution.is_none()))
     }
 
     fn run(plan: &Plan<E>, datum: &[u8]) -> Result<E, DecodeError> {
         let event = std::any::type_name::<E>();
+        if let Some(reason) = &plan.unreadable {
+            return Err(unreadable(reason.clone()).in_event(event, Some(plan.id), None));
+        }
         let context = |e: DecodeError| e.in_event(event, Some(plan.id), Some(plan.version));
         match &plan.resolution {
             None => {
@@ -192,35 +210,34 @@ impl<E: Event> Decoder<E> {
         if let Some(plan) = self.plans.read().unwrap_or_else(|e| e.into_inner()).get(&id) {
             return Ok(plan.clone());
         }
+        // A source that fails (an unknown id, a registry that cannot be reached) is asked again
+        // next time; a schema that cannot be read is remembered as such.
         let writer = self.source.schema(id).map_err(|e| unreadable(e.to_string()))?;
-        let plan = Arc::new(self.build(&writer)?);
+        let plan = Arc::new(self.build(&writer));
         self.plans.write().unwrap_or_else(|e| e.into_inner()).insert(id, plan.clone());
         Ok(plan)
     }
 
-    fn build(&self, writer: &WriterSchema) -> Result<Plan<E>, DecodeError> {
+    fn build(&self, writer: &WriterSchema) -> Plan<E> {
         let decoder =
             |version| E::decoder(version).expect("a decoder exists for every declared version");
+        let plan = |version, resolution| Plan {
+            id: writer.id,
+            version,
+            decode: decoder(version),
+            resolution,
+            unreadable: None,
+        };
         if let Some(&(_, version)) = self.declared.iter().find(|(f, _)| *f == writer.fingerprint) {
-            return Ok(Plan { id: writer.id, version, decode: decoder(version), resolution: None });
+            return plan(version, None);
         }
         // A foreign schema: the latest version that reads all of its data, else the latest
         // that reads some of it (the rest fails record by record, saying why).
         let mut partial = None;
         let mut first_error = None;
         for version in (1..=E::VERSION).rev() {
-            let (_, reader) =
-                declared_schema::<E>(version).map_err(|e| unreadable(e.to_string()))?;
-            match Resolution::new(&writer.parsed, &reader) {
-                Ok(resolution) if resolution.is_total() => {
-                    let decode = decoder(version);
-                    return Ok(Plan {
-                        id: writer.id,
-                        version,
-                        decode,
-                        resolution: Some(resolution),
-                    });
-                }
+            match Resolution::new(&writer.parsed, &self.readers[version as usize - 1]) {
+                Ok(resolution) if resolution.is_total() => return plan(version, Some(resolution)),
                 Ok(resolution) => {
                     partial.get_or_insert((version, resolution));
                 }
@@ -230,18 +247,16 @@ impl<E: Event> Decoder<E> {
             }
         }
         match partial {
-            Some((version, resolution)) => Ok(Plan {
-                id: writer.id,
-                version,
-                decode: decoder(version),
-                resolution: Some(resolution),
-            }),
-            None => Err(unreadable(format!(
-                "schema id {} matches no version of `{}` and resolves into none: {}",
-                writer.id,
-                std::any::type_name::<E>(),
-                first_error.unwrap_or_default()
-            ))),
+            Some((version, resolution)) => plan(version, Some(resolution)),
+            None => Plan {
+                unreadable: Some(format!(
+                    "schema id {} matches no version of `{}` and resolves into none: {}",
+                    writer.id,
+                    std::any::type_name::<E>(),
+                    first_error.unwrap_or_default()
+                )),
+                ..plan(E::VERSION, None)
+            },
         }
     }
 }
