@@ -17,6 +17,15 @@ pub struct Reader<'a> {
     pos: usize,
 }
 
+/// Where [`Reader::next_item`] is in an array or map.
+#[derive(Debug, Default)]
+pub struct Items {
+    left: u64,
+    started: bool,
+    last_pos: usize,
+    zero_size: u64,
+}
+
 /// How many items of encoded size zero (nulls, empty records) one array or map may hold: such
 /// items cost no input, so their count alone cannot be trusted.
 pub const MAX_ZERO_SIZE_ITEMS: u64 = 1 << 20;
@@ -192,21 +201,28 @@ impl<'a> Reader<'a> {
         })
     }
 
-    /// Reads the blocks of an array or map: `reserve` learns each block's item count (bounded
-    /// by the bytes left, so a lying count reserves nothing unreasonable), `item` reads one
-    /// item at a time.
-    #[inline]
-    pub fn read_blocks(
+    /// Whether another item of an array or map follows, reading block headers as it goes:
+    /// `reserve` learns each new block's item count, bounded by the bytes left, so a lying count
+    /// reserves nothing unreasonable. Items that take no bytes are counted and capped.
+    #[inline(always)]
+    pub fn next_item(
         &mut self,
-        mut reserve: impl FnMut(usize),
-        mut item: impl FnMut(&mut Self) -> Result<(), DecodeError>,
-    ) -> Result<(), DecodeError> {
-        let mut zero_size_items = 0u64;
-        loop {
+        items: &mut Items,
+        reserve: impl FnOnce(usize),
+    ) -> Result<bool, DecodeError> {
+        if items.started && self.pos == items.last_pos {
+            items.zero_size += 1;
+            if items.zero_size > MAX_ZERO_SIZE_ITEMS {
+                return Err(
+                    self.error(DecodeErrorKind::TooManyItems { limit: MAX_ZERO_SIZE_ITEMS })
+                );
+            }
+        }
+        if items.left == 0 {
             let start = self.pos;
             let mut count = self.read_long()?;
             if count == 0 {
-                return Ok(());
+                return Ok(false);
             }
             if count < 0 {
                 // A negative count is followed by the block's size in bytes.
@@ -215,21 +231,27 @@ impl<'a> Reader<'a> {
                 })?;
                 self.read_len()?;
             }
+            items.left = count as u64;
             reserve(usize::try_from(count).unwrap_or(usize::MAX).min(self.remaining()));
-            for _ in 0..count {
-                let before = self.pos;
-                item(self)?;
-                if self.pos == before {
-                    zero_size_items += 1;
-                    if zero_size_items > MAX_ZERO_SIZE_ITEMS {
-                        return Err(DecodeError::new(
-                            DecodeErrorKind::TooManyItems { limit: MAX_ZERO_SIZE_ITEMS },
-                            start,
-                        ));
-                    }
-                }
-            }
         }
+        items.left -= 1;
+        items.started = true;
+        items.last_pos = self.pos;
+        Ok(true)
+    }
+
+    /// Reads every item of an array or map with `item`; see [`Reader::next_item`].
+    #[inline]
+    pub fn read_blocks(
+        &mut self,
+        mut reserve: impl FnMut(usize),
+        mut item: impl FnMut(&mut Self) -> Result<(), DecodeError>,
+    ) -> Result<(), DecodeError> {
+        let mut items = Items::default();
+        while self.next_item(&mut items, &mut reserve)? {
+            item(self)?;
+        }
+        Ok(())
     }
 }
 
@@ -283,16 +305,11 @@ pub trait Decode: Sized {
     #[doc(hidden)]
     fn decode_vec<const V: u32>(r: &mut Reader<'_>) -> Result<Vec<Self>, DecodeError> {
         let mut out = Vec::new();
-        let items = std::cell::RefCell::new(&mut out);
-        r.read_blocks(
-            |count| items.borrow_mut().reserve(count),
-            |r| {
-                let mut items = items.borrow_mut();
-                let item = Self::decode::<V>(r).map_err(|e| e.in_index(items.len()))?;
-                items.push(item);
-                Ok(())
-            },
-        )?;
+        let mut items = Items::default();
+        while r.next_item(&mut items, |count| out.reserve(count))? {
+            let item = Self::decode::<V>(r).map_err(|e| e.in_index(out.len()))?;
+            out.push(item);
+        }
         Ok(out)
     }
 }
@@ -441,22 +458,21 @@ impl<const N: usize> Decode for [u8; N] {
     }
 }
 
-/// Reads map entries into `map`, reserving room block by block where the map can.
-fn decode_map<const V: u32, T: Decode, M: Extend<(String, T)>>(
+/// Reads map entries, handing each to `insert`, reserving room block by block where the map can.
+#[inline]
+fn decode_map<const V: u32, T: Decode, M>(
     r: &mut Reader<'_>,
     map: &mut M,
     reserve: impl Fn(&mut M, usize),
+    insert: impl Fn(&mut M, String, T),
 ) -> Result<(), DecodeError> {
-    let map = std::cell::RefCell::new(map);
-    r.read_blocks(
-        |count| reserve(&mut map.borrow_mut(), count),
-        |r| {
-            let key = r.read_str()?.to_owned();
-            let value = T::decode::<V>(r).map_err(|e| e.in_key(&key))?;
-            map.borrow_mut().extend([(key, value)]);
-            Ok(())
-        },
-    )
+    let mut items = Items::default();
+    while r.next_item(&mut items, |count| reserve(map, count))? {
+        let key = r.read_str()?.to_owned();
+        let value = T::decode::<V>(r).map_err(|e| e.in_key(&key))?;
+        insert(map, key, value);
+    }
+    Ok(())
 }
 
 fn skip_map<const V: u32, T: Decode>(r: &mut Reader<'_>) -> Result<(), DecodeError> {
@@ -473,7 +489,14 @@ impl<T: Decode, S: BuildHasher + Default> Decode for HashMap<String, T, S> {
     #[inline]
     fn decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let mut map = HashMap::with_hasher(S::default());
-        decode_map::<V, T, _>(r, &mut map, |m, count| m.reserve(count))?;
+        decode_map::<V, T, _>(
+            r,
+            &mut map,
+            |m, count| m.reserve(count),
+            |m, k, v| {
+                m.insert(k, v);
+            },
+        )?;
         Ok(map)
     }
 
@@ -485,7 +508,14 @@ impl<T: Decode, S: BuildHasher + Default> Decode for HashMap<String, T, S> {
 impl<T: Decode> Decode for BTreeMap<String, T> {
     fn decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let mut map = BTreeMap::new();
-        decode_map::<V, T, _>(r, &mut map, |_, _| {})?;
+        decode_map::<V, T, _>(
+            r,
+            &mut map,
+            |_, _| {},
+            |m, k, v| {
+                m.insert(k, v);
+            },
+        )?;
         Ok(map)
     }
 
