@@ -40,6 +40,8 @@ pub mod error;
 pub mod event;
 pub mod guide;
 pub mod history;
+#[cfg(feature = "registry")]
+pub mod registry;
 pub mod resolve;
 pub mod schema;
 pub mod source;
