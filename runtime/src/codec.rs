@@ -7,6 +7,42 @@
 //! compiled decoder reads the bytes directly. A schema that matches no declared version
 //! (another producer's) is resolved with Avro's rules into the latest declared version that
 //! can read all of its data, and its records are rewritten into that version's layout first.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use strata::{Decoder, Encoder, LocalSource};
+//!
+//! #[derive(strata::Event, Debug, PartialEq)]
+//! #[strata(topic = "lights", version = 2)]
+//! pub enum LightEvent {
+//!     Switched(Switched),
+//! }
+//!
+//! #[derive(strata::Record, Debug, PartialEq)]
+//! pub struct Switched {
+//!     pub on: bool,
+//!     #[strata(added(in = 2, default = 100))]
+//!     pub brightness: i32,
+//! }
+//!
+//! // A registry in production; here a local source holding both versions.
+//! let source = Arc::new(LocalSource::new());
+//! use strata::Event;
+//! let v1 = source.register("lights-value", &LightEvent::schema(1)?.to_json().to_string())?;
+//!
+//! // A record an older producer wrote with version 1: branch 0, `on: true`.
+//! let old_record = [0, 0, 0, 0, v1 as u8, 0, 1];
+//! let decoder = Decoder::<LightEvent>::new(source.clone())?;
+//! let event = decoder.decode(&old_record)?;
+//! assert_eq!(event, LightEvent::Switched(Switched { on: true, brightness: 100 }));
+//!
+//! // Encoding frames the latest type with the latest schema's id, reusing the buffer.
+//! let encoder = Encoder::<LightEvent>::new(source.as_ref())?;
+//! let mut buffer = Vec::new();
+//! encoder.encode(&event, &mut buffer);
+//! assert_eq!(decoder.decode(&buffer)?, event);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
