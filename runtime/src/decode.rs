@@ -314,56 +314,45 @@ pub trait Decode: Sized {
     }
 }
 
+/// An integer of Avro type `int` or `long` that must also fit the Rust type.
+fn int_in_range<T: TryFrom<i64>>(r: &mut Reader<'_>, ty: &'static str) -> Result<T, DecodeError> {
+    let start = r.offset();
+    let value = r.read_long()?;
+    T::try_from(value)
+        .map_err(|_| DecodeError::new(DecodeErrorKind::OutOfRange { value, ty }, start))
+}
+
 macro_rules! decode_int {
-    ($($ty:ty => $read:ident, $avro:literal;)*) => {$(
+    ($($ty:ty),*) => {$(
         impl Decode for $ty {
             #[inline]
             fn decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-                let start = r.offset();
-                let value = r.$read()?;
-                <$ty>::try_from(value).map_err(|_| {
-                    DecodeError::new(
-                        DecodeErrorKind::OutOfRange { value: i64::from(value), ty: stringify!($ty) },
-                        start,
-                    )
-                })
+                int_in_range(r, stringify!($ty))
             }
         }
     )*};
 }
 
-decode_int! {
-    i8 => read_int, "int";
-    i16 => read_int, "int";
-    u16 => read_int, "int";
-    u32 => read_long, "long";
+decode_int!(i8, i16, u16, u32);
+
+/// Types read by one primitive reader, whose every value is valid.
+macro_rules! decode_primitive {
+    ($($ty:ty => $read:ident),*) => {$(
+        impl Decode for $ty {
+            #[inline]
+            fn decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+                r.$read()
+            }
+        }
+    )*};
 }
 
-impl Decode for i32 {
-    #[inline]
-    fn decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        r.read_int()
-    }
-}
-
-impl Decode for i64 {
-    #[inline]
-    fn decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        r.read_long()
-    }
-}
+decode_primitive!(i32 => read_int, i64 => read_long, bool => read_bool, f32 => read_float, f64 => read_double);
 
 impl Decode for u8 {
     #[inline]
     fn decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        let start = r.offset();
-        let value = r.read_int()?;
-        u8::try_from(value).map_err(|_| {
-            DecodeError::new(
-                DecodeErrorKind::OutOfRange { value: i64::from(value), ty: "u8" },
-                start,
-            )
-        })
+        int_in_range(r, "u8")
     }
 
     fn decode_vec<const V: u32>(r: &mut Reader<'_>) -> Result<Vec<Self>, DecodeError> {
@@ -372,27 +361,6 @@ impl Decode for u8 {
 
     fn skip_vec<const V: u32>(r: &mut Reader<'_>) -> Result<(), DecodeError> {
         r.read_bytes().map(drop)
-    }
-}
-
-impl Decode for bool {
-    #[inline]
-    fn decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        r.read_bool()
-    }
-}
-
-impl Decode for f32 {
-    #[inline]
-    fn decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        r.read_float()
-    }
-}
-
-impl Decode for f64 {
-    #[inline]
-    fn decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        r.read_double()
     }
 }
 

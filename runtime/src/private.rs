@@ -194,7 +194,8 @@ pub const fn last_change(changes: &[u32]) -> u32 {
 }
 
 /// What generated code needs of a field's type, in one trait so that an unsupported type is
-/// reported once, at the field.
+/// reported once, at the field. The message repeats `AvroType`'s on purpose: this is the bound
+/// a field meets first, so its message is the one users read.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` has no Avro mapping in strata",
     label = "unsupported field type",
