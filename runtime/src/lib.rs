@@ -34,6 +34,7 @@
 //! The committed history in `schemas/` is the [`history`] module.
 
 pub mod codec;
+pub mod compat;
 pub mod decode;
 pub mod encode;
 pub mod error;

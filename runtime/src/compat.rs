@@ -1,0 +1,440 @@
+//! Schema compatibility as the Schema Registry decides it: Avro Java's
+//! `SchemaCompatibility` reader-writer check, under Confluent's seven levels.
+//!
+//! Every incompatibility is reported, not only the first, each with Avro Java's type name,
+//! the location inside the schema (`/fields/3/type`), the path by field names
+//! (`AccountOpened.currency`) and a hint. Functions take the writer first and the reader second.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use crate::resolve::model::{Model, Ty, TyId};
+
+/// Avro Java's `SchemaIncompatibilityType`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum IncompatibilityKind {
+    /// Named types whose names differ (and no reader alias names the writer's).
+    NameMismatch,
+    /// Fixed types of different sizes.
+    FixedSizeMismatch,
+    /// Writer enum symbols the reader lacks, and the reader enum has no default.
+    MissingEnumSymbols,
+    /// A reader field the writer lacks, without a default.
+    ReaderFieldMissingDefaultValue,
+    /// Types that do not resolve (and are no promotion).
+    TypeMismatch,
+    /// A writer type no branch of the reader union reads.
+    MissingUnionBranch,
+}
+
+impl IncompatibilityKind {
+    /// The name Avro Java and the Schema Registry use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncompatibilityKind::NameMismatch => "NAME_MISMATCH",
+            IncompatibilityKind::FixedSizeMismatch => "FIXED_SIZE_MISMATCH",
+            IncompatibilityKind::MissingEnumSymbols => "MISSING_ENUM_SYMBOLS",
+            IncompatibilityKind::ReaderFieldMissingDefaultValue => {
+                "READER_FIELD_MISSING_DEFAULT_VALUE"
+            }
+            IncompatibilityKind::TypeMismatch => "TYPE_MISMATCH",
+            IncompatibilityKind::MissingUnionBranch => "MISSING_UNION_BRANCH",
+        }
+    }
+}
+
+impl fmt::Display for IncompatibilityKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One reason the reader cannot read the writer's data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incompatibility {
+    /// Avro Java's type of incompatibility.
+    pub kind: IncompatibilityKind,
+    /// Where, as Avro Java reports it: `/fields/3/type`.
+    pub location: String,
+    /// Where, by names: `AccountOpened.currency`.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it, in one line.
+    pub hint: String,
+}
+
+impl fmt::Display for Incompatibility {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at `{}` ({}): {}", self.kind, self.path, self.location, self.message)
+    }
+}
+
+/// Checks whether data written with `writer` can be read with `reader`, returning every
+/// incompatibility (empty: compatible).
+pub fn can_read(
+    writer: &apache_avro::Schema,
+    reader: &apache_avro::Schema,
+) -> Result<Vec<Incompatibility>, String> {
+    let writer = Model::new(writer)?;
+    let reader = Model::new(reader)?;
+    let mut checker =
+        Checker { writer: &writer, reader: &reader, seen: HashSet::new(), found: Vec::new() };
+    checker.check(reader.root, writer.root, &mut Vec::new(), &mut Vec::new());
+    Ok(checker.found)
+}
+
+struct Checker<'a> {
+    writer: &'a Model,
+    reader: &'a Model,
+    /// Pairs being or already checked: recursive types are assumed compatible while their
+    /// check is under way, as Avro Java does.
+    seen: HashSet<(TyId, TyId)>,
+    found: Vec<Incompatibility>,
+}
+
+impl Checker<'_> {
+    fn report(
+        &mut self,
+        kind: IncompatibilityKind,
+        location: &[String],
+        path: &[String],
+        message: String,
+        hint: String,
+    ) {
+        let location = format!("/{}", location.join("/"));
+        let path = if path.is_empty() { "(top level)".to_owned() } else { path.join(".") };
+        self.found.push(Incompatibility { kind, location, path, message, hint });
+    }
+
+    /// Whether `reader` reads `writer`, without reporting anything: for picking union branches.
+    fn quietly(&mut self, reader: TyId, writer: TyId) -> bool {
+        let mut probe = Checker {
+            writer: self.writer,
+            reader: self.reader,
+            seen: self.seen.clone(),
+            found: Vec::new(),
+        };
+        probe.check(reader, writer, &mut Vec::new(), &mut Vec::new());
+        probe.found.is_empty()
+    }
+
+    fn check(&mut self, r: TyId, w: TyId, location: &mut Vec<String>, path: &mut Vec<String>) {
+        if !self.seen.insert((r, w)) {
+            return;
+        }
+        let (rt, wt) = (self.reader.ty(r).clone(), self.writer.ty(w).clone());
+        if rt.same_kind(&wt) {
+            match (&rt, &wt) {
+                (Ty::Array(ri), Ty::Array(wi)) => {
+                    location.push("items".into());
+                    self.check(*ri, *wi, location, path);
+                    location.pop();
+                }
+                (Ty::Map(rv), Ty::Map(wv)) => {
+                    location.push("values".into());
+                    self.check(*rv, *wv, location, path);
+                    location.pop();
+                }
+                (Ty::Fixed(rf), Ty::Fixed(wf)) => {
+                    self.names(&rf.name, &rf.aliases, &wf.name, location, path);
+                    if rf.size != wf.size {
+                        location.push("size".into());
+                        self.report(
+                            IncompatibilityKind::FixedSizeMismatch,
+                            location,
+                            path,
+                            format!("expected: {}, found: {}", wf.size, rf.size),
+                            format!(
+                                "keep `{}` at {} bytes, or declare a new fixed type",
+                                short(&rf.name),
+                                wf.size
+                            ),
+                        );
+                        location.pop();
+                    }
+                }
+                (Ty::Enum(re), Ty::Enum(we)) => {
+                    self.names(&re.name, &re.aliases, &we.name, location, path);
+                    let missing: Vec<&String> =
+                        we.symbols.iter().filter(|s| !re.symbols.contains(s)).collect();
+                    let has_default = re.default.as_ref().is_some_and(|d| re.symbols.contains(d));
+                    if !missing.is_empty() && !has_default {
+                        location.push("symbols".into());
+                        let list =
+                            missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
+                        self.report(
+                            IncompatibilityKind::MissingEnumSymbols,
+                            location,
+                            path,
+                            format!("[{list}]"),
+                            format!(
+                                "keep the symbols {list} in `{}`, or give it a default symbol",
+                                short(&re.name)
+                            ),
+                        );
+                        location.pop();
+                    }
+                }
+                (Ty::Record(rr), Ty::Record(wr)) => {
+                    self.names(&rr.name, &rr.aliases, &wr.name, location, path);
+                    // Paths start at the outermost record's name and follow field names from there.
+                    let named = path.is_empty();
+                    if named {
+                        path.push(short(&rr.name).to_owned());
+                    }
+                    for (index, field) in rr.fields.iter().enumerate() {
+                        let writer_field =
+                            wr.fields.iter().find(|f| f.name == field.name).or_else(|| {
+                                field
+                                    .aliases
+                                    .iter()
+                                    .find_map(|a| wr.fields.iter().find(|f| &f.name == a))
+                            });
+                        location.push("fields".into());
+                        location.push(index.to_string());
+                        path.push(field.name.clone());
+                        match writer_field {
+                            Some(writer_field) => {
+                                location.push("type".into());
+                                self.check(field.ty, writer_field.ty, location, path);
+                                location.pop();
+                            }
+                            None if field.default.is_none() => self.report(
+                                IncompatibilityKind::ReaderFieldMissingDefaultValue,
+                                location,
+                                path,
+                                field.name.clone(),
+                                format!("give `{}` a default", field.name),
+                            ),
+                            None => {}
+                        }
+                        path.pop();
+                        location.pop();
+                        location.pop();
+                    }
+                    if named {
+                        path.pop();
+                    }
+                }
+                (Ty::Union(_), Ty::Union(writer_branches)) => {
+                    // Every writer branch must be readable by the reader union.
+                    for (i, &branch) in writer_branches.iter().enumerate() {
+                        location.push(i.to_string());
+                        self.check(r, branch, location, path);
+                        location.pop();
+                    }
+                }
+                // Primitives of the same type.
+                _ => {}
+            }
+            return;
+        }
+        if let Ty::Union(writer_branches) = &wt {
+            for (i, &branch) in writer_branches.iter().enumerate() {
+                location.push(i.to_string());
+                self.check(r, branch, location, path);
+                location.pop();
+            }
+            return;
+        }
+        let promoted = matches!(
+            (&rt, &wt),
+            (Ty::Long, Ty::Int)
+                | (Ty::Float, Ty::Int | Ty::Long)
+                | (Ty::Double, Ty::Int | Ty::Long | Ty::Float)
+                | (Ty::Bytes, Ty::String)
+                | (Ty::String, Ty::Bytes)
+        );
+        if promoted {
+            return;
+        }
+        if let Ty::Union(reader_branches) = &rt {
+            if reader_branches.iter().any(|&b| self.quietly(b, w)) {
+                return;
+            }
+            self.report(
+                IncompatibilityKind::MissingUnionBranch,
+                location,
+                path,
+                format!("reader union lacking writer type: {}", kind_name(&wt)),
+                format!("add `{}` to the union", wt.branch_name()),
+            );
+            return;
+        }
+        self.report(
+            IncompatibilityKind::TypeMismatch,
+            location,
+            path,
+            format!(
+                "reader type: {} not compatible with writer type: {}",
+                kind_name(&rt),
+                kind_name(&wt)
+            ),
+            "keep the type, or declare a new field (with a default) and an upgrade function"
+                .to_owned(),
+        );
+    }
+
+    /// Named types match by unqualified name, or by a reader alias naming the writer's full name.
+    fn names(
+        &mut self,
+        reader: &str,
+        reader_aliases: &[String],
+        writer: &str,
+        location: &mut Vec<String>,
+        path: &[String],
+    ) {
+        if short(reader) == short(writer) || reader_aliases.iter().any(|a| a == writer) {
+            return;
+        }
+        location.push("name".into());
+        self.report(
+            IncompatibilityKind::NameMismatch,
+            location,
+            path,
+            format!("expected: {writer}"),
+            format!("add the alias `{writer}` to `{}`", short(reader)),
+        );
+        location.pop();
+    }
+}
+
+fn short(full: &str) -> &str {
+    full.rsplit('.').next().unwrap_or(full)
+}
+
+/// Avro Java's upper-case type names, as its messages use them.
+fn kind_name(ty: &Ty) -> &'static str {
+    match ty {
+        Ty::Null => "NULL",
+        Ty::Boolean => "BOOLEAN",
+        Ty::Int => "INT",
+        Ty::Long => "LONG",
+        Ty::Float => "FLOAT",
+        Ty::Double => "DOUBLE",
+        Ty::Bytes => "BYTES",
+        Ty::String => "STRING",
+        Ty::Array(_) => "ARRAY",
+        Ty::Map(_) => "MAP",
+        Ty::Union(_) => "UNION",
+        Ty::Record(_) => "RECORD",
+        Ty::Enum(_) => "ENUM",
+        Ty::Fixed(_) => "FIXED",
+    }
+}
+
+/// Confluent's compatibility levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// No check.
+    None,
+    /// The new schema reads data of the latest registered one.
+    Backward,
+    /// The new schema reads data of every registered one.
+    BackwardTransitive,
+    /// The latest registered schema reads data of the new one.
+    Forward,
+    /// Every registered schema reads data of the new one.
+    ForwardTransitive,
+    /// Backward and forward, against the latest.
+    Full,
+    /// Backward and forward, against every registered schema.
+    FullTransitive,
+}
+
+impl Level {
+    /// Every level, by Confluent's name.
+    pub const ALL: [(&'static str, Level); 7] = [
+        ("NONE", Level::None),
+        ("BACKWARD", Level::Backward),
+        ("BACKWARD_TRANSITIVE", Level::BackwardTransitive),
+        ("FORWARD", Level::Forward),
+        ("FORWARD_TRANSITIVE", Level::ForwardTransitive),
+        ("FULL", Level::Full),
+        ("FULL_TRANSITIVE", Level::FullTransitive),
+    ];
+
+    /// The level named `name`, as Confluent spells it.
+    pub fn parse(name: &str) -> Option<Level> {
+        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, l)| *l)
+    }
+
+    /// Confluent's name.
+    pub fn as_str(self) -> &'static str {
+        Self::ALL.iter().find(|(_, l)| *l == self).map(|(n, _)| *n).expect("every level is listed")
+    }
+
+    fn transitive(self) -> bool {
+        matches!(self, Level::BackwardTransitive | Level::ForwardTransitive | Level::FullTransitive)
+    }
+
+    fn backward(self) -> bool {
+        matches!(
+            self,
+            Level::Backward | Level::BackwardTransitive | Level::Full | Level::FullTransitive
+        )
+    }
+
+    fn forward(self) -> bool {
+        matches!(
+            self,
+            Level::Forward | Level::ForwardTransitive | Level::Full | Level::FullTransitive
+        )
+    }
+}
+
+/// Which side read which in a finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// The new schema reading an earlier version's data (backward).
+    NewReadsOld,
+    /// An earlier version reading the new schema's data (forward).
+    OldReadsNew,
+}
+
+/// An incompatibility of a new schema with one earlier version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// The earlier version (1-based position in the history given).
+    pub version: usize,
+    /// Which side read which.
+    pub direction: Direction,
+    /// What is incompatible.
+    pub incompatibility: Incompatibility,
+}
+
+/// Checks `new` against `history` (oldest first) at `level`, as the Schema Registry does:
+/// against the latest only, or against all for transitive levels. Every finding is returned.
+pub fn check(
+    level: Level,
+    new: &apache_avro::Schema,
+    history: &[apache_avro::Schema],
+) -> Result<Vec<Finding>, String> {
+    let mut findings = Vec::new();
+    if level == Level::None || history.is_empty() {
+        return Ok(findings);
+    }
+    let first = if level.transitive() { 0 } else { history.len() - 1 };
+    for (i, old) in history.iter().enumerate().skip(first) {
+        if level.backward() {
+            for incompatibility in can_read(old, new)? {
+                findings.push(Finding {
+                    version: i + 1,
+                    direction: Direction::NewReadsOld,
+                    incompatibility,
+                });
+            }
+        }
+        if level.forward() {
+            for incompatibility in can_read(new, old)? {
+                findings.push(Finding {
+                    version: i + 1,
+                    direction: Direction::OldReadsNew,
+                    incompatibility,
+                });
+            }
+        }
+    }
+    Ok(findings)
+}

@@ -1,0 +1,238 @@
+//! Schema compatibility as the Schema Registry decides it (Avro Java's `SchemaCompatibility`
+//! under Confluent's levels), case by case from the Avro specification and Confluent's
+//! documentation. Each case states the writer, the reader and every incompatibility expected.
+
+use serde_json::{Value, json};
+use strata::compat::{self, Direction, Level};
+
+fn schema(json: Value) -> apache_avro::Schema {
+    apache_avro::Schema::parse_str(&json.to_string()).expect("a valid schema")
+}
+
+/// The incompatibilities of reading `writer`'s data with `reader`, as `KIND location`.
+fn read(writer: Value, reader: Value) -> Vec<String> {
+    compat::can_read(&schema(writer), &schema(reader))
+        .expect("models")
+        .iter()
+        .map(|i| format!("{} {}", i.kind, i.location))
+        .collect()
+}
+
+fn record(name: &str, fields: Value) -> Value {
+    json!({"type": "record", "name": name, "namespace": "ns", "fields": fields})
+}
+
+#[test]
+fn identical_schemas_are_compatible() {
+    let s = record("A", json!([{"name": "x", "type": "int"}]));
+    assert_eq!(read(s.clone(), s), Vec::<String>::new());
+}
+
+#[test]
+fn a_reader_field_the_writer_lacks_needs_a_default() {
+    let old = record("A", json!([{"name": "x", "type": "int"}]));
+    let with_default = record(
+        "A",
+        json!([{"name": "x", "type": "int"}, {"name": "y", "type": "string", "default": ""}]),
+    );
+    let without =
+        record("A", json!([{"name": "x", "type": "int"}, {"name": "y", "type": "string"}]));
+    assert!(read(old.clone(), with_default).is_empty());
+    assert_eq!(read(old, without), ["READER_FIELD_MISSING_DEFAULT_VALUE /fields/1"]);
+}
+
+#[test]
+fn a_writer_field_the_reader_lacks_is_ignored() {
+    let old =
+        record("A", json!([{"name": "x", "type": "int"}, {"name": "gone", "type": "string"}]));
+    let new = record("A", json!([{"name": "x", "type": "int"}]));
+    assert!(read(old, new).is_empty());
+}
+
+#[test]
+fn promotions_resolve_one_way_only() {
+    for (writer, reader) in [
+        ("int", "long"),
+        ("int", "float"),
+        ("int", "double"),
+        ("long", "float"),
+        ("long", "double"),
+        ("float", "double"),
+        ("string", "bytes"),
+        ("bytes", "string"),
+    ] {
+        assert!(read(json!(writer), json!(reader)).is_empty(), "{writer} -> {reader}");
+    }
+    assert_eq!(read(json!("long"), json!("int")), ["TYPE_MISMATCH /"]);
+    assert_eq!(read(json!("double"), json!("float")), ["TYPE_MISMATCH /"]);
+    assert_eq!(read(json!("string"), json!("int")), ["TYPE_MISMATCH /"]);
+}
+
+#[test]
+fn a_reader_enum_missing_writer_symbols_needs_a_default() {
+    let writer = json!({"type": "enum", "name": "E", "symbols": ["A", "B", "C"]});
+    assert_eq!(
+        read(writer.clone(), json!({"type": "enum", "name": "E", "symbols": ["A"]})),
+        ["MISSING_ENUM_SYMBOLS /symbols"]
+    );
+    assert!(
+        read(writer, json!({"type": "enum", "name": "E", "symbols": ["A", "Z"], "default": "Z"}))
+            .is_empty()
+    );
+}
+
+#[test]
+fn names_match_unqualified_or_through_the_readers_aliases_only() {
+    let writer = record("Old", json!([{"name": "x", "type": "int"}]));
+    assert_eq!(
+        read(writer.clone(), record("New", json!([{"name": "x", "type": "int"}]))),
+        ["NAME_MISMATCH /name"]
+    );
+    let aliased = json!({"type": "record", "name": "New", "namespace": "ns", "aliases": ["ns.Old"], "fields": [{"name": "x", "type": "int"}]});
+    assert!(read(writer.clone(), aliased).is_empty());
+    // The writer's aliases do not count.
+    let writer_aliased = json!({"type": "record", "name": "Old", "namespace": "ns", "aliases": ["ns.New"], "fields": [{"name": "x", "type": "int"}]});
+    assert_eq!(
+        read(writer_aliased, record("New", json!([{"name": "x", "type": "int"}]))),
+        ["NAME_MISMATCH /name"]
+    );
+    // The namespace does not matter: names are compared unqualified.
+    let other_ns = json!({"type": "record", "name": "Old", "namespace": "other", "fields": [{"name": "x", "type": "int"}]});
+    assert!(read(writer, other_ns).is_empty());
+}
+
+#[test]
+fn a_renamed_field_matches_through_the_readers_alias() {
+    let writer = record("A", json!([{"name": "owner", "type": "string"}]));
+    let reader = record("A", json!([{"name": "holder", "type": "string", "aliases": ["owner"]}]));
+    assert!(read(writer, reader).is_empty());
+}
+
+#[test]
+fn fixed_types_must_agree_in_size_and_name() {
+    let writer = json!({"type": "fixed", "name": "H", "size": 16});
+    assert_eq!(
+        read(writer.clone(), json!({"type": "fixed", "name": "H", "size": 8})),
+        ["FIXED_SIZE_MISMATCH /size"]
+    );
+    assert_eq!(
+        read(writer, json!({"type": "fixed", "name": "G", "size": 16})),
+        ["NAME_MISMATCH /name"]
+    );
+}
+
+#[test]
+fn unions_resolve_branch_by_branch_in_any_order() {
+    assert!(read(json!(["null", "string"]), json!(["string", "null"])).is_empty());
+    assert!(read(json!("int"), json!(["null", "long"])).is_empty());
+    assert!(read(json!("int"), json!(["int"])).is_empty());
+    assert!(read(json!(["int"]), json!("int")).is_empty());
+    assert_eq!(read(json!("int"), json!(["null", "string"])), ["MISSING_UNION_BRANCH /"]);
+    // Every writer branch must be readable.
+    assert_eq!(read(json!(["null", "string"]), json!("string")), ["TYPE_MISMATCH /0"]);
+    assert_eq!(
+        read(json!(["null", "string", "int"]), json!(["null", "string"])),
+        ["MISSING_UNION_BRANCH /2"]
+    );
+}
+
+#[test]
+fn logical_types_are_ignored() {
+    assert!(read(json!({"type": "string", "logicalType": "uuid"}), json!("string")).is_empty());
+    assert!(
+        read(
+            json!({"type": "long", "logicalType": "timestamp-millis"}),
+            json!({"type": "long", "logicalType": "timestamp-micros"})
+        )
+        .is_empty()
+    );
+}
+
+#[test]
+fn recursive_types_are_checked_without_looping() {
+    let writer = record(
+        "Node",
+        json!([{"name": "value", "type": "int"}, {"name": "next", "type": ["null", "Node"]}]),
+    );
+    let reader = record(
+        "Node",
+        json!([{"name": "value", "type": "long"}, {"name": "next", "type": ["null", "Node"]}, {"name": "tag", "type": "string", "default": ""}]),
+    );
+    assert!(read(writer.clone(), reader).is_empty());
+    let broken = record(
+        "Node",
+        json!([{"name": "value", "type": "long"}, {"name": "next", "type": ["null", "Node"]}, {"name": "tag", "type": "string"}]),
+    );
+    assert_eq!(read(writer, broken), ["READER_FIELD_MISSING_DEFAULT_VALUE /fields/2"]);
+}
+
+#[test]
+fn every_incompatibility_is_reported_with_its_path() {
+    let writer = record(
+        "A",
+        json!([{"name": "x", "type": "string"}, {"name": "inner", "type": record("B", json!([{"name": "y", "type": "long"}]))}]),
+    );
+    let reader = record(
+        "A",
+        json!([{"name": "x", "type": "int"}, {"name": "inner", "type": record("B", json!([{"name": "y", "type": "int"}, {"name": "z", "type": "int"}]))}, {"name": "w", "type": "int"}]),
+    );
+    let found = compat::can_read(&schema(writer), &schema(reader)).unwrap();
+    let summary: Vec<String> =
+        found.iter().map(|i| format!("{} {} {}", i.kind, i.location, i.path)).collect();
+    assert_eq!(
+        summary,
+        [
+            "TYPE_MISMATCH /fields/0/type A.x",
+            "TYPE_MISMATCH /fields/1/type/fields/0/type A.inner.y",
+            "READER_FIELD_MISSING_DEFAULT_VALUE /fields/1/type/fields/1 A.inner.z",
+            "READER_FIELD_MISSING_DEFAULT_VALUE /fields/2 A.w",
+        ]
+    );
+    assert_eq!(found[3].hint, "give `w` a default");
+}
+
+/// v1 {x}; v2 {x, y = ""}; v3 {y}: each step is backward compatible with the one before, but
+/// v3 cannot read v1's data (no `y`, no default).
+fn chain() -> Vec<apache_avro::Schema> {
+    vec![
+        schema(record("A", json!([{"name": "x", "type": "int"}]))),
+        schema(record(
+            "A",
+            json!([{"name": "x", "type": "int"}, {"name": "y", "type": "string", "default": ""}]),
+        )),
+        schema(record("A", json!([{"name": "y", "type": "string"}]))),
+    ]
+}
+
+#[test]
+fn transitive_levels_check_every_earlier_version_and_name_it() {
+    let history = chain();
+    let (old, new) = history.split_at(2);
+    assert!(compat::check(Level::Backward, &new[0], old).unwrap().is_empty());
+    let findings = compat::check(Level::BackwardTransitive, &new[0], old).unwrap();
+    assert_eq!(findings.len(), 1);
+    assert_eq!(findings[0].version, 1);
+    assert_eq!(findings[0].direction, Direction::NewReadsOld);
+    assert_eq!(findings[0].incompatibility.kind.as_str(), "READER_FIELD_MISSING_DEFAULT_VALUE");
+}
+
+#[test]
+fn forward_and_full_levels_check_the_other_direction_too() {
+    let old = schema(record("A", json!([{"name": "x", "type": "int"}])));
+    let new = schema(record("A", json!([{"name": "x", "type": "long"}])));
+    assert!(compat::check(Level::Backward, &new, std::slice::from_ref(&old)).unwrap().is_empty());
+    let forward = compat::check(Level::Forward, &new, std::slice::from_ref(&old)).unwrap();
+    assert_eq!(forward.len(), 1);
+    assert_eq!(forward[0].direction, Direction::OldReadsNew);
+    assert_eq!(compat::check(Level::Full, &new, std::slice::from_ref(&old)).unwrap().len(), 1);
+    assert!(compat::check(Level::None, &new, &[old]).unwrap().is_empty());
+}
+
+#[test]
+fn levels_are_named_as_confluent_names_them() {
+    for (name, level) in Level::ALL {
+        assert_eq!(Level::parse(name), Some(level));
+        assert_eq!(level.as_str(), name);
+    }
+    assert_eq!(Level::parse("backward"), None);
+}
