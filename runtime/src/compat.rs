@@ -253,13 +253,36 @@ impl Checker<'_> {
             if reader_branches.iter().any(|&b| self.quietly(b, w)) {
                 return;
             }
-            self.report(
-                IncompatibilityKind::MissingUnionBranch,
-                location,
-                path,
-                format!("reader union lacking writer type: {}", kind_name(&wt)),
-                format!("add `{}` to the union", wt.branch_name()),
-            );
+            // Java says only that no branch reads it; when a branch of the same name exists,
+            // what stops it is the useful part, so it is added (the rule stays Java's).
+            let same_name = reader_branches.iter().copied().find(|&b| {
+                wt.short_name().is_some() && self.reader.ty(b).short_name() == wt.short_name()
+            });
+            let mut message = format!("reader union lacking writer type: {}", kind_name(&wt));
+            let mut hint = format!("add `{}` to the union", wt.branch_name());
+            let mut at = path.clone();
+            if let Some(branch) = same_name {
+                let mut probe = Checker {
+                    writer: self.writer,
+                    reader: self.reader,
+                    seen: self.seen.clone(),
+                    found: Vec::new(),
+                };
+                probe.check(branch, w, &mut Vec::new(), &mut Vec::new());
+                if let Some(cause) = probe.found.first() {
+                    message = format!(
+                        "{message}; its branch `{}` does not read it: {} at `{}` ({}): {}",
+                        self.reader.ty(branch).short_name().unwrap_or_default(),
+                        cause.kind,
+                        cause.path,
+                        cause.location,
+                        cause.message
+                    );
+                    hint = cause.hint.clone();
+                    at = cause.path.split('.').map(str::to_owned).collect();
+                }
+            }
+            self.report(IncompatibilityKind::MissingUnionBranch, location, &at, message, hint);
             return;
         }
         self.report(

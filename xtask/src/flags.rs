@@ -26,6 +26,47 @@ pub enum Command {
     /// Avro tools for debugging payloads.
     #[command(subcommand)]
     Avro(Avro),
+    /// Check schema files for compatibility as the Schema Registry would, at a level.
+    ///
+    /// Exits 0 when compatible, 1 when not (every incompatibility is reported), 2 when the
+    /// check could not run.
+    Compat(Compat),
+}
+
+/// Flags of `cargo xtask compat`.
+#[derive(Debug, Parser)]
+pub struct Compat {
+    /// The compatibility level, as Confluent names it: NONE, BACKWARD, BACKWARD_TRANSITIVE,
+    /// FORWARD, FORWARD_TRANSITIVE, FULL, FULL_TRANSITIVE.
+    #[arg(long, value_name = "LEVEL", value_parser = parse_level)]
+    pub level: strata::compat::Level,
+    /// The new schema (`.avsc`).
+    #[arg(long, value_name = "FILE")]
+    pub new: PathBuf,
+    /// An earlier version (`.avsc`); repeat it, oldest first.
+    #[arg(long = "old", value_name = "FILE")]
+    pub old: Vec<PathBuf>,
+    /// How to print the findings.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// How findings are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Lines for people.
+    Text,
+    /// One JSON document.
+    Json,
+    /// GitHub Actions annotations (`::error file=...::message`).
+    Github,
+}
+
+fn parse_level(name: &str) -> Result<strata::compat::Level, String> {
+    strata::compat::Level::parse(name).ok_or_else(|| {
+        let names: Vec<&str> = strata::compat::Level::ALL.iter().map(|(n, _)| *n).collect();
+        format!("unknown level `{name}`; expected one of: {}", names.join(", "))
+    })
 }
 
 /// `cargo xtask avro ...`.
@@ -77,6 +118,7 @@ impl Xtask {
             Command::Schemas(flags) => flags.run(),
             Command::Check(flags) => Schemas { check: true, dir: flags.dir }.run(),
             Command::Avro(Avro::Decode(flags)) => flags.run(),
+            Command::Compat(flags) => flags.run(),
         }
     }
 }

@@ -135,3 +135,90 @@ fn avro_decode_exits_1_naming_the_irreconcilable_field() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn compat_exits_1_with_every_finding_and_0_when_compatible() {
+    let v = |n: u32| format!("schemas/shop.orders-value/v{n}.avsc");
+    let out = xtask(&[
+        "compat",
+        "--level",
+        "BACKWARD_TRANSITIVE",
+        "--new",
+        &v(4),
+        "--old",
+        &v(1),
+        "--old",
+        &v(2),
+        "--old",
+        &v(3),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert_eq!(stdout.matches("error: ").count(), 3, "one finding per earlier version:\n{stdout}");
+    assert!(stdout.contains("TYPE_MISMATCH at `OrderPlaced.total` (/fields/5/type): reader type: BYTES not compatible with writer type: LONG"), "{stdout}");
+
+    let out = xtask(&["compat", "--level", "BACKWARD", "--new", &v(3), "--old", &v(2)]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("is compatible at BACKWARD with 1 earlier version(s)")
+    );
+}
+
+#[test]
+fn compat_speaks_json_and_github_annotations() {
+    let v = |n: u32| format!("schemas/bank.accounts-value/v{n}.avsc");
+    let out =
+        xtask(&["compat", "--level", "FULL", "--new", &v(3), "--old", &v(2), "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(report["compatible"], false);
+    assert_eq!(report["level"], "FULL");
+    let rules: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    assert!(rules.contains(&"MISSING_UNION_BRANCH"), "{rules:?}");
+    let directions: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["direction"].as_str().unwrap())
+        .collect();
+    assert!(
+        directions.contains(&"new_reads_old") && directions.contains(&"old_reads_new"),
+        "{directions:?}"
+    );
+
+    let out = xtask(&[
+        "compat",
+        "--level",
+        "BACKWARD",
+        "--new",
+        &v(3),
+        "--old",
+        &v(2),
+        "--format",
+        "github",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.starts_with(
+            "::error file=schemas/bank.accounts-value/v3.avsc,title=MISSING_UNION_BRANCH::"
+        ),
+        "{stdout}"
+    );
+    assert_eq!(stdout.lines().count(), 1);
+}
+
+#[test]
+fn compat_refuses_an_unknown_level_with_the_levels_listed() {
+    let out = xtask(&["compat", "--level", "BACKWARDS", "--new", "x.avsc"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("expected one of: NONE, BACKWARD, BACKWARD_TRANSITIVE")
+    );
+}
