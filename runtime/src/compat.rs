@@ -107,8 +107,9 @@ impl Checker<'_> {
         self.found.push(Incompatibility { kind, location, path, message, hint });
     }
 
-    /// Whether `reader` reads `writer`, without reporting anything: for picking union branches.
-    fn quietly(&mut self, reader: TyId, writer: TyId) -> bool {
+    /// What `reader` reading `writer` would find, without reporting it here: for picking and
+    /// explaining union branches.
+    fn probe(&self, reader: TyId, writer: TyId) -> Vec<Incompatibility> {
         let mut probe = Checker {
             writer: self.writer,
             reader: self.reader,
@@ -116,7 +117,7 @@ impl Checker<'_> {
             found: Vec::new(),
         };
         probe.check(reader, writer, &mut Vec::new(), &mut Vec::new());
-        probe.found.is_empty()
+        probe.found
     }
 
     fn check(&mut self, r: TyId, w: TyId, location: &mut Vec<String>, path: &mut Vec<String>) {
@@ -250,7 +251,7 @@ impl Checker<'_> {
             return;
         }
         if let Ty::Union(reader_branches) = &rt {
-            if reader_branches.iter().any(|&b| self.quietly(b, w)) {
+            if reader_branches.iter().any(|&b| self.probe(b, w).is_empty()) {
                 return;
             }
             // Java says only that no branch reads it; when a branch of the same name exists,
@@ -262,14 +263,7 @@ impl Checker<'_> {
             let mut hint = format!("add `{}` to the union", wt.branch_name());
             let mut at = path.clone();
             if let Some(branch) = same_name {
-                let mut probe = Checker {
-                    writer: self.writer,
-                    reader: self.reader,
-                    seen: self.seen.clone(),
-                    found: Vec::new(),
-                };
-                probe.check(branch, w, &mut Vec::new(), &mut Vec::new());
-                if let Some(cause) = probe.found.first() {
+                if let Some(cause) = self.probe(branch, w).first() {
                     message = format!(
                         "{message}; its branch `{}` does not read it: {} at `{}` ({}): {}",
                         self.reader.ty(branch).short_name().unwrap_or_default(),

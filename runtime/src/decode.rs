@@ -255,6 +255,12 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// A value read whole but invalid for its logical type, as an error at `start`.
+fn invalid_logical(ty: &'static str, value: impl std::fmt::Display, start: usize) -> DecodeError {
+    let value = value.to_string().chars().take(64).collect();
+    DecodeError::new(DecodeErrorKind::InvalidLogical { ty, value }, start)
+}
+
 /// UTF-8 validation with a fast path for ASCII, which most strings of events are: eight bytes
 /// at a time, falling back to the standard library's validation at the first non-ASCII byte.
 #[inline(always)]
@@ -502,10 +508,7 @@ impl Decode for uuid::Uuid {
             return Ok(uuid);
         }
         // Not the usual 36 characters: whatever else `uuid` accepts (braced, URN, simple).
-        let invalid = || {
-            let value = String::from_utf8_lossy(bytes).chars().take(64).collect();
-            DecodeError::new(DecodeErrorKind::InvalidLogical { ty: "uuid", value }, start)
-        };
+        let invalid = || invalid_logical("uuid", String::from_utf8_lossy(bytes), start);
         let text = std::str::from_utf8(bytes).map_err(|_| invalid())?;
         uuid::Uuid::try_parse(text).map_err(|_| invalid())
     }
@@ -558,15 +561,7 @@ impl Decode for time::OffsetDateTime {
         let start = r.offset();
         let micros = r.read_long()?;
         timestamp(micros.div_euclid(1_000_000), micros.rem_euclid(1_000_000) as u32 * 1_000)
-            .ok_or_else(|| {
-                DecodeError::new(
-                    DecodeErrorKind::InvalidLogical {
-                        ty: "timestamp-micros",
-                        value: micros.to_string(),
-                    },
-                    start,
-                )
-            })
+            .ok_or_else(|| invalid_logical("timestamp-micros", micros, start))
     }
 }
 
@@ -585,15 +580,7 @@ impl Decode for crate::types::TimestampMillis {
         let millis = r.read_long()?;
         timestamp(millis.div_euclid(1_000), millis.rem_euclid(1_000) as u32 * 1_000_000)
             .map(crate::types::TimestampMillis)
-            .ok_or_else(|| {
-                DecodeError::new(
-                    DecodeErrorKind::InvalidLogical {
-                        ty: "timestamp-millis",
-                        value: millis.to_string(),
-                    },
-                    start,
-                )
-            })
+            .ok_or_else(|| invalid_logical("timestamp-millis", millis, start))
     }
 }
 
@@ -603,12 +590,7 @@ impl Decode for time::Date {
         let start = r.offset();
         let days = r.read_int()?;
         time::Date::from_julian_day(days.saturating_add(crate::types::UNIX_EPOCH_JULIAN_DAY))
-            .map_err(|_| {
-                DecodeError::new(
-                    DecodeErrorKind::InvalidLogical { ty: "date", value: days.to_string() },
-                    start,
-                )
-            })
+            .map_err(|_| invalid_logical("date", days, start))
     }
 }
 
@@ -617,15 +599,8 @@ impl Decode for chrono::DateTime<chrono::Utc> {
     fn decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let start = r.offset();
         let micros = r.read_long()?;
-        chrono::DateTime::from_timestamp_micros(micros).ok_or_else(|| {
-            DecodeError::new(
-                DecodeErrorKind::InvalidLogical {
-                    ty: "timestamp-micros",
-                    value: micros.to_string(),
-                },
-                start,
-            )
-        })
+        chrono::DateTime::from_timestamp_micros(micros)
+            .ok_or_else(|| invalid_logical("timestamp-micros", micros, start))
     }
 }
 
@@ -635,12 +610,9 @@ impl Decode for chrono::NaiveDate {
         let start = r.offset();
         let days = r.read_int()?;
         let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("1970-01-01 is a date");
-        epoch.checked_add_signed(chrono::Duration::days(i64::from(days))).ok_or_else(|| {
-            DecodeError::new(
-                DecodeErrorKind::InvalidLogical { ty: "date", value: days.to_string() },
-                start,
-            )
-        })
+        epoch
+            .checked_add_signed(chrono::Duration::days(i64::from(days)))
+            .ok_or_else(|| invalid_logical("date", days, start))
     }
 }
 
@@ -648,9 +620,7 @@ impl<const P: u32, const S: u32> Decode for crate::types::Decimal<P, S> {
     fn decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let start = r.offset();
         let bytes = r.read_bytes()?;
-        let invalid = |value: String| {
-            DecodeError::new(DecodeErrorKind::InvalidLogical { ty: "decimal", value }, start)
-        };
+        let invalid = |value: String| invalid_logical("decimal", value, start);
         let unscaled = crate::types::Decimal::<P, S>::unscaled_from_be_bytes(bytes)
             .ok_or_else(|| invalid(format!("{} bytes, more than an i128 holds", bytes.len())))?;
         crate::types::Decimal::from_unscaled(unscaled).map_err(|e| invalid(e.to_string()))
