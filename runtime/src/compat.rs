@@ -262,19 +262,19 @@ impl Checker<'_> {
             let mut message = format!("reader union lacking writer type: {}", kind_name(&wt));
             let mut hint = format!("add `{}` to the union", wt.branch_name());
             let mut at = path.clone();
-            if let Some(branch) = same_name {
-                if let Some(cause) = self.probe(branch, w).first() {
-                    message = format!(
-                        "{message}; its branch `{}` does not read it: {} at `{}` ({}): {}",
-                        self.reader.ty(branch).short_name().unwrap_or_default(),
-                        cause.kind,
-                        cause.path,
-                        cause.location,
-                        cause.message
-                    );
-                    hint = cause.hint.clone();
-                    at = cause.path.split('.').map(str::to_owned).collect();
-                }
+            if let Some(branch) = same_name
+                && let Some(cause) = self.probe(branch, w).first()
+            {
+                message = format!(
+                    "{message}; its branch `{}` does not read it: {} at `{}` ({}): {}",
+                    self.reader.ty(branch).short_name().unwrap_or_default(),
+                    cause.kind,
+                    cause.path,
+                    cause.location,
+                    cause.message
+                );
+                hint = cause.hint.clone();
+                at = cause.path.split('.').map(str::to_owned).collect();
             }
             self.report(IncompatibilityKind::MissingUnionBranch, location, &at, message, hint);
             return;
