@@ -70,18 +70,32 @@ impl fmt::Display for Incompatibility {
     }
 }
 
+/// A schema prepared for compatibility checks: parsed once, checked against many.
+#[derive(Debug, Clone)]
+pub struct Prepared(Model);
+
+impl Prepared {
+    /// Prepares an apache-avro schema.
+    pub fn new(schema: &apache_avro::Schema) -> Result<Self, String> {
+        Model::new(schema).map(Prepared)
+    }
+}
+
 /// Checks whether data written with `writer` can be read with `reader`, returning every
 /// incompatibility (empty: compatible).
 pub fn can_read(
     writer: &apache_avro::Schema,
     reader: &apache_avro::Schema,
 ) -> Result<Vec<Incompatibility>, String> {
-    let writer = Model::new(writer)?;
-    let reader = Model::new(reader)?;
-    let mut checker =
-        Checker { writer: &writer, reader: &reader, seen: HashSet::new(), found: Vec::new() };
+    Ok(can_read_prepared(&Prepared::new(writer)?, &Prepared::new(reader)?))
+}
+
+/// [`can_read`] for prepared schemas.
+pub fn can_read_prepared(writer: &Prepared, reader: &Prepared) -> Vec<Incompatibility> {
+    let (writer, reader) = (&writer.0, &reader.0);
+    let mut checker = Checker { writer, reader, seen: HashSet::new(), found: Vec::new() };
     checker.check(reader.root, writer.root, &mut Vec::new(), &mut Vec::new());
-    Ok(checker.found)
+    checker.found
 }
 
 struct Checker<'a> {
@@ -428,14 +442,21 @@ pub fn check(
     new: &apache_avro::Schema,
     history: &[apache_avro::Schema],
 ) -> Result<Vec<Finding>, String> {
+    let new = Prepared::new(new)?;
+    let history = history.iter().map(Prepared::new).collect::<Result<Vec<_>, _>>()?;
+    Ok(check_prepared(level, &new, &history))
+}
+
+/// [`check`] for prepared schemas: each parsed once, however many pairs it is part of.
+pub fn check_prepared(level: Level, new: &Prepared, history: &[Prepared]) -> Vec<Finding> {
     let mut findings = Vec::new();
     if level == Level::None || history.is_empty() {
-        return Ok(findings);
+        return findings;
     }
     let first = if level.transitive() { 0 } else { history.len() - 1 };
     for (i, old) in history.iter().enumerate().skip(first) {
         if level.backward() {
-            for incompatibility in can_read(old, new)? {
+            for incompatibility in can_read_prepared(old, new) {
                 findings.push(Finding {
                     version: i + 1,
                     direction: Direction::NewReadsOld,
@@ -444,7 +465,7 @@ pub fn check(
             }
         }
         if level.forward() {
-            for incompatibility in can_read(new, old)? {
+            for incompatibility in can_read_prepared(new, old) {
                 findings.push(Finding {
                     version: i + 1,
                     direction: Direction::OldReadsNew,
@@ -453,5 +474,5 @@ pub fn check(
             }
         }
     }
-    Ok(findings)
+    findings
 }
