@@ -80,6 +80,7 @@ impl Compat {
                 });
                 println!("{}", serde_json::to_string_pretty(&report)?);
             }
+            Format::Junit => print!("{}", self.junit(&history, &findings)),
             Format::Github => {
                 for f in &findings {
                     let i = &f.incompatibility;
@@ -104,6 +105,71 @@ impl Compat {
         }
         Ok(if findings.is_empty() { Outcome::Passed } else { Outcome::Failed })
     }
+}
+
+impl Compat {
+    /// The report as JUnit XML: a test case per earlier version and direction the level checks,
+    /// failing with its findings.
+    fn junit(&self, history: &[apache_avro::Schema], findings: &[Finding]) -> String {
+        let level = self.level.as_str();
+        let transitive = level.ends_with("_TRANSITIVE");
+        let directions: &[Direction] = match level.trim_end_matches("_TRANSITIVE") {
+            "BACKWARD" => &[Direction::NewReadsOld],
+            "FORWARD" => &[Direction::OldReadsNew],
+            "FULL" => &[Direction::NewReadsOld, Direction::OldReadsNew],
+            _ => &[],
+        };
+        let first = if transitive || history.is_empty() { 0 } else { history.len() - 1 };
+        let mut cases = String::new();
+        let mut count = 0;
+        let mut failed = 0;
+        for version in first + 1..=history.len() {
+            for &direction in directions {
+                count += 1;
+                let name = format!(
+                    "{} against {} ({})",
+                    self.new.display(),
+                    self.old[version - 1].display(),
+                    direction_word(direction)
+                );
+                let mine: Vec<&Finding> = findings
+                    .iter()
+                    .filter(|f| f.version == version && f.direction == direction)
+                    .collect();
+                cases.push_str(&format!(
+                    "    <testcase classname=\"compat.{level}\" name=\"{}\">\n",
+                    xml(&name)
+                ));
+                if !mine.is_empty() {
+                    failed += 1;
+                    let text: Vec<String> =
+                        mine.iter().map(|f| f.incompatibility.to_string()).collect();
+                    cases.push_str(&format!(
+                        "      <failure message=\"{} incompatibilit(ies)\" type=\"{}\">{}</failure>\n",
+                        mine.len(),
+                        mine[0].incompatibility.kind,
+                        xml(&text.join("\n"))
+                    ));
+                }
+                cases.push_str("    </testcase>\n");
+            }
+        }
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n  <testsuite name=\"schema compatibility\" tests=\"{count}\" failures=\"{failed}\" errors=\"0\">\n{cases}  </testsuite>\n</testsuites>\n"
+        )
+    }
+}
+
+fn direction_word(d: Direction) -> &'static str {
+    match d {
+        Direction::NewReadsOld => "backward",
+        Direction::OldReadsNew => "forward",
+    }
+}
+
+/// Text escaped for XML attributes and content.
+fn xml(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 /// GitHub's workflow-command escaping of a message.

@@ -60,6 +60,8 @@ pub enum Format {
     Json,
     /// GitHub Actions annotations (`::error file=...::message`).
     Github,
+    /// JUnit XML: one test case per earlier version and direction checked.
+    Junit,
 }
 
 fn parse_level(name: &str) -> Result<strata::compat::Level, String> {

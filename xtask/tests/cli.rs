@@ -222,3 +222,54 @@ fn compat_refuses_an_unknown_level_with_the_levels_listed() {
             .contains("expected one of: NONE, BACKWARD, BACKWARD_TRANSITIVE")
     );
 }
+
+#[test]
+fn compat_junit_reports_parse_with_a_junit_parser() {
+    let v = |n: u32| format!("schemas/bank.accounts-value/v{n}.avsc");
+    let out = xtask(&[
+        "compat",
+        "--level",
+        "FULL_TRANSITIVE",
+        "--new",
+        &v(3),
+        "--old",
+        &v(1),
+        "--old",
+        &v(2),
+        "--format",
+        "junit",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let report = std::env::temp_dir().join(format!("strata-junit-{}.xml", std::process::id()));
+    std::fs::write(&report, &out.stdout).unwrap();
+    let python = std::env::var_os("STRATA_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".venv/bin/python"));
+    let parsed = Command::new(python)
+        .arg(root().join("tests/python/junit_summary.py"))
+        .arg(&report)
+        .output()
+        .expect("the Python environment of scripts/setup-python.sh");
+    assert!(parsed.status.success(), "{}", String::from_utf8_lossy(&parsed.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&parsed.stdout).unwrap();
+    // Two earlier versions, both directions: four cases, all failing.
+    assert_eq!(summary["tests"], 4);
+    assert_eq!(summary["failures"], 4);
+    assert_eq!(summary["cases"][3]["failure"], "MISSING_UNION_BRANCH");
+    let _ = std::fs::remove_file(report);
+
+    // A compatible check passes every case.
+    let out = xtask(&[
+        "compat",
+        "--level",
+        "BACKWARD",
+        "--new",
+        "schemas/shop.orders-value/v3.avsc",
+        "--old",
+        "schemas/shop.orders-value/v2.avsc",
+        "--format",
+        "junit",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("tests=\"1\" failures=\"0\""));
+}
