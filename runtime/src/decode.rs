@@ -186,7 +186,7 @@ impl<'a> Reader<'a> {
     pub fn read_branch(&mut self, branches: usize) -> Result<usize, DecodeError> {
         let start = self.pos;
         let index = self.read_long()?;
-        usize::try_from(index).ok().filter(|&i| i < branches).ok_or_else(|| {
+        checked_index(index, branches).ok_or_else(|| {
             DecodeError::new(DecodeErrorKind::InvalidBranch { index, branches }, start)
         })
     }
@@ -196,7 +196,7 @@ impl<'a> Reader<'a> {
     pub fn read_symbol(&mut self, symbols: usize) -> Result<usize, DecodeError> {
         let start = self.pos;
         let index = self.read_int()?;
-        usize::try_from(index).ok().filter(|&i| i < symbols).ok_or_else(|| {
+        checked_index(i64::from(index), symbols).ok_or_else(|| {
             DecodeError::new(DecodeErrorKind::InvalidSymbol { index, symbols }, start)
         })
     }
@@ -253,6 +253,12 @@ impl<'a> Reader<'a> {
         }
         Ok(())
     }
+}
+
+/// `index` as a position among `count` things, if it is one.
+#[inline(always)]
+fn checked_index(index: i64, count: usize) -> Option<usize> {
+    usize::try_from(index).ok().filter(|&i| i < count)
 }
 
 /// A value read whole but invalid for its logical type, as an error at `start`.
