@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it, on a fresh machine or an old one: installs what the
-# tests need (the Python environment with fastavro), then checks formatting and lints, and runs
-# every test of the workspace.
+# tests cross-check against (Python implementations, Avro Java), then checks formatting and
+# lints, and runs every test of the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup-python.sh
+scripts/setup-java.sh
 export STRATA_PYTHON="$PWD/.venv/bin/python"
 
 echo "== cargo xtask check"

@@ -1,6 +1,9 @@
 //! Schema compatibility as the Schema Registry decides it (Avro Java's `SchemaCompatibility`
 //! under Confluent's levels), case by case from the Avro specification and Confluent's
-//! documentation. Each case states the writer, the reader and every incompatibility expected.
+//! documentation. Each case states the writer, the reader and every incompatibility expected;
+//! Avro Java itself (Debian's libavro-java) gives its verdict on the same pairs.
+
+mod support;
 
 use serde_json::{Value, json};
 use strata::compat::{self, Direction, Level};
@@ -235,4 +238,85 @@ fn levels_are_named_as_confluent_names_them() {
         assert_eq!(level.as_str(), name);
     }
     assert_eq!(Level::parse("backward"), None);
+}
+
+/// The verdicts of Avro Java's `SchemaCompatibility` (Debian's 1.8.2) on the cases above agree
+/// with strata's, except where a later Avro version changed the rule (listed).
+#[test]
+fn verdicts_agree_with_avro_java() {
+    let rec = |name: &str, fields: Value| record(name, fields);
+    let enum_e = |symbols: Value| json!({"type": "enum", "name": "E", "symbols": symbols});
+    let pairs: Vec<(Value, Value, Option<&str>)> = vec![
+        (
+            rec("A", json!([{"name": "x", "type": "int"}])),
+            rec(
+                "A",
+                json!([{"name": "x", "type": "int"}, {"name": "y", "type": "string", "default": ""}]),
+            ),
+            None,
+        ),
+        (
+            rec("A", json!([{"name": "x", "type": "int"}])),
+            rec("A", json!([{"name": "x", "type": "int"}, {"name": "y", "type": "string"}])),
+            None,
+        ),
+        (
+            rec("A", json!([{"name": "x", "type": "int"}, {"name": "gone", "type": "string"}])),
+            rec("A", json!([{"name": "x", "type": "int"}])),
+            None,
+        ),
+        (json!("int"), json!("long"), None),
+        (json!("long"), json!("int"), None),
+        (json!("string"), json!("bytes"), None),
+        (json!("bytes"), json!("string"), None),
+        (json!("float"), json!("double"), None),
+        (json!("string"), json!("int"), None),
+        (enum_e(json!(["A", "B"])), enum_e(json!(["A"])), None),
+        (
+            enum_e(json!(["A", "B"])),
+            json!({"type": "enum", "name": "E", "symbols": ["A", "Z"], "default": "Z"}),
+            Some("enum defaults arrived in Avro 1.9"),
+        ),
+        (
+            rec("Old", json!([{"name": "x", "type": "int"}])),
+            rec("New", json!([{"name": "x", "type": "int"}])),
+            None,
+        ),
+        (
+            rec("A", json!([{"name": "owner", "type": "string"}])),
+            rec("A", json!([{"name": "holder", "type": "string", "aliases": ["owner"]}])),
+            None,
+        ),
+        (
+            json!({"type": "fixed", "name": "H", "size": 16}),
+            json!({"type": "fixed", "name": "H", "size": 8}),
+            None,
+        ),
+        (json!(["null", "string"]), json!(["string", "null"]), None),
+        (json!("int"), json!(["null", "long"]), None),
+        (json!("int"), json!(["null", "string"]), None),
+        (json!(["null", "string"]), json!("string"), None),
+        (json!(["int"]), json!("int"), None),
+        (json!({"type": "string", "logicalType": "uuid"}), json!("string"), None),
+    ];
+    let jobs: Vec<String> = pairs
+        .iter()
+        .map(|(w, r, _)| json!({"op": "compat", "writer": w, "reader": r}).to_string())
+        .collect();
+    let answers: Vec<Value> = support::run_java(&(jobs.join("\n") + "\n"))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(answers.len(), pairs.len());
+    for ((writer, reader, deviation), java) in pairs.iter().zip(&answers) {
+        let ours = read(writer.clone(), reader.clone()).is_empty();
+        let theirs = java["compatible"].as_bool().unwrap_or_else(|| panic!("Java: {java}"));
+        match deviation {
+            None => assert_eq!(
+                ours, theirs,
+                "writer {writer}, reader {reader}: strata {ours}, Java {theirs}"
+            ),
+            Some(why) => assert_ne!(ours, theirs, "Java now agrees ({why}); drop the deviation"),
+        }
+    }
 }

@@ -330,3 +330,58 @@ pub fn apply_aliases(writer: &serde_json::Value, reader: &serde_json::Value) -> 
     collect(reader, None, &mut renames);
     rewrite(writer, None, &renames)
 }
+
+/// The class path of Debian's Avro Java (`libavro-java`) and what it needs.
+fn java_classpath() -> String {
+    let jars = [
+        "avro",
+        "jackson-core-asl",
+        "jackson-mapper-asl",
+        "paranamer",
+        "slf4j-api",
+        "commons-compress",
+        "snappy-java",
+        "xz",
+    ];
+    jars.iter().map(|j| format!("/usr/share/java/{j}.jar")).collect::<Vec<_>>().join(":")
+}
+
+/// Runs `tests/java/AvroReference.java` (Avro Java) on `stdin`, returning its standard output.
+/// Compiled once per test process; missing Java or Avro Java fails the test with the fix.
+pub fn run_java(stdin: &str) -> String {
+    use std::io::Write;
+    use std::sync::OnceLock;
+    static CLASSES: OnceLock<PathBuf> = OnceLock::new();
+    let classes = CLASSES.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("strata-java-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        assert!(
+            Path::new("/usr/share/java/avro.jar").exists(),
+            "Avro Java is not installed\nhint: run `scripts/setup-java.sh` (the README's test command does)"
+        );
+        let status = Command::new("javac")
+            .args(["-nowarn", "-cp", &java_classpath(), "-d"])
+            .arg(&dir)
+            .arg(root().join("tests/java/AvroReference.java"))
+            .status()
+            .expect("javac runs\nhint: run `scripts/setup-java.sh`");
+        assert!(status.success(), "AvroReference.java compiles");
+        dir
+    });
+    let mut child = Command::new("java")
+        .arg("-cp")
+        .arg(format!("{}:{}", classes.display(), java_classpath()))
+        .arg("AvroReference")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("java runs");
+    let mut input = child.stdin.take().expect("stdin is piped");
+    let stdin = stdin.to_owned();
+    let writer = std::thread::spawn(move || input.write_all(stdin.as_bytes()));
+    let output = child.wait_with_output().expect("java runs to its end");
+    writer.join().expect("the writer thread ends").expect("java reads its input");
+    assert!(output.status.success(), "AvroReference failed");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
