@@ -22,6 +22,8 @@ pub mod kw {
     pub const CHANGED: &str = "changed";
     pub const REMOVED: &str = "removed";
     pub const RETIRED: &str = "retired";
+    pub const BREAKS: &str = "breaks";
+    pub const REASON: &str = "reason";
     pub const UPGRADE: &str = "upgrade";
     pub const DEFAULT: &str = "default";
     pub const DISCARD: &str = "discard";
@@ -156,6 +158,15 @@ pub struct Retired {
     pub span: Span,
 }
 
+/// `breaks(in = N, reason = "...")` on an event enum.
+#[derive(Clone)]
+pub struct Break {
+    /// The version that breaks.
+    pub version: Version,
+    /// Why, for the reports.
+    pub reason: LitStr,
+}
+
 /// Container options of `#[derive(Record)]`, `#[derive(Enum)]` and `#[derive(Event)]`.
 #[derive(Default)]
 pub struct Container {
@@ -175,6 +186,9 @@ pub struct Container {
     pub steps: Vec<Step>,
     /// `retired(...)` (events): variants gone from the latest enum.
     pub retired: Vec<Retired>,
+    /// `breaks(in = N, reason = "...")` (events): versions that deliberately break Avro
+    /// compatibility with the one before, read through upgrade functions.
+    pub breaks: Vec<Break>,
 }
 
 /// Options of a record field.
@@ -308,7 +322,7 @@ fn set_once<T>(
 pub fn container(attrs: &[Attribute], kind: ContainerKind, errors: &mut Errors) -> Container {
     let mut out = Container::default();
     let allowed: &[&str] = match kind {
-        ContainerKind::Event => &[kw::TOPIC, kw::NAMESPACE, kw::VERSION, kw::RETIRED],
+        ContainerKind::Event => &[kw::TOPIC, kw::NAMESPACE, kw::VERSION, kw::RETIRED, kw::BREAKS],
         ContainerKind::Record => &[kw::NAME, kw::NAMESPACE, kw::RENAMED, kw::REMOVED, kw::UPGRADE],
         ContainerKind::Enum => &[kw::NAME, kw::NAMESPACE, kw::RENAMED],
     };
@@ -333,6 +347,9 @@ pub fn container(attrs: &[Attribute], kind: ContainerKind, errors: &mut Errors) 
             Ok(())
         } else if is(meta, kw::UPGRADE) {
             out.steps.push(step(meta)?);
+            Ok(())
+        } else if is(meta, kw::BREAKS) {
+            out.breaks.push(breaks(meta)?);
             Ok(())
         } else {
             out.retired.push(retired(meta)?);
@@ -524,6 +541,25 @@ fn step(meta: &ParseNestedMeta<'_>) -> syn::Result<Step> {
     let with = required(with, span, kw::UPGRADE, kw::WITH, &mut errors);
     errors.finish()?;
     Ok(Step { version: version_.expect("checked above"), with: with.expect("checked above") })
+}
+
+fn breaks(meta: &ParseNestedMeta<'_>) -> syn::Result<Break> {
+    let span = key_span(meta);
+    let (mut version_, mut reason) = (None, None);
+    meta.parse_nested_meta(|inner| {
+        if is(&inner, kw::IN) {
+            set_once(&mut version_, version(&inner)?, &inner, kw::IN)
+        } else if is(&inner, kw::REASON) {
+            set_once(&mut reason, lit_str(&inner)?, &inner, kw::REASON)
+        } else {
+            Err(unknown(&inner, &[kw::IN, kw::REASON]))
+        }
+    })?;
+    let mut errors = Errors::default();
+    let version_ = required(version_, span, kw::BREAKS, kw::IN, &mut errors);
+    let reason = required(reason, span, kw::BREAKS, kw::REASON, &mut errors);
+    errors.finish()?;
+    Ok(Break { version: version_.expect("checked above"), reason: reason.expect("checked above") })
 }
 
 fn retired(meta: &ParseNestedMeta<'_>) -> syn::Result<Retired> {

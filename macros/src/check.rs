@@ -214,6 +214,7 @@ pub fn avro_name(name: &str, span: proc_macro2::Span, errors: &mut Errors) {
 pub fn event(event: &Event<'_>, errors: &mut Errors) {
     let latest = event.version.value;
     topic_name(event, errors);
+    declared_breaks(event, errors);
     for variant in &event.variants {
         // A variant's versions lie within the event's.
         if variant.since.value > latest {
@@ -279,6 +280,23 @@ pub fn event(event: &Event<'_>, errors: &mut Errors) {
                 event.version.span,
                 format!("version {version} of `{}` has no events", event.ident),
             );
+        }
+    }
+}
+
+/// A declared break names a version from 2 to the latest, once, and says why.
+fn declared_breaks(event: &Event<'_>, errors: &mut Errors) {
+    let latest = event.version.value;
+    for (i, b) in event.container.breaks.iter().enumerate() {
+        let v = b.version.value;
+        if v < 2 || v > latest {
+            errors.at(b.version.span, format!("a break is declared in version {v}, but versions 2 to {latest} are the ones that can break"));
+        }
+        if event.container.breaks[..i].iter().any(|o| o.version.value == v) {
+            errors.at(b.version.span, format!("a break in version {v} is declared twice"));
+        }
+        if b.reason.value().trim().is_empty() {
+            errors.at(b.reason.span(), "a declared break says why: `reason = \"...\"`");
         }
     }
 }

@@ -476,3 +476,114 @@ pub fn check_prepared(level: Level, new: &Prepared, history: &[Prepared]) -> Vec
     }
     findings
 }
+
+/// What the gate found in one subject's history.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GateReport {
+    /// Incompatibilities of a version with earlier ones; `declared` ones belong to a version
+    /// declared as a break, and are acknowledged rather than errors.
+    pub findings: Vec<GateFinding>,
+    /// Versions declared as breaks that break nothing: the declaration is stale.
+    pub needless_breaks: Vec<u32>,
+}
+
+/// An incompatibility of version `version` with the earlier version `finding.version`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GateFinding {
+    /// The version checked.
+    pub version: u32,
+    /// What it breaks, against which earlier version (an absolute version number here).
+    pub finding: Finding,
+    /// Whether `version` is declared as a break.
+    pub declared: bool,
+}
+
+impl GateReport {
+    /// Whether anything not declared breaks.
+    pub fn has_errors(&self) -> bool {
+        self.findings.iter().any(|f| !f.declared)
+    }
+}
+
+/// Checks every version of a subject's history (oldest first) against the versions before it
+/// at `level`, as registering them in order would. A version in `breaks` is declared to break
+/// Avro compatibility on purpose: its findings are acknowledged, and the history starts over
+/// there (later versions are not checked against versions before it).
+pub fn gate(level: Level, versions: &[Prepared], breaks: &[u32]) -> GateReport {
+    let mut report = GateReport::default();
+    for index in 1..versions.len() {
+        let version = index as u32 + 1;
+        let declared = breaks.contains(&version);
+        let start = breaks.iter().copied().filter(|&b| b < version).max().unwrap_or(1);
+        let history = &versions[start as usize - 1..index];
+        let findings = check_prepared(level, &versions[index], history);
+        if declared && findings.is_empty() {
+            report.needless_breaks.push(version);
+        }
+        for mut finding in findings {
+            finding.version += start as usize - 1;
+            report.findings.push(GateFinding { version, finding, declared });
+        }
+    }
+    report
+}
+
+/// The compatibility level of each subject, as `schemas/compatibility.json` states it offline:
+///
+/// ```json
+/// { "default": "BACKWARD_TRANSITIVE", "subjects": { "shop.orders-value": "BACKWARD" } }
+/// ```
+///
+/// Both keys are optional. The default is BACKWARD_TRANSITIVE: replay reads the whole history,
+/// so every version must read every earlier one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LevelConfig {
+    /// The level of subjects not listed.
+    pub default: Level,
+    /// Levels by subject.
+    pub subjects: std::collections::BTreeMap<String, Level>,
+}
+
+impl Default for LevelConfig {
+    fn default() -> Self {
+        LevelConfig { default: Level::BackwardTransitive, subjects: Default::default() }
+    }
+}
+
+impl LevelConfig {
+    /// Parses the configuration; an error names the key and lists the levels.
+    pub fn from_json(text: &str) -> Result<Self, String> {
+        let json: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
+        let level = |key: &str, value: &serde_json::Value| {
+            value.as_str().and_then(Level::parse).ok_or_else(|| {
+                let names: Vec<&str> = Level::ALL.iter().map(|(n, _)| *n).collect();
+                format!("`{key}` is `{value}`, not a level; expected one of: {}", names.join(", "))
+            })
+        };
+        let mut config = LevelConfig::default();
+        for (key, value) in json.as_object().ok_or("the configuration is not a JSON object")? {
+            match key.as_str() {
+                "default" => config.default = level("default", value)?,
+                "subjects" => {
+                    for (subject, value) in
+                        value.as_object().ok_or("`subjects` is not an object")?
+                    {
+                        config
+                            .subjects
+                            .insert(subject.clone(), level(&format!("subjects.{subject}"), value)?);
+                    }
+                }
+                other => {
+                    return Err(format!("unknown key `{other}`; expected `default` or `subjects`"));
+                }
+            }
+        }
+        Ok(config)
+    }
+
+    /// The level of `subject`.
+    pub fn level(&self, subject: &str) -> Level {
+        self.subjects.get(subject).copied().unwrap_or(self.default)
+    }
+}

@@ -15,6 +15,9 @@ pub trait Event: Sized + 'static + crate::Decode + crate::Encode {
     const TOPIC: &'static str;
     /// The latest version.
     const VERSION: u32;
+    /// Versions declared to break Avro compatibility with the one before on purpose (strata
+    /// reads them through upgrade functions), each with the reason; from `breaks(...)`.
+    const BREAKS: &'static [(u32, &'static str)] = &[];
 
     /// The Avro schema of `version` (1 to [`Event::VERSION`]): a union of the event records
     /// present in it.
@@ -100,6 +103,8 @@ pub struct EventType {
     pub version: u32,
     /// Where the type is declared.
     pub source: SourceLocation,
+    /// Versions declared to break Avro compatibility, with the reason.
+    pub breaks: &'static [(u32, &'static str)],
     schema: fn(u32) -> Result<Schema, SchemaError>,
     schema_at: fn(u32) -> Result<Schema, SchemaError>,
 }
@@ -113,6 +118,7 @@ impl EventType {
             topic: E::TOPIC,
             version: E::VERSION,
             source,
+            breaks: E::BREAKS,
             schema: E::schema,
             schema_at: E::schema_at,
         }

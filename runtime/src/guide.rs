@@ -26,6 +26,8 @@
 //! | `namespace = "com.example.bank"` | the Avro namespace its records inherit |
 //! | `retired(variant = "Closed", ty = "AccountClosed", in = 3, upgrade = "f")` | a variant gone from the latest enum: its record type, the first version without it, and `f: fn(AccountClosed) -> Result<AccountEvent, UpcastError>` mapping it into a current event; optional `added = N` (first version with it) and `after = "Variant"` (its place in the union; default: last) |
 //!
+//! | `breaks(in = 4, reason = "...")` | version 4 breaks Avro compatibility with the versions before it on purpose (a retired event, a retype only an upgrade function handles): `cargo xtask check` reports its findings as acknowledged, and checks later versions only from version 4 on |
+//!
 //! On a variant: `#[strata(added = 2)]`, the first version with it. Each variant carries
 //! exactly one type deriving [`Record`](derive@crate::Record); a union holds each record once.
 //! A variant is renamed by renaming its record (see `renamed` below); the Rust variant name

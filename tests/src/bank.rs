@@ -21,6 +21,10 @@ use uuid::Uuid;
     in = 3,
     upgrade = "closed_into_frozen"
 ))]
+#[strata(breaks(
+    in = 3,
+    reason = "`AccountClosed` leaves the union; `closed_into_frozen` reads old closings"
+))]
 pub enum AccountEvent {
     Opened(AccountOpened),
     Deposited(MoneyDeposited),

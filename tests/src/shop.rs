@@ -17,6 +17,10 @@ use uuid::Uuid;
 /// Everything that happens to an order; topic `shop.orders`, keyed by order id.
 #[derive(strata::Event, Debug, Clone, PartialEq)]
 #[strata(topic = "shop.orders", namespace = "com.example.shop", version = 4)]
+#[strata(breaks(
+    in = 4,
+    reason = "`total_cents` (long) became `total` (decimal); `total_from_cents` converts it"
+))]
 pub enum OrderEvent {
     Placed(OrderPlaced),
     Cancelled(OrderCancelled),

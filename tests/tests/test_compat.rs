@@ -320,3 +320,29 @@ fn verdicts_agree_with_avro_java() {
         }
     }
 }
+
+#[test]
+fn the_gate_acknowledges_declared_breaks_and_restarts_the_history_there() {
+    let v = |fields: Value| compat::Prepared::new(&schema(record("A", fields))).unwrap();
+    let history = [
+        v(json!([{"name": "x", "type": "int"}])),
+        v(json!([{"name": "x", "type": "string"}])), // breaks: int -> string
+        v(json!([{"name": "x", "type": "string"}, {"name": "y", "type": "int", "default": 0}])),
+    ];
+    // Undeclared, version 2 is an error, and version 3 fails against version 1 too.
+    let report = compat::gate(Level::BackwardTransitive, &history, &[]);
+    assert!(report.has_errors());
+    let versions: Vec<(u32, usize)> =
+        report.findings.iter().map(|f| (f.version, f.finding.version)).collect();
+    assert_eq!(versions, [(2, 1), (3, 1)]);
+
+    // Declared, version 2's finding is acknowledged and version 3 is checked from 2 on.
+    let report = compat::gate(Level::BackwardTransitive, &history, &[2]);
+    assert!(!report.has_errors(), "{report:?}");
+    assert_eq!(report.findings.len(), 1);
+    assert!(report.findings[0].declared);
+
+    // A break declared where nothing breaks is stale.
+    let report = compat::gate(Level::BackwardTransitive, &history, &[2, 3]);
+    assert_eq!(report.needless_breaks, [3]);
+}

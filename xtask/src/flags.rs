@@ -21,7 +21,9 @@ pub enum Command {
     /// A published version whose derived schema differs is written beside it as
     /// `v<N>.avsc.new` for review, and the command fails. In CI (`CI` set) it only checks.
     Schemas(Schemas),
-    /// The offline gate for CI: the derived schemas match the committed history.
+    /// The offline gate for CI: the derived schemas match the committed history, and every
+    /// version is compatible with the earlier ones at its subject's level
+    /// (`schemas/compatibility.json`, default BACKWARD_TRANSITIVE), except declared breaks.
     Check(Check),
     /// Avro tools for debugging payloads.
     #[command(subcommand)]
@@ -118,7 +120,7 @@ impl Xtask {
     pub fn run(self) -> anyhow::Result<Outcome> {
         match self.command {
             Command::Schemas(flags) => flags.run(),
-            Command::Check(flags) => Schemas { check: true, dir: flags.dir }.run(),
+            Command::Check(flags) => flags.run(),
             Command::Avro(Avro::Decode(flags)) => flags.run(),
             Command::Compat(flags) => flags.run(),
         }

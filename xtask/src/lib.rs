@@ -11,6 +11,7 @@
 //! `strata::event_types()`; there is no list to keep.
 
 pub mod avro;
+pub mod check;
 pub mod compat;
 pub mod flags;
 pub mod schemas;

@@ -97,6 +97,11 @@ pub fn expand(event: &Event<'_>) -> TokenStream {
         let variant = &v.ident;
         quote! { #ident::#variant(record) => #p::AvroType::default_json(record) }
     });
+    let breaks = event.container.breaks.iter().map(|b| {
+        let v = b.version.value;
+        let reason = &b.reason;
+        quote! { (#v, #reason) }
+    });
     let versions = 1..=latest;
     let decoders = versions
         .map(|v| quote! { #v => ::core::option::Option::Some(<Self as #p::Decode>::decode::<#v>) });
@@ -109,6 +114,7 @@ pub fn expand(event: &Event<'_>) -> TokenStream {
             impl #p::Event for #ident {
                 const TOPIC: &'static str = #topic;
                 const VERSION: u32 = #latest;
+                const BREAKS: &'static [(u32, &'static str)] = &[#(#breaks),*];
                 fn schema_at(version: u32) -> ::core::result::Result<#p::Schema, #p::SchemaError> {
                     #p::union_schema(#namespace, version, &[#(#branches),*])
                 }
