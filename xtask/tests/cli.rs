@@ -279,22 +279,39 @@ fn check_gates_every_version_at_its_subjects_level_and_acknowledges_declared_bre
     let out = xtask(&["check"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("note: `shop.orders-value` version 4 cannot read version 3 at BACKWARD_TRANSITIVE"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "note: `shop.orders-value` version 4 cannot read version 3 at BACKWARD_TRANSITIVE"
+        ),
+        "{stdout}"
+    );
     assert!(stdout.contains("declared break (tests/src/shop.rs:"), "{stdout}");
 
     // A stricter level for one subject: FULL_TRANSITIVE also needs old readers to read new data.
     let dir = copy_of_schemas("levels");
-    std::fs::write(dir.join("compatibility.json"), r#"{"subjects": {"bank.accounts-value": "FULL_TRANSITIVE"}}"#).unwrap();
+    std::fs::write(
+        dir.join("compatibility.json"),
+        r#"{"subjects": {"bank.accounts-value": "FULL_TRANSITIVE"}}"#,
+    )
+    .unwrap();
     let out = xtask(&["check", "--dir", dir.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("error: `bank.accounts-value` version 2 cannot be read by version 1 at FULL_TRANSITIVE"), "{stderr}");
+    assert!(
+        stderr.contains(
+            "error: `bank.accounts-value` version 2 cannot be read by version 1 at FULL_TRANSITIVE"
+        ),
+        "{stderr}"
+    );
     assert!(stderr.contains("--> tests/src/bank.rs:"), "{stderr}");
 
     // A level that does not exist is a usage error naming the file.
     std::fs::write(dir.join("compatibility.json"), r#"{"default": "BACKWARDS"}"#).unwrap();
     let out = xtask(&["check", "--dir", dir.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("compatibility.json`: `default` is `\"BACKWARDS\"`, not a level"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("compatibility.json`: `default` is `\"BACKWARDS\"`, not a level")
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
