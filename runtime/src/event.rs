@@ -68,6 +68,22 @@ pub trait Record: AvroType + Sized {
     /// The versions at which the record's own fields change, ascending, starting with 1.
     /// Each starts a shape that lasts until the next; the last one is the Rust type itself.
     const CHANGES: &'static [u32];
+
+    /// Where the record and each of its fields are declared, for reports that point at code.
+    const SOURCE: RecordSource = RecordSource { name: "", file: "", line: 0, fields: &[] };
+}
+
+/// Where a record and its fields are declared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordSource {
+    /// The record's Avro name (unqualified).
+    pub name: &'static str,
+    /// The file, as `file!()` gives it.
+    pub file: &'static str,
+    /// The line of the record's name.
+    pub line: u32,
+    /// Each field's latest Avro name and line.
+    pub fields: &'static [(&'static str, u32)],
 }
 
 /// A typed view of a record as it was at some version, or the latest record itself.
@@ -105,6 +121,8 @@ pub struct EventType {
     pub source: SourceLocation,
     /// Versions declared to break Avro compatibility, with the reason.
     pub breaks: &'static [(u32, &'static str)],
+    /// Where the event's records and their fields are declared.
+    pub records: &'static [RecordSource],
     schema: fn(u32) -> Result<Schema, SchemaError>,
     schema_at: fn(u32) -> Result<Schema, SchemaError>,
 }
@@ -113,12 +131,23 @@ impl EventType {
     /// The registration of `E`. Generated code registers every event type with it; tools and
     /// tests can build one for a type directly.
     pub const fn of<E: Event>(rust_name: &'static str, source: SourceLocation) -> Self {
+        Self::with_records::<E>(rust_name, source, &[])
+    }
+
+    /// The registration of `E` with where its records are declared; generated code calls this.
+    #[doc(hidden)]
+    pub const fn with_records<E: Event>(
+        rust_name: &'static str,
+        source: SourceLocation,
+        records: &'static [RecordSource],
+    ) -> Self {
         EventType {
             rust_name,
             topic: E::TOPIC,
             version: E::VERSION,
             source,
             breaks: E::BREAKS,
+            records,
             schema: E::schema,
             schema_at: E::schema_at,
         }
@@ -132,6 +161,24 @@ impl EventType {
     /// The schema of `version`.
     pub fn schema(&self, version: u32) -> Result<Schema, SchemaError> {
         (self.schema)(version)
+    }
+
+    /// Where the field at `path` (`Record.field`, as compatibility findings name it) is declared:
+    /// the field's line, else its record's, else the event type's.
+    pub fn locate(&self, path: &str) -> SourceLocation {
+        let mut parts = path.split('.');
+        let record = parts.next().unwrap_or_default();
+        let field = parts.next();
+        match self.records.iter().find(|r| r.name == record) {
+            Some(r) => {
+                let line = field
+                    .and_then(|f| r.fields.iter().find(|(name, _)| *name == f))
+                    .map(|(_, line)| *line)
+                    .unwrap_or(r.line);
+                SourceLocation { file: r.file, line }
+            }
+            None => self.source,
+        }
     }
 
     /// The schema at a version past the latest, to detect changes declared beyond it.

@@ -10,7 +10,8 @@ pub use crate::decode::{Decode, Reader};
 pub use crate::encode::{Encode, write_long};
 pub use crate::error::{DecodeError, SchemaError, UpcastError};
 pub use crate::event::{
-    DecodeFn, Event, EventType, FromRecord, Record, SchemaFn, SourceLocation, View, union_schema,
+    DecodeFn, Event, EventType, FromRecord, Record, RecordSource, SchemaFn, SourceLocation, View,
+    union_schema,
 };
 pub use crate::schema::{EnumSchema, Field, Name, RecordSchema, Schema, SchemaCx};
 pub use crate::types::AvroType;

@@ -43,6 +43,10 @@ impl Check {
             let breaks: Vec<u32> = event.breaks.iter().map(|(v, _)| *v).collect();
             let report = gate(level, &versions, &breaks);
             let place = format!("{}:{}", event.source.file, event.source.line);
+            let at = |path: &str| {
+                let location = event.locate(path);
+                format!("{}:{}", location.file, location.line)
+            };
             for f in &report.findings {
                 let i = &f.finding.incompatibility;
                 let direction = match f.finding.direction {
@@ -70,8 +74,12 @@ impl Check {
                 } else {
                     errors += 1;
                     eprintln!(
-                        "error: {what}\n  --> {place} (`{}`)\nhint: {}; or, if upgrade functions handle it, declare `breaks(in = {}, reason = \"...\")`",
-                        event.rust_name, i.hint, f.version
+                        "error: {what}\n  --> {} (`{}`)\nhint: {}; or, if upgrade functions handle it, declare `breaks(in = {}, reason = \"...\")` on `{}`",
+                        at(&i.path),
+                        event.rust_name,
+                        i.hint,
+                        f.version,
+                        event.rust_name
                     );
                 }
             }

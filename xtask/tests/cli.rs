@@ -305,6 +305,20 @@ fn check_gates_every_version_at_its_subjects_level_and_acknowledges_declared_bre
     );
     assert!(stderr.contains("--> tests/src/bank.rs:"), "{stderr}");
 
+    // A finding inside a record points at the field's line.
+    std::fs::write(
+        dir.join("compatibility.json"),
+        r#"{"subjects": {"shop.orders-value": "FULL_TRANSITIVE"}}"#,
+    )
+    .unwrap();
+    let out = xtask(&["check", "--dir", dir.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let source = std::fs::read_to_string(root().join("tests/src/shop.rs")).unwrap();
+    let lines_field =
+        source.lines().position(|l| l.trim_start().starts_with("pub lines:")).unwrap() + 1;
+    assert!(stderr.contains("TYPE_MISMATCH at `OrderPlaced.lines.quantity`"), "{stderr}");
+    assert!(stderr.contains(&format!("--> tests/src/shop.rs:{lines_field} (")), "{stderr}");
+
     // A level that does not exist is a usage error naming the file.
     std::fs::write(dir.join("compatibility.json"), r#"{"default": "BACKWARDS"}"#).unwrap();
     let out = xtask(&["check", "--dir", dir.to_str().unwrap()]);

@@ -105,6 +105,10 @@ pub fn expand(event: &Event<'_>) -> TokenStream {
     let versions = 1..=latest;
     let decoders = versions
         .map(|v| quote! { #v => ::core::option::Option::Some(<Self as #p::Decode>::decode::<#v>) });
+    let record_sources = event.variants.iter().map(|v| {
+        let ty = &v.ty;
+        quote_spanned! {ty.span()=> <#ty as #p::Record>::SOURCE }
+    });
     let rust_name = quote_spanned! {ident.span()=> ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident)) };
     let location = quote_spanned! {ident.span()=> #p::SourceLocation { file: ::core::file!(), line: ::core::line!() } };
     quote! {
@@ -155,7 +159,7 @@ pub fn expand(event: &Event<'_>) -> TokenStream {
             }
 
             #p::inventory::submit! {
-                #p::EventType::of::<#ident>(#rust_name, #location)
+                #p::EventType::with_records::<#ident>(#rust_name, #location, &[#(#record_sources),*])
             }
 
             #(#record_checks)*

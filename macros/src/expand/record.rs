@@ -20,6 +20,14 @@ pub fn expand(record: &Record<'_>) -> TokenStream {
     let default_json = default_json_fn(record);
     let changes = &breakpoints;
     let codec = crate::expand::codec::record(record);
+    let avro_name = &record.name;
+    let file = quote_spanned! {ident.span()=> ::core::file!() };
+    let line = quote_spanned! {ident.span()=> ::core::line!() };
+    let field_lines = record.fields.iter().filter(|f| f.live).map(|f| {
+        let name = &f.name;
+        let line = quote_spanned! {f.ident.span()=> ::core::line!() };
+        quote! { (#name, #line) }
+    });
 
     quote! {
         #(#views)*
@@ -36,6 +44,12 @@ pub fn expand(record: &Record<'_>) -> TokenStream {
 
             impl #p::Record for #ident {
                 const CHANGES: &'static [u32] = &[#(#changes),*];
+                const SOURCE: #p::RecordSource = #p::RecordSource {
+                    name: #avro_name,
+                    file: #file,
+                    line: #line,
+                    fields: &[#(#field_lines),*],
+                };
             }
 
             #codec
