@@ -396,8 +396,23 @@ impl Level {
         Self::ALL.iter().find(|(_, l)| *l == self).map(|(n, _)| *n).expect("every level is listed")
     }
 
-    fn transitive(self) -> bool {
+    /// Whether every earlier version is checked, not only the latest.
+    pub fn transitive(self) -> bool {
         matches!(self, Level::BackwardTransitive | Level::ForwardTransitive | Level::FullTransitive)
+    }
+
+    /// The checks the level makes of a new schema against `earlier` versions (positions from 1,
+    /// oldest first): each earlier version it looks at, in each direction it reads.
+    pub fn checks(self, earlier: usize) -> Vec<(usize, Direction)> {
+        let mut directions = Vec::new();
+        if self.backward() {
+            directions.push(Direction::NewReadsOld);
+        }
+        if self.forward() {
+            directions.push(Direction::OldReadsNew);
+        }
+        let first = if self.transitive() { 1 } else { earlier };
+        (first.max(1)..=earlier).flat_map(|v| directions.iter().map(move |&d| (v, d))).collect()
     }
 
     fn backward(self) -> bool {
@@ -480,6 +495,8 @@ pub fn check_prepared(level: Level, new: &Prepared, history: &[Prepared]) -> Vec
 /// What the gate found in one subject's history.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GateReport {
+    /// Every check made: (version, earlier version, direction).
+    pub checked: Vec<(u32, u32, Direction)>,
     /// Incompatibilities of a version with earlier ones; `declared` ones belong to a version
     /// declared as a break, and are acknowledged rather than errors.
     pub findings: Vec<GateFinding>,
@@ -516,6 +533,9 @@ pub fn gate(level: Level, versions: &[Prepared], breaks: &[u32]) -> GateReport {
         let declared = breaks.contains(&version);
         let start = breaks.iter().copied().filter(|&b| b < version).max().unwrap_or(1);
         let history = &versions[start as usize - 1..index];
+        for (earlier, direction) in level.checks(history.len()) {
+            report.checked.push((version, earlier as u32 + start - 1, direction));
+        }
         let findings = check_prepared(level, &versions[index], history);
         if declared && findings.is_empty() {
             report.needless_breaks.push(version);

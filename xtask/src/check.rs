@@ -1,7 +1,7 @@
 //! `cargo xtask check`: the offline CI gate. The committed history must match the event types
 //! (as `schemas --check`), and every version must be compatible with the earlier ones at its
 //! subject's level (`schemas/compatibility.json`, default BACKWARD_TRANSITIVE), except where the
-//! event type declares a break.
+//! event type declares a break. Findings point at the Rust field that breaks.
 
 use std::path::PathBuf;
 
@@ -9,7 +9,9 @@ use anyhow::Context;
 use strata::compat::{Direction, LevelConfig, Prepared, gate};
 
 use crate::Outcome;
+use crate::compat::direction;
 use crate::flags::{Check, Schemas};
+use crate::report::{Item, Level, Report};
 
 impl Check {
     pub fn run(self) -> anyhow::Result<Outcome> {
@@ -27,7 +29,7 @@ impl Check {
                 return Err(e).with_context(|| format!("cannot read `{}`", config_path.display()));
             }
         };
-        let mut errors = 0;
+        let mut report = Report::default();
         for event in strata::event_types() {
             let subject = event.subject();
             let level = config.level(&subject);
@@ -41,20 +43,30 @@ impl Check {
                 .collect::<anyhow::Result<Vec<_>>>()
                 .with_context(|| format!("`{subject}` (`{}`)", event.rust_name))?;
             let breaks: Vec<u32> = event.breaks.iter().map(|(v, _)| *v).collect();
-            let report = gate(level, &versions, &breaks);
-            let place = format!("{}:{}", event.source.file, event.source.line);
-            let at = |path: &str| {
-                let location = event.locate(path);
-                format!("{}:{}", location.file, location.line)
+            let gated = gate(level, &versions, &breaks);
+            let first_case = report.cases.len();
+            for &(version, earlier, d) in &gated.checked {
+                let name =
+                    format!("version {version} against version {earlier} ({})", direction(d));
+                report.cases.push((subject.clone(), name));
+            }
+            let case_of = |version: u32, earlier: usize, d: Direction| {
+                first_case
+                    + gated
+                        .checked
+                        .iter()
+                        .position(|&(v, e, dd)| v == version && e as usize == earlier && dd == d)
+                        .expect("every finding belongs to a check the gate made")
             };
-            for f in &report.findings {
+            for f in &gated.findings {
                 let i = &f.finding.incompatibility;
-                let direction = match f.finding.direction {
+                let reads = match f.finding.direction {
                     Direction::NewReadsOld => "cannot read",
                     Direction::OldReadsNew => "cannot be read by",
                 };
-                let what = format!(
-                    "`{subject}` version {} {direction} version {} at {}: {} at `{}` ({}): {}",
+                let location = event.locate(&i.path);
+                let message = format!(
+                    "`{subject}` version {} {reads} version {} at {}: {} at `{}` ({}): {}",
                     f.version,
                     f.finding.version,
                     level.as_str(),
@@ -63,38 +75,61 @@ impl Check {
                     i.location,
                     i.message
                 );
-                if f.declared {
+                let (item_level, hint) = if f.declared {
                     let reason = event
                         .breaks
                         .iter()
                         .find(|(v, _)| *v == f.version)
                         .map(|(_, r)| *r)
                         .unwrap_or("");
-                    println!("note: {what}\n  declared break ({place}): {reason}");
+                    (Level::Note, format!("declared break: {reason}"))
                 } else {
-                    errors += 1;
-                    eprintln!(
-                        "error: {what}\n  --> {} (`{}`)\nhint: {}; or, if upgrade functions handle it, declare `breaks(in = {}, reason = \"...\")` on `{}`",
-                        at(&i.path),
-                        event.rust_name,
-                        i.hint,
-                        f.version,
-                        event.rust_name
+                    let hint = format!(
+                        "{}; or, if upgrade functions handle it, declare `breaks(in = {}, reason = \"...\")` on `{}`",
+                        i.hint, f.version, event.rust_name
                     );
-                }
+                    (Level::Error, hint)
+                };
+                report.items.push(Item {
+                    level: item_level,
+                    case: case_of(f.version, f.finding.version, f.finding.direction),
+                    rule: i.kind.to_string(),
+                    file: location.file.to_owned(),
+                    line: Some(location.line),
+                    message,
+                    hint,
+                });
             }
-            for v in &report.needless_breaks {
-                eprintln!(
-                    "warning: `{subject}` version {v} is declared as a break but is compatible at {}\n  --> {place}\nhint: remove `breaks(in = {v}, ...)`",
-                    level.as_str()
-                );
+            for &v in &gated.needless_breaks {
+                let case = gated
+                    .checked
+                    .iter()
+                    .position(|&(version, _, _)| version == v)
+                    .map(|p| first_case + p);
+                report.items.push(Item {
+                    level: Level::Warning,
+                    case: case.unwrap_or(first_case),
+                    rule: "NEEDLESS_BREAK".into(),
+                    file: event.source.file.to_owned(),
+                    line: Some(event.source.line),
+                    message: format!(
+                        "`{subject}` version {v} is declared as a break but is compatible at {}",
+                        level.as_str()
+                    ),
+                    hint: format!("remove `breaks(in = {v}, ...)` from `{}`", event.rust_name),
+                });
             }
         }
-        if errors > 0 {
-            eprintln!("error: {errors} incompatibilit(ies) at the subjects' levels");
-            return Ok(Outcome::Failed);
-        }
-        println!("compatibility: every version reads the earlier ones at its subject's level");
-        Ok(Outcome::Passed)
+        let errors = report.errors();
+        let summary = if errors == 0 {
+            format!(
+                "compatibility: every version reads the earlier ones at its subject's level ({} checks)",
+                report.cases.len()
+            )
+        } else {
+            format!("error: {errors} incompatibilit(ies) at the subjects' levels")
+        };
+        report.print(self.format, &summary);
+        Ok(if errors == 0 { Outcome::Passed } else { Outcome::Failed })
     }
 }

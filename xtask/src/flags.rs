@@ -114,6 +114,9 @@ pub struct Check {
     /// The schema history directory (default: `schemas/` in the workspace root).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    /// How to print the compatibility findings.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 impl Xtask {

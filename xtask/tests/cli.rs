@@ -172,8 +172,9 @@ fn compat_speaks_json_and_github_annotations() {
         xtask(&["compat", "--level", "FULL", "--new", &v(3), "--old", &v(2), "--format", "json"]);
     assert_eq!(out.status.code(), Some(1));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    assert_eq!(report["compatible"], false);
-    assert_eq!(report["level"], "FULL");
+    assert_eq!(report["passed"], false);
+    assert_eq!(report["checks"], 2, "backward and forward against version 2");
+    assert_eq!(report["findings"][0]["group"], "compat.FULL");
     let rules: Vec<&str> = report["findings"]
         .as_array()
         .unwrap()
@@ -181,15 +182,16 @@ fn compat_speaks_json_and_github_annotations() {
         .map(|f| f["rule"].as_str().unwrap())
         .collect();
     assert!(rules.contains(&"MISSING_UNION_BRANCH"), "{rules:?}");
-    let directions: Vec<&str> = report["findings"]
+    let checks: Vec<&str> = report["findings"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| f["direction"].as_str().unwrap())
+        .map(|f| f["check"].as_str().unwrap())
         .collect();
     assert!(
-        directions.contains(&"new_reads_old") && directions.contains(&"old_reads_new"),
-        "{directions:?}"
+        checks.iter().any(|c| c.ends_with("(backward)"))
+            && checks.iter().any(|c| c.ends_with("(forward)")),
+        "{checks:?}"
     );
 
     let out = xtask(&[
@@ -285,7 +287,11 @@ fn check_gates_every_version_at_its_subjects_level_and_acknowledges_declared_bre
         ),
         "{stdout}"
     );
-    assert!(stdout.contains("declared break (tests/src/shop.rs:"), "{stdout}");
+    assert!(
+        stdout.contains("hint: declared break: `total_cents` (long) became `total`"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("--> tests/src/shop.rs:"), "{stdout}");
 
     // A stricter level for one subject: FULL_TRANSITIVE also needs old readers to read new data.
     let dir = copy_of_schemas("levels");
@@ -295,15 +301,15 @@ fn check_gates_every_version_at_its_subjects_level_and_acknowledges_declared_bre
     )
     .unwrap();
     let out = xtask(&["check", "--dir", dir.to_str().unwrap()]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(
-        stderr.contains(
+        stdout.contains(
             "error: `bank.accounts-value` version 2 cannot be read by version 1 at FULL_TRANSITIVE"
         ),
-        "{stderr}"
+        "{stdout}"
     );
-    assert!(stderr.contains("--> tests/src/bank.rs:"), "{stderr}");
+    assert!(stdout.contains("--> tests/src/bank.rs:"), "{stdout}");
 
     // A finding inside a record points at the field's line.
     std::fs::write(
@@ -312,12 +318,23 @@ fn check_gates_every_version_at_its_subjects_level_and_acknowledges_declared_bre
     )
     .unwrap();
     let out = xtask(&["check", "--dir", dir.to_str().unwrap()]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
     let source = std::fs::read_to_string(root().join("tests/src/shop.rs")).unwrap();
     let lines_field =
         source.lines().position(|l| l.trim_start().starts_with("pub lines:")).unwrap() + 1;
-    assert!(stderr.contains("TYPE_MISMATCH at `OrderPlaced.lines.quantity`"), "{stderr}");
-    assert!(stderr.contains(&format!("--> tests/src/shop.rs:{lines_field} (")), "{stderr}");
+    assert!(stdout.contains("TYPE_MISMATCH at `OrderPlaced.lines.quantity`"), "{stdout}");
+    assert!(stdout.contains(&format!("--> tests/src/shop.rs:{lines_field}\n")), "{stdout}");
+
+    // The same findings as GitHub annotations on the Rust lines.
+    let out = xtask(&["check", "--dir", dir.to_str().unwrap(), "--format", "github"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout.contains(&format!(
+            "::error file=tests/src/shop.rs,line={lines_field},title=MISSING_UNION_BRANCH::"
+        )),
+        "{stdout}"
+    );
 
     // A level that does not exist is a usage error naming the file.
     std::fs::write(dir.join("compatibility.json"), r#"{"default": "BACKWARDS"}"#).unwrap();
