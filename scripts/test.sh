@@ -22,5 +22,5 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --workspace
-echo "== cargo test (feature chrono)"
-cargo test -p strata --features chrono --lib
+echo "== cargo test (features chrono, compact_str)"
+cargo test -p strata --features chrono,compact_str --lib

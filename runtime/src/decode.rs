@@ -388,6 +388,19 @@ impl Decode for String {
     }
 }
 
+#[cfg(feature = "compact_str")]
+impl Decode for compact_str::CompactString {
+    #[inline]
+    fn decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        r.read_str().map(compact_str::CompactString::new)
+    }
+
+    #[inline]
+    fn skip<const V: u32>(r: &mut Reader<'_>) -> Result<(), DecodeError> {
+        r.read_bytes().map(drop)
+    }
+}
+
 impl<T: Decode> Decode for Vec<T> {
     #[inline]
     fn decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError> {

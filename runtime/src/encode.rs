@@ -111,6 +111,14 @@ impl Encode for str {
     }
 }
 
+#[cfg(feature = "compact_str")]
+impl Encode for compact_str::CompactString {
+    #[inline]
+    fn encode(&self, out: &mut Vec<u8>) {
+        write_bytes(out, self.as_bytes());
+    }
+}
+
 impl<T: Encode> Encode for Vec<T> {
     #[inline]
     fn encode(&self, out: &mut Vec<u8>) {
@@ -283,6 +291,8 @@ mod tests {
         );
         #[cfg(feature = "time")]
         round_trip(time::Date::from_calendar_date(2024, time::Month::February, 29).unwrap());
+        #[cfg(feature = "compact_str")]
+        round_trip(compact_str::CompactString::new("a string longer than twenty-four bytes"));
     }
 
     #[test]

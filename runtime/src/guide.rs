@@ -129,7 +129,7 @@
 //! | `i8`, `i16`, `i32`, `u8`, `u16` | `int` |
 //! | `i64`, `u32` | `long` |
 //! | `f32`, `f64` | `float`, `double` |
-//! | `String` | `string` |
+//! | `String`; `compact_str::CompactString` (feature `compact_str`, no allocation up to 24 bytes) | `string` |
 //! | `Vec<u8>` | `bytes` |
 //! | `[u8; N]` | `fixed` of size N, named `<Record>_<field>_<N>` |
 //! | `Option<T>` | `["null", T]` with `"default": null` |

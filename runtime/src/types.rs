@@ -266,6 +266,16 @@ impl AvroType for chrono::NaiveDate {
     }
 }
 
+#[cfg(feature = "compact_str")]
+impl AvroType for compact_str::CompactString {
+    fn schema(_: &mut SchemaCx) -> Result<Schema, SchemaError> {
+        Ok(Schema::String)
+    }
+    fn default_json(&self) -> Result<Value, String> {
+        Ok(Value::String(self.to_string()))
+    }
+}
+
 /// A timestamp stored with millisecond precision (`long`, `timestamp-millis`), for schemas that
 /// use it; a plain `time::OffsetDateTime` maps to `timestamp-micros`.
 #[cfg(feature = "time")]

@@ -225,6 +225,48 @@ fn decode(c: &mut Criterion) {
     }
 }
 
+/// The small shape decoded into small strings, next to the `String` yardstick on the same bytes.
+fn decode_small_strings(c: &mut Criterion) {
+    for version in [1, 2] {
+        let label = if version == 2 { "latest" } else { "old" };
+        let schema = record_schema::<Activity>(version);
+        let datums = write_all(
+            &schema,
+            (0..BATCH).map(|i| if version == 1 { activity_v1(i) } else { activity_v2(i) }),
+        );
+        let decode: fn(&mut Reader<'_>) -> Result<ActivityCompact, strata::DecodeError> =
+            if version == 1 { ActivityCompact::decode::<1> } else { ActivityCompact::decode::<2> };
+        for d in &datums {
+            let compact = decode(&mut Reader::new(d)).unwrap();
+            let owned = handwritten::activity(&mut handwritten::In::new(d), version).unwrap();
+            assert_eq!(
+                (compact.user.as_str(), compact.email.as_str()),
+                (owned.user.as_str(), owned.email.as_str())
+            );
+        }
+        let mut group = c.benchmark_group(format!("decode/small/{label}/small strings"));
+        group.throughput(Throughput::Elements(datums.len() as u64));
+        group.bench_function("strata (CompactString)", |b| {
+            b.iter(|| {
+                for d in &datums {
+                    black_box(decode(&mut Reader::new(black_box(d))).unwrap());
+                }
+            })
+        });
+        group.bench_function("handwritten (String)", |b| {
+            b.iter(|| {
+                for d in &datums {
+                    black_box(
+                        handwritten::activity(&mut handwritten::In::new(black_box(d)), version)
+                            .unwrap(),
+                    );
+                }
+            })
+        });
+        group.finish();
+    }
+}
+
 fn encode(c: &mut Criterion) {
     let schema = record_schema::<Activity>(2);
     let values: Vec<Activity> = write_all(&schema, (0..BATCH).map(activity_v2))
@@ -279,6 +321,6 @@ fn encode(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(30).measurement_time(std::time::Duration::from_secs(3)).warm_up_time(std::time::Duration::from_secs(1));
-    targets = decode, encode
+    targets = decode, decode_small_strings, encode
 }
 criterion_main!(benches);

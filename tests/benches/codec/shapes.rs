@@ -58,6 +58,28 @@ pub struct Activity {
     pub priority: i32,
 }
 
+/// The small shape with small strings (`compact_str`, inline up to 24 bytes): the same schema
+/// layout, benchmarked separately.
+#[derive(strata::Record, Debug, Clone, PartialEq)]
+#[strata(namespace = "bench")]
+#[strata(removed(field = "legacy", ty = "compact_str::CompactString", in = 2, discard))]
+pub struct ActivityCompact {
+    pub id: Uuid,
+    pub at: OffsetDateTime,
+    pub user: compact_str::CompactString,
+    #[strata(renamed(from = "zone", in = 2))]
+    pub region: compact_str::CompactString,
+    #[strata(changed(in = 2, from = "i32"))]
+    pub count: i64,
+    pub score: f64,
+    pub note: Option<compact_str::CompactString>,
+    pub kind: Kind,
+    #[strata(added(in = 2, default = ""))]
+    pub email: compact_str::CompactString,
+    #[strata(added(in = 2, default = 0))]
+    pub priority: i32,
+}
+
 /// A customer, nested in an order.
 #[derive(strata::Record, Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[strata(namespace = "bench")]
