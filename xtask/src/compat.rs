@@ -32,7 +32,8 @@ impl Compat {
         let findings = compat::check(self.level, &new, &history).map_err(|e| anyhow::anyhow!(e))?;
         let new_file = self.new.display().to_string();
         let mut report = Report::default();
-        for (earlier, d) in self.level.checks(history.len()) {
+        let checks = self.level.checks(history.len());
+        for &(earlier, d) in &checks {
             let name = format!(
                 "{new_file} against {} ({})",
                 self.old[earlier - 1].display(),
@@ -42,9 +43,7 @@ impl Compat {
         }
         for f in &findings {
             let i = &f.incompatibility;
-            let case = self
-                .level
-                .checks(history.len())
+            let case = checks
                 .iter()
                 .position(|&(v, d)| v == f.version && d == f.direction)
                 .expect("every finding belongs to a check the level makes");

@@ -78,9 +78,9 @@ impl Plan {
                 }
             }
             Node::Array(item) => {
-                self.run_blocks(r, out, depth, |plan, r, out| plan.run(*item, r, out, depth + 1))
+                self.run_blocks(r, out, |plan, r, out| plan.run(*item, r, out, depth + 1))
             }
-            Node::Map(value) => self.run_blocks(r, out, depth, |plan, r, out| {
+            Node::Map(value) => self.run_blocks(r, out, |plan, r, out| {
                 write_bytes(out, r.read_str()?.as_bytes());
                 plan.run(*value, r, out, depth + 1)
             }),
@@ -132,7 +132,6 @@ impl Plan {
         &self,
         r: &mut Reader<'_>,
         out: &mut Vec<u8>,
-        _depth: usize,
         mut item: impl FnMut(&Self, &mut Reader<'_>, &mut Vec<u8>) -> Result<(), DecodeError>,
     ) -> Result<(), DecodeError> {
         let mut items = Vec::new();

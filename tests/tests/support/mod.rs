@@ -158,31 +158,40 @@ pub fn python() -> PathBuf {
     venv
 }
 
-/// Runs `tests/python/<script>` with `args` and `stdin`, returning its standard output; a
-/// failing script fails the test with its standard error.
-pub fn run_python(script: &str, args: &[&str], stdin: &str) -> String {
+/// Runs `command` with `stdin` written to it (from a thread, so a large input cannot
+/// deadlock against its output), returning its standard output; a failure fails the test with
+/// its standard error.
+fn run_with_stdin(mut command: Command, what: &str, stdin: &str) -> String {
     use std::io::Write;
-    let script_path = root().join("tests/python").join(script);
-    let mut child = Command::new(python())
-        .arg(&script_path)
-        .args(args)
+    let mut child = command
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot run `{}`: {e}", script_path.display()));
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
     let mut input = child.stdin.take().expect("stdin is piped");
     let stdin = stdin.to_owned();
     let writer = std::thread::spawn(move || input.write_all(stdin.as_bytes()));
-    let output = child.wait_with_output().expect("the script runs to its end");
-    writer.join().expect("the writer thread ends").expect("the script reads its input");
+    let output = child.wait_with_output().unwrap_or_else(|e| panic!("{what} did not finish: {e}"));
+    writer
+        .join()
+        .expect("the writer thread ends")
+        .unwrap_or_else(|e| panic!("{what} did not read its input: {e}"));
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
-        "`{script}` failed:\n{}\n{stdout}",
+        "{what} failed:\n{}\n{stdout}",
         String::from_utf8_lossy(&output.stderr)
     );
     stdout
+}
+
+/// Runs `tests/python/<script>` with `args` and `stdin`, returning its standard output; a
+/// failing script fails the test with its standard error.
+pub fn run_python(script: &str, args: &[&str], stdin: &str) -> String {
+    let mut command = Command::new(python());
+    command.arg(root().join("tests/python").join(script)).args(args);
+    run_with_stdin(command, &format!("`{script}`"), stdin)
 }
 
 /// `value` in Avro binary with `schema`, written by apache-avro.
@@ -349,7 +358,6 @@ fn java_classpath() -> String {
 /// Runs `tests/java/AvroReference.java` (Avro Java) on `stdin`, returning its standard output.
 /// Compiled once per test process; missing Java or Avro Java fails the test with the fix.
 pub fn run_java(stdin: &str) -> String {
-    use std::io::Write;
     use std::sync::OnceLock;
     static CLASSES: OnceLock<PathBuf> = OnceLock::new();
     let classes = CLASSES.get_or_init(|| {
@@ -368,20 +376,10 @@ pub fn run_java(stdin: &str) -> String {
         assert!(status.success(), "AvroReference.java compiles");
         dir
     });
-    let mut child = Command::new("java")
+    let mut command = Command::new("java");
+    command
         .arg("-cp")
         .arg(format!("{}:{}", classes.display(), java_classpath()))
-        .arg("AvroReference")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("java runs");
-    let mut input = child.stdin.take().expect("stdin is piped");
-    let stdin = stdin.to_owned();
-    let writer = std::thread::spawn(move || input.write_all(stdin.as_bytes()));
-    let output = child.wait_with_output().expect("java runs to its end");
-    writer.join().expect("the writer thread ends").expect("java reads its input");
-    assert!(output.status.success(), "AvroReference failed");
-    String::from_utf8_lossy(&output.stdout).into_owned()
+        .arg("AvroReference");
+    run_with_stdin(command, "`AvroReference` (Avro Java)", stdin)
 }
