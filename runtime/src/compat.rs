@@ -79,6 +79,15 @@ impl Prepared {
     pub fn new(schema: &apache_avro::Schema) -> Result<Self, String> {
         Model::new(schema).map(Prepared)
     }
+
+    /// Prepares a schema whose names refer to types the `references` define (schema references,
+    /// as parsed by `apache_avro::Schema::parse_str_with_list`).
+    pub fn with_references(
+        schema: &apache_avro::Schema,
+        references: &[apache_avro::Schema],
+    ) -> Result<Self, String> {
+        Model::with_references(schema, references).map(Prepared)
+    }
 }
 
 /// Checks whether data written with `writer` can be read with `reader`, returning every

@@ -111,7 +111,16 @@ pub struct Model {
 impl Model {
     /// The model of an apache-avro schema.
     pub fn new(schema: &Schema) -> Result<Self, String> {
+        Self::with_references(schema, &[])
+    }
+
+    /// The model of a schema whose names may refer to types defined by `references` (schema
+    /// references, as the Schema Registry keeps them: parsed with `Schema::parse_str_with_list`).
+    pub fn with_references(schema: &Schema, references: &[Schema]) -> Result<Self, String> {
         let mut builder = Builder { types: Vec::new(), named: HashMap::new(), pending: Vec::new() };
+        for reference in references {
+            builder.add(reference, None)?;
+        }
         let root = builder.add(schema, None)?;
         // References to names defined later in the document (or to the type being defined).
         for (slot, name) in std::mem::take(&mut builder.pending) {

@@ -1,0 +1,536 @@
+//! Confluent's REST API v1 over the [`Store`]: routes, request parsing and response bodies.
+//!
+//! Query flags are read as Java reads them (`true` in any case is true, anything else false),
+//! since Confluent clients send `normalize=False` and `verbose=True` as well as `true`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+use crate::store::{
+    self, Deleted, Mode, Reference, SchemaEntry, SchemaRequest, Store, VersionSpec,
+};
+
+/// The content type of every answer.
+pub const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
+
+type Reply = Result<Response, ApiError>;
+type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
+type Body = Result<Bytes, BytesRejection>;
+
+/// The routes of the API over `store`.
+pub fn router(store: Arc<Store>) -> Router {
+    Router::new()
+        .route("/", get(|| async { ok(json!({})) }))
+        .route("/subjects", get(list_subjects))
+        .route("/subjects/{subject}", post(lookup).delete(delete_subject))
+        .route("/subjects/{subject}/versions", get(list_versions).post(register))
+        .route("/subjects/{subject}/versions/{version}", get(get_version).delete(delete_version))
+        .route("/subjects/{subject}/versions/{version}/schema", get(get_version_schema))
+        .route("/subjects/{subject}/versions/{version}/referencedby", get(referenced_by))
+        .route("/schemas/types", get(|| async { ok(json!([store::AVRO])) }))
+        .route("/schemas/ids/{id}", get(schema_by_id))
+        .route("/schemas/ids/{id}/schema", get(schema_text_by_id))
+        .route("/schemas/ids/{id}/subjects", get(subjects_by_id))
+        .route("/schemas/ids/{id}/versions", get(versions_by_id))
+        .route("/compatibility/subjects/{subject}/versions", post(compatibility_all))
+        .route("/compatibility/subjects/{subject}/versions/{version}", post(compatibility_one))
+        .route(
+            "/config",
+            get(get_global_config).put(put_global_config).delete(delete_global_config),
+        )
+        .route(
+            "/config/{subject}",
+            get(get_subject_config).put(put_subject_config).delete(delete_subject_config),
+        )
+        .route("/mode", get(get_global_mode).put(put_global_mode))
+        .route(
+            "/mode/{subject}",
+            get(get_subject_mode).put(put_subject_mode).delete(delete_subject_mode),
+        )
+        .fallback(|| async { ApiError::not_found() })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .with_state(store)
+}
+
+/// A JSON answer with Confluent's content type.
+pub fn json_response(status: StatusCode, body: &Value) -> Response {
+    (status, [(header::CONTENT_TYPE, CONTENT_TYPE)], body.to_string()).into_response()
+}
+
+fn ok(body: Value) -> Response {
+    json_response(StatusCode::OK, &body)
+}
+
+fn flag(params: &HashMap<String, String>, name: &str) -> bool {
+    params.get(name).is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+fn deleted(params: &HashMap<String, String>) -> Deleted {
+    if flag(params, "deleted") { Deleted::Include } else { Deleted::Hide }
+}
+
+fn params(params: Params) -> Result<HashMap<String, String>, ApiError> {
+    params.map(|Query(p)| p).map_err(|e| ApiError::bad_request(format!("bad query string: {e}")))
+}
+
+fn path<T>(path: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
+    path.map(|Path(p)| p).map_err(|e| ApiError::bad_request(format!("bad path: {e}")))
+}
+
+/// Parses a JSON body, checking its content type and size.
+fn body<T: serde::de::DeserializeOwned>(headers: &HeaderMap, body: Body) -> Result<T, ApiError> {
+    if let Some(content_type) = headers.get(header::CONTENT_TYPE) {
+        let value = content_type.to_str().unwrap_or("");
+        let mime = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let accepted = [
+            "application/vnd.schemaregistry.v1+json",
+            "application/vnd.schemaregistry+json",
+            "application/json",
+            "application/octet-stream",
+            "",
+        ];
+        if !accepted.contains(&mime.as_str()) {
+            return Err(ApiError::unsupported_media_type(value));
+        }
+    }
+    let bytes = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError { status: StatusCode::PAYLOAD_TOO_LARGE, code: 413, message: e.body_text() }
+        } else {
+            ApiError::bad_request(format!("cannot read the request body: {e}"))
+        }
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        if e.is_data() {
+            ApiError::unprocessable(format!("Unrecognizable request body: {e}"))
+        } else {
+            ApiError::bad_request(format!("The request body is not valid JSON: {e}"))
+        }
+    })
+}
+
+/// Runs blocking work (parsing, checks, fsync) off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(ApiError::store(format!("the request's worker failed: {e}"))))
+}
+
+fn schema_json(subject: &str, version: u32, id: u32, entry: &SchemaEntry) -> Value {
+    let mut body = json!({ "subject": subject, "version": version, "id": id });
+    add_schema(&mut body, entry);
+    body
+}
+
+/// Adds `schemaType` (omitted for AVRO, as Confluent does), `references` (when any) and
+/// `schema`.
+fn add_schema(body: &mut Value, entry: &SchemaEntry) {
+    let object = body.as_object_mut().expect("bodies are objects");
+    if entry.schema_type != store::AVRO {
+        object.insert("schemaType".into(), entry.schema_type.clone().into());
+    }
+    if !entry.references.is_empty() {
+        object.insert("references".into(), references_json(&entry.references));
+    }
+    object.insert("schema".into(), entry.schema.clone().into());
+}
+
+fn references_json(references: &[Reference]) -> Value {
+    serde_json::to_value(references).expect("references serialize")
+}
+
+async fn list_subjects(State(store): State<Arc<Store>>, q: Params) -> Reply {
+    let q = params(q)?;
+    let prefix = q.get("subjectPrefix").map_or("", String::as_str);
+    Ok(ok(json!(store.read().subjects(deleted(&q), prefix))))
+}
+
+async fn list_versions(
+    State(store): State<Arc<Store>>,
+    p: Result<Path<String>, PathRejection>,
+    q: Params,
+) -> Reply {
+    let (subject, q) = (path(p)?, params(q)?);
+    Ok(ok(json!(store.read().versions(&subject, deleted(&q))?)))
+}
+
+async fn get_version(
+    State(store): State<Arc<Store>>,
+    p: Result<Path<(String, String)>, PathRejection>,
+    q: Params,
+) -> Reply {
+    let ((subject, version), q) = (path(p)?, params(q)?);
+    let state = store.read();
+    let (version, entry) = state.version(&subject, VersionSpec::parse(&version)?, deleted(&q))?;
+    let schema = state.schema(entry.id).ok_or_else(|| ApiError::schema_id_not_found(entry.id))?;
+    Ok(ok(schema_json(&subject, version, entry.id, schema)))
+}
+
+async fn get_version_schema(
+    State(store): State<Arc<Store>>,
+    p: Result<Path<(String, String)>, PathRejection>,
+    q: Params,
+) -> Reply {
+    let ((subject, version), q) = (path(p)?, params(q)?);
+    let state = store.read();
+    let (_, entry) = state.version(&subject, VersionSpec::parse(&version)?, deleted(&q))?;
+    let schema = state.schema(entry.id).ok_or_else(|| ApiError::schema_id_not_found(entry.id))?;
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, CONTENT_TYPE)], schema.schema.clone())
+        .into_response())
+}
+
+async fn referenced_by(
+    State(store): State<Arc<Store>>,
+    p: Result<Path<(String, String)>, PathRejection>,
+) -> Reply {
+    let (subject, version) = path(p)?;
+    let state = store.read();
+    let (version, _) = state.version(&subject, VersionSpec::parse(&version)?, Deleted::Include)?;
+    Ok(ok(json!(state.referenced_by(&subject, version))))
+}
+
+async fn register(
+    State(store): State<Arc<Store>>,
+    p: Result<Path<String>, PathRejection>,
+    q: Params,
+    headers: HeaderMap,
+    b: Body,
+) -> Reply {
+    let (subject, q) = (path(p)?, params(q)?);
+    check_subject(&subject)?;
+    let request: SchemaRequest = body(&headers, b)?;
+    let normalize = flag(&q, "normalize");
+    let registered = blocking(move || {
+        let candidate = store.candidate(&request, normalize)?;
+        store.register(&subject, candidate, &request)
+    })
+    .await?;
+    Ok(ok(json!({ "id": registered.id })))
+}
+
+async fn lookup(
+    State(store): State<Arc<Store>>,
+    p: Result<Path<String>, PathRejection>,
+    q: Params,
+    headers: HeaderMap,
+    b: Body,
+) -> Reply {
+    let (subject, q) = (path(p)?, params(q)?);
+    let request: SchemaRequest = body(&headers, b)?;
+    let (normalize, deleted) = (flag(&q, "normalize"), deleted(&q));
+    blocking(move || {
+        let state = store.read();
+        let versions = state.versions(&subject, deleted)?;
+        drop(state);
+        let candidate = store.candidate(&request, normalize)?;
+        let state = store.read();
+        for version in versions.into_iter().rev() {
+            let (_, entry) = state.version(&subject, VersionSpec::Number(version), deleted)?;
+            let schema = state.schema(entry.id).expect("versions name stored schemas");
+            if schema == &candidate.entry {
+                return Ok(ok(schema_json(&subject, version, entry.id, schema)));
+            }
+        }
+        Err(ApiError::schema_not_found())
+    })
+    .await
+}
+
+async fn delete_subject(
+    State(store): State<Arc<Store>>,
+    p: Result<Path<String>, PathRejection>,
+    q: Params,
+) -> Reply {
+    let (subject, q) = (path(p)?, params(q)?);
+    let permanent = flag(&q, "permanent");
+    let versions = blocking(move || store.delete_subject(&subject, permanent)).await?;
+    Ok(ok(json!(versions)))
+}
+
+async fn delete_version(
+    State(store): State<Arc<Store>>,
+    p: Result<Path<(String, String)>, PathRejection>,
+    q: Params,
+) -> Reply {
+    let ((subject, version), q) = (path(p)?, params(q)?);
+    let spec = VersionSpec::parse(&version)?;
+    let permanent = flag(&q, "permanent");
+    let version = blocking(move || store.delete_version(&subject, spec, permanent)).await?;
+    Ok(ok(json!(version)))
+}
+
+fn parse_id(text: &str) -> Result<u32, ApiError> {
+    text.parse::<u32>().map_err(|_| ApiError::schema_not_found())
+}
+
+async fn schema_by_id(
+    State(store): State<Arc<Store>>,
+    p: Result<Path<String>, PathRejection>,
+    q: Params,
+) -> Reply {
+    let (id, q) = (parse_id(&path(p)?)?, params(q)?);
+    let state = store.read();
+    let entry = state.schema_by_id(id)?;
+    if let Some(subject) = q.get("subject").filter(|s| !s.is_empty()) {
+        if !state.versions_of_id(id, Deleted::Include).iter().any(|(s, _)| s == subject) {
+            return Err(ApiError::schema_id_not_found(id));
+        }
+    }
+    let mut body = json!({});
+    add_schema(&mut body, entry);
+    Ok(ok(body))
+}
+
+async fn schema_text_by_id(
+    State(store): State<Arc<Store>>,
+    p: Result<Path<String>, PathRejection>,
+) -> Reply {
+    let id = parse_id(&path(p)?)?;
+    let state = store.read();
+    let entry = state.schema_by_id(id)?;
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, CONTENT_TYPE)], entry.schema.clone())
+        .into_response())
+}
+
+async fn subjects_by_id(
+    State(store): State<Arc<Store>>,
+    p: Result<Path<String>, PathRejection>,
+    q: Params,
+) -> Reply {
+    let (id, q) = (parse_id(&path(p)?)?, params(q)?);
+    let state = store.read();
+    state.schema_by_id(id)?;
+    let mut subjects: Vec<&str> =
+        state.versions_of_id(id, deleted(&q)).into_iter().map(|(s, _)| s).collect();
+    subjects.dedup();
+    Ok(ok(json!(subjects)))
+}
+
+async fn versions_by_id(
+    State(store): State<Arc<Store>>,
+    p: Result<Path<String>, PathRejection>,
+    q: Params,
+) -> Reply {
+    let (id, q) = (parse_id(&path(p)?)?, params(q)?);
+    let state = store.read();
+    state.schema_by_id(id)?;
+    let versions: Vec<Value> = state
+        .versions_of_id(id, deleted(&q))
+        .into_iter()
+        .map(|(subject, version)| json!({ "subject": subject, "version": version }))
+        .collect();
+    Ok(ok(Value::Array(versions)))
+}
+
+async fn compatibility_all(
+    State(store): State<Arc<Store>>,
+    p: Result<Path<String>, PathRejection>,
+    q: Params,
+    headers: HeaderMap,
+    b: Body,
+) -> Reply {
+    let (subject, q) = (path(p)?, params(q)?);
+    compatibility(store, subject, None, q, body(&headers, b)?).await
+}
+
+async fn compatibility_one(
+    State(store): State<Arc<Store>>,
+    p: Result<Path<(String, String)>, PathRejection>,
+    q: Params,
+    headers: HeaderMap,
+    b: Body,
+) -> Reply {
+    let ((subject, version), q) = (path(p)?, params(q)?);
+    let spec = VersionSpec::parse(&version)?;
+    compatibility(store, subject, Some(spec), q, body(&headers, b)?).await
+}
+
+/// `POST /compatibility/...`: against one version (`latest` of a subject without versions is
+/// compatible, as Confluent answers), or against the versions the subject's level picks.
+async fn compatibility(
+    store: Arc<Store>,
+    subject: String,
+    spec: Option<VersionSpec>,
+    q: HashMap<String, String>,
+    request: SchemaRequest,
+) -> Reply {
+    let (verbose, normalize) = (flag(&q, "verbose"), flag(&q, "normalize"));
+    let messages = blocking(move || {
+        let against = match spec {
+            None => None,
+            Some(spec) => {
+                let state = store.read();
+                match state.version(&subject, spec, Deleted::Hide) {
+                    Ok((version, _)) => Some(version),
+                    Err(_) if spec == VersionSpec::Latest => return Ok(Vec::new()),
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        let candidate = store.candidate(&request, normalize)?;
+        let state = store.read();
+        store.compatibility(&state, &subject, &candidate, against, state.level(&subject))
+    })
+    .await?;
+    let mut body = json!({ "is_compatible": messages.is_empty() });
+    if verbose {
+        body["messages"] = json!(messages);
+    }
+    Ok(ok(body))
+}
+
+#[derive(serde::Deserialize)]
+struct ConfigRequest {
+    compatibility: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct ModeRequest {
+    mode: Option<String>,
+}
+
+fn level_of(request: ConfigRequest) -> Result<strata::compat::Level, ApiError> {
+    let given = request.compatibility.unwrap_or_default();
+    store::parse_level(&given).ok_or_else(|| ApiError::invalid_compatibility(&given))
+}
+
+async fn get_global_config(State(store): State<Arc<Store>>) -> Reply {
+    Ok(ok(json!({ "compatibilityLevel": store.read().global_level().as_str() })))
+}
+
+async fn put_global_config(State(store): State<Arc<Store>>, headers: HeaderMap, b: Body) -> Reply {
+    let level = level_of(body(&headers, b)?)?;
+    blocking(move || store.set_level(None, Some(level))).await?;
+    Ok(ok(json!({ "compatibility": level.as_str() })))
+}
+
+async fn delete_global_config(State(store): State<Arc<Store>>) -> Reply {
+    let previous = blocking(move || store.set_level(None, None)).await?;
+    let previous = previous.unwrap_or(strata::compat::Level::Backward);
+    Ok(ok(json!({ "compatibilityLevel": previous.as_str() })))
+}
+
+async fn get_subject_config(
+    State(store): State<Arc<Store>>,
+    p: Result<Path<String>, PathRejection>,
+    q: Params,
+) -> Reply {
+    let (subject, q) = (path(p)?, params(q)?);
+    let state = store.read();
+    let level = match state.subject_level(&subject) {
+        Some(level) => level,
+        None if flag(&q, "defaultToGlobal") => state.global_level(),
+        None => return Err(ApiError::compatibility_not_configured(&subject)),
+    };
+    Ok(ok(json!({ "compatibilityLevel": level.as_str() })))
+}
+
+async fn put_subject_config(
+    State(store): State<Arc<Store>>,
+    p: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    b: Body,
+) -> Reply {
+    let subject = path(p)?;
+    check_subject(&subject)?;
+    let level = level_of(body(&headers, b)?)?;
+    blocking(move || store.set_level(Some(&subject), Some(level))).await?;
+    Ok(ok(json!({ "compatibility": level.as_str() })))
+}
+
+async fn delete_subject_config(
+    State(store): State<Arc<Store>>,
+    p: Result<Path<String>, PathRejection>,
+) -> Reply {
+    let subject = path(p)?;
+    if store.read().subject_level(&subject).is_none() {
+        return Err(ApiError::compatibility_not_configured(&subject));
+    }
+    let previous = blocking(move || store.set_level(Some(&subject), None)).await?;
+    let previous = previous.unwrap_or(strata::compat::Level::Backward);
+    Ok(ok(json!({ "compatibilityLevel": previous.as_str() })))
+}
+
+fn mode_of(request: ModeRequest) -> Result<Mode, ApiError> {
+    let given = request.mode.unwrap_or_default();
+    Mode::parse(&given).ok_or_else(|| ApiError::invalid_mode(&given))
+}
+
+async fn get_global_mode(State(store): State<Arc<Store>>) -> Reply {
+    Ok(ok(json!({ "mode": store.read().global_mode().as_str() })))
+}
+
+async fn put_global_mode(
+    State(store): State<Arc<Store>>,
+    q: Params,
+    headers: HeaderMap,
+    b: Body,
+) -> Reply {
+    let q = params(q)?;
+    let mode = mode_of(body(&headers, b)?)?;
+    let force = flag(&q, "force");
+    blocking(move || store.set_mode(None, Some(mode), force)).await?;
+    Ok(ok(json!({ "mode": mode.as_str() })))
+}
+
+async fn get_subject_mode(
+    State(store): State<Arc<Store>>,
+    p: Result<Path<String>, PathRejection>,
+    q: Params,
+) -> Reply {
+    let (subject, q) = (path(p)?, params(q)?);
+    let state = store.read();
+    let mode = match state.subject_mode(&subject) {
+        Some(mode) => mode,
+        None if flag(&q, "defaultToGlobal") => state.global_mode(),
+        None => return Err(ApiError::mode_not_configured(&subject)),
+    };
+    Ok(ok(json!({ "mode": mode.as_str() })))
+}
+
+async fn put_subject_mode(
+    State(store): State<Arc<Store>>,
+    p: Result<Path<String>, PathRejection>,
+    q: Params,
+    headers: HeaderMap,
+    b: Body,
+) -> Reply {
+    let (subject, q) = (path(p)?, params(q)?);
+    check_subject(&subject)?;
+    let mode = mode_of(body(&headers, b)?)?;
+    let force = flag(&q, "force");
+    blocking(move || store.set_mode(Some(&subject), Some(mode), force)).await?;
+    Ok(ok(json!({ "mode": mode.as_str() })))
+}
+
+async fn delete_subject_mode(
+    State(store): State<Arc<Store>>,
+    p: Result<Path<String>, PathRejection>,
+) -> Reply {
+    let subject = path(p)?;
+    if store.read().subject_mode(&subject).is_none() {
+        return Err(ApiError::mode_not_configured(&subject));
+    }
+    let previous = blocking(move || store.set_mode(Some(&subject), None, false)).await?;
+    Ok(ok(json!({ "mode": previous.unwrap_or(Mode::ReadWrite).as_str() })))
+}
+
+/// Subject names: non-empty, no control characters (Confluent's `QualifiedSubject` rule).
+fn check_subject(subject: &str) -> Result<(), ApiError> {
+    if subject.is_empty() || subject.chars().any(char::is_control) {
+        return Err(ApiError::invalid_subject(subject));
+    }
+    Ok(())
+}

@@ -1,0 +1,202 @@
+//! Running the registry: bind, serve, stop. Used by `cargo xtask registry serve`, by the
+//! `strata-registry` binary, and by tests (start on a free port, take the URL, stop).
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use anyhow::Context;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::header;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+
+use crate::error::ApiError;
+use crate::store::Store;
+
+/// How a registry runs.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// Directory holding the registry's data (created if missing). Every acknowledged write
+    /// is fsynced there before the answer; one registry serves a directory at a time.
+    #[arg(long, default_value = ".strata/registry")]
+    pub dir: PathBuf,
+    /// Address to listen on. Port 0 picks a free port (printed on start).
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    pub listen: SocketAddr,
+    /// Require HTTP basic auth with these credentials, `USER:PASSWORD`.
+    #[arg(
+        long,
+        env = "STRATA_REGISTRY_BASIC_AUTH",
+        value_name = "USER:PASSWORD",
+        hide_env_values = true
+    )]
+    pub basic_auth: Option<String>,
+    /// Largest request body accepted, in bytes; larger ones get 413.
+    #[arg(long, default_value_t = 8 * 1024 * 1024)]
+    pub max_request_bytes: usize,
+}
+
+impl Config {
+    /// A registry on a free port of 127.0.0.1, keeping its data in `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Config {
+            dir: dir.into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            basic_auth: None,
+            max_request_bytes: 8 * 1024 * 1024,
+        }
+    }
+}
+
+/// A running registry. Dropping it stops it.
+#[derive(Debug)]
+pub struct Server {
+    addr: SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl Server {
+    /// Opens the store, binds, and serves on a thread of its own. Returns once the port is
+    /// bound, so the URL is usable at once.
+    pub fn start(config: Config) -> anyhow::Result<Server> {
+        let store = Arc::new(Store::open(&config.dir)?);
+        let listener = TcpListener::bind(config.listen)
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let app = app(store, &config);
+        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("strata-registry")
+            .build()
+            .context("cannot start the registry's runtime")?;
+        let thread =
+            std::thread::Builder::new().name("strata-registry".into()).spawn(move || {
+                runtime.block_on(async move {
+                    let listener = tokio::net::TcpListener::from_std(listener)?;
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(async move {
+                            let _ = stopped.await;
+                        })
+                        .await
+                })
+            })?;
+        tracing::info!(url = %format!("http://{addr}"), dir = %config.dir.display(), "registry started");
+        Ok(Server { addr, shutdown: Some(shutdown), thread: Some(thread) })
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Its base URL, `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops serving: in-flight requests finish, then the store is closed.
+    pub fn stop(mut self) -> anyhow::Result<()> {
+        self.shutdown_and_join()
+    }
+
+    /// Serves until `done` resolves (the command line: until Ctrl-C or SIGTERM).
+    pub fn wait_for(self, done: impl FnOnce()) -> anyhow::Result<()> {
+        done();
+        self.stop()
+    }
+
+    fn shutdown_and_join(&mut self) -> anyhow::Result<()> {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            match thread.join() {
+                Ok(result) => result.context("the registry stopped with an error")?,
+                Err(_) => anyhow::bail!("the registry's thread panicked"),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Err(e) = self.shutdown_and_join() {
+            tracing::error!("{e:#}");
+        }
+    }
+}
+
+/// The whole service: routes, auth, size limit, one log line per request.
+fn app(store: Arc<Store>, config: &Config) -> axum::Router {
+    let auth = config.basic_auth.as_ref().map(|credentials| {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
+        Arc::new(format!("Basic {encoded}"))
+    });
+    crate::api::router(store)
+        .layer(DefaultBodyLimit::max(config.max_request_bytes))
+        .layer(middleware::from_fn_with_state(auth, authorize))
+        .layer(middleware::from_fn(log_request))
+}
+
+async fn authorize(
+    State(expected): State<Option<Arc<String>>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Some(expected) = expected {
+        let given = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        if given != Some(expected.as_str()) {
+            return ApiError::unauthorized().into_response();
+        }
+    }
+    next.run(request).await
+}
+
+async fn log_request(request: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = request.method().clone();
+    let uri = request.uri().clone();
+    let response = next.run(request).await;
+    tracing::info!(
+        target: "strata_registry::request",
+        "{method} {uri} {} {}us",
+        response.status().as_u16(),
+        start.elapsed().as_micros()
+    );
+    response
+}
+
+/// Runs a registry from the command line until Ctrl-C or SIGTERM, logging to stderr.
+pub fn serve(config: Config) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .try_init();
+    let dir = config.dir.clone();
+    let server = Server::start(config)?;
+    // The first line of stdout is the URL, for scripts that start it on port 0.
+    println!("{}", server.url());
+    eprintln!("strata registry: serving {} from {} (Ctrl-C stops)", server.url(), dir.display());
+    let signals = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    server.wait_for(|| {
+        signals.block_on(async {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("SIGTERM can be watched");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        });
+    })
+}
