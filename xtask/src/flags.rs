@@ -33,6 +33,21 @@ pub enum Command {
     /// Exits 0 when compatible, 1 when not (every incompatibility is reported), 2 when the
     /// check could not run.
     Compat(Compat),
+    /// A local Confluent-compatible Schema Registry, for development and tests.
+    #[command(subcommand)]
+    Registry(Registry),
+}
+
+/// `cargo xtask registry ...`.
+#[derive(Debug, Subcommand)]
+pub enum Registry {
+    /// Serve Confluent's Schema Registry REST API v1 (AVRO schemas) from a local directory,
+    /// until Ctrl-C or SIGTERM.
+    ///
+    /// Every acknowledged write is fsynced before the answer and survives `kill -9`. Binds
+    /// 127.0.0.1 by default; prints the URL as the first line of standard output; logs one
+    /// line per request to standard error. JSON and PROTOBUF schemas are refused (42201).
+    Serve(strata_registry::Config),
 }
 
 /// Flags of `cargo xtask compat`.
@@ -126,6 +141,10 @@ impl Xtask {
             Command::Check(flags) => flags.run(),
             Command::Avro(Avro::Decode(flags)) => flags.run(),
             Command::Compat(flags) => flags.run(),
+            Command::Registry(Registry::Serve(config)) => {
+                strata_registry::serve(config)?;
+                Ok(Outcome::Passed)
+            }
         }
     }
 }
