@@ -79,6 +79,18 @@ fn deleted(params: &HashMap<String, String>) -> Deleted {
     if flag(params, "deleted") { Deleted::Include } else { Deleted::Hide }
 }
 
+/// Confluent's list paging: `offset`, and `limit` (-1: all).
+fn page<T: serde::Serialize>(items: Vec<T>, params: &HashMap<String, String>) -> Value {
+    let offset = params.get("offset").and_then(|o| o.parse::<usize>().ok()).unwrap_or(0);
+    let limit = params.get("limit").and_then(|l| l.parse::<i64>().ok()).unwrap_or(-1);
+    let items = items.into_iter().skip(offset);
+    if limit >= 0 {
+        json!(items.take(limit as usize).collect::<Vec<_>>())
+    } else {
+        json!(items.collect::<Vec<_>>())
+    }
+}
+
 fn params(params: Params) -> Result<HashMap<String, String>, ApiError> {
     params.map(|Query(p)| p).map_err(|e| ApiError::bad_request(format!("bad query string: {e}")))
 }
@@ -154,7 +166,14 @@ fn references_json(references: &[Reference]) -> Value {
 async fn list_subjects(State(store): State<Arc<Store>>, q: Params) -> Reply {
     let q = params(q)?;
     let prefix = q.get("subjectPrefix").map_or("", String::as_str);
-    Ok(ok(json!(store.read().subjects(deleted(&q), prefix))))
+    let state = store.read();
+    let mut subjects = state.subjects(deleted(&q), prefix);
+    if flag(&q, "deletedOnly") {
+        let live = state.subjects(Deleted::Hide, prefix);
+        subjects = state.subjects(Deleted::Include, prefix);
+        subjects.retain(|s| !live.contains(s));
+    }
+    Ok(ok(page(subjects, &q)))
 }
 
 async fn list_versions(
@@ -163,7 +182,16 @@ async fn list_versions(
     q: Params,
 ) -> Reply {
     let (subject, q) = (path(p)?, params(q)?);
-    Ok(ok(json!(store.read().versions(&subject, deleted(&q))?)))
+    let state = store.read();
+    let versions = if flag(&q, "deletedOnly") {
+        let live = state.versions(&subject, Deleted::Hide).unwrap_or_default();
+        let mut all = state.versions(&subject, Deleted::Include)?;
+        all.retain(|v| !live.contains(v));
+        all
+    } else {
+        state.versions(&subject, deleted(&q))?
+    };
+    Ok(ok(page(versions, &q)))
 }
 
 async fn get_version(
@@ -194,11 +222,12 @@ async fn get_version_schema(
 async fn referenced_by(
     State(store): State<Arc<Store>>,
     p: Result<Path<(String, String)>, PathRejection>,
+    q: Params,
 ) -> Reply {
-    let (subject, version) = path(p)?;
+    let ((subject, version), q) = (path(p)?, params(q)?);
     let state = store.read();
     let (version, _) = state.version(&subject, VersionSpec::parse(&version)?, Deleted::Include)?;
-    Ok(ok(json!(state.referenced_by(&subject, version))))
+    Ok(ok(page(state.referenced_by(&subject, version), &q)))
 }
 
 async fn register(
@@ -315,7 +344,7 @@ async fn subjects_by_id(
     let mut subjects: Vec<&str> =
         state.versions_of_id(id, deleted(&q)).into_iter().map(|(s, _)| s).collect();
     subjects.dedup();
-    Ok(ok(json!(subjects)))
+    Ok(ok(page(subjects, &q)))
 }
 
 async fn versions_by_id(
@@ -331,7 +360,7 @@ async fn versions_by_id(
         .into_iter()
         .map(|(subject, version)| json!({ "subject": subject, "version": version }))
         .collect();
-    Ok(ok(Value::Array(versions)))
+    Ok(ok(page(versions, &q)))
 }
 
 async fn compatibility_all(
@@ -391,9 +420,12 @@ async fn compatibility(
     Ok(ok(body))
 }
 
+/// Confluent takes the level as `compatibility` or `compatibilityLevel`.
 #[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct ConfigRequest {
     compatibility: Option<String>,
+    compatibility_level: Option<String>,
 }
 
 #[derive(serde::Deserialize)]
@@ -402,7 +434,7 @@ struct ModeRequest {
 }
 
 fn level_of(request: ConfigRequest) -> Result<strata::compat::Level, ApiError> {
-    let given = request.compatibility.unwrap_or_default();
+    let given = request.compatibility.or(request.compatibility_level).unwrap_or_default();
     store::parse_level(&given).ok_or_else(|| ApiError::invalid_compatibility(&given))
 }
 

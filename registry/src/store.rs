@@ -385,8 +385,8 @@ fn visible(version: &VersionEntry, deleted: Deleted) -> bool {
 pub struct SchemaRequest {
     pub schema: Option<String>,
     pub schema_type: Option<String>,
-    #[serde(default)]
-    pub references: Vec<Reference>,
+    /// Clients send `null` as well as `[]`.
+    pub references: Option<Vec<Reference>>,
     pub id: Option<i64>,
     pub version: Option<i64>,
 }
@@ -536,7 +536,7 @@ impl Store {
         let text = request.schema.as_deref().ok_or_else(|| {
             ApiError::invalid_schema("Invalid schema: the request has no `schema`")
         })?;
-        let mut references = request.references.clone();
+        let mut references = request.references.clone().unwrap_or_default();
         if normalize {
             references.sort();
             references.dedup();

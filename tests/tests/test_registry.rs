@@ -5,6 +5,7 @@
 
 #[path = "support/registry.rs"]
 mod registry;
+mod support;
 
 use registry::{TestRegistry, code, record};
 use serde_json::{Value, json};
@@ -43,7 +44,13 @@ fn whitespace_and_key_order_do_not_make_a_new_schema_and_the_canonical_form_is_s
     let sr = TestRegistry::start("canonical");
     let spaced = r#"{ "fields" : [ { "type" : "string", "name" : "a" } ], "name" : "C", "type" : "record" }"#;
     let id = sr.register("c-value", spaced);
-    assert_eq!(sr.register("c-value", r#"{"type":"record","name":"C","fields":[{"name":"a","type":"string"}]}"#), id);
+    assert_eq!(
+        sr.register(
+            "c-value",
+            r#"{"type":"record","name":"C","fields":[{"name":"a","type":"string"}]}"#
+        ),
+        id
+    );
     let (status, body) = sr.get("/subjects/c-value/versions/1");
     assert_eq!(status, 200);
     assert_eq!(
@@ -55,7 +62,8 @@ fn whitespace_and_key_order_do_not_make_a_new_schema_and_the_canonical_form_is_s
     let s = sr.register("s-value", r#"{"type": "string"}"#);
     assert_eq!(sr.get(&format!("/schemas/ids/{s}")), (200, json!({"schema": "\"string\""})));
     // A doc is part of the schema: a new version.
-    let documented = r#"{"type":"record","name":"C","doc":"d","fields":[{"name":"a","type":"string"}]}"#;
+    let documented =
+        r#"{"type":"record","name":"C","doc":"d","fields":[{"name":"a","type":"string"}]}"#;
     assert_ne!(sr.register("c-value", documented), id);
 }
 
@@ -63,9 +71,12 @@ fn whitespace_and_key_order_do_not_make_a_new_schema_and_the_canonical_form_is_s
 fn normalize_true_makes_equivalent_spellings_one_schema() {
     let sr = TestRegistry::start("normalize");
     let one = r#"{"type":"record","name":"N","namespace":"ns","x-b":1,"x-a":2,"fields":[{"name":"a","type":"int"}]}"#;
-    let two = r#"{"type":"record","name":"ns.N","x-a":2,"x-b":1,"fields":[{"name":"a","type":"int"}]}"#;
-    let (_, first) = sr.call("POST", "/subjects/n-value/versions?normalize=true", Some(&schema_body(one)));
-    let (_, second) = sr.call("POST", "/subjects/n-value/versions?normalize=true", Some(&schema_body(two)));
+    let two =
+        r#"{"type":"record","name":"ns.N","x-a":2,"x-b":1,"fields":[{"name":"a","type":"int"}]}"#;
+    let (_, first) =
+        sr.call("POST", "/subjects/n-value/versions?normalize=true", Some(&schema_body(one)));
+    let (_, second) =
+        sr.call("POST", "/subjects/n-value/versions?normalize=true", Some(&schema_body(two)));
     assert_eq!(first["id"], second["id"], "{first} {second}");
     assert_eq!(sr.get("/subjects/n-value/versions"), (200, json!([1])));
     // Without normalizing, the two spellings are two schemas.
@@ -113,7 +124,11 @@ fn a_version_is_fetched_by_number_latest_or_minus_one_and_invalid_versions_get_4
     let id2 = sr.register("v-value", &record("V", &["a", "b?"]));
     for spec in ["2", "latest", "-1"] {
         let (status, body) = sr.get(&format!("/subjects/v-value/versions/{spec}"));
-        assert_eq!((status, &body["version"], &body["id"]), (200, &json!(2), &json!(id2)), "{spec}");
+        assert_eq!(
+            (status, &body["version"], &body["id"]),
+            (200, &json!(2), &json!(id2)),
+            "{spec}"
+        );
     }
     let (status, body) = sr.get("/subjects/v-value/versions/3");
     assert_eq!((status, code(&body)), (404, 40402));
@@ -132,7 +147,10 @@ fn the_schema_of_a_version_is_served_raw() {
     sr.register("r-value", &record("R", &["a"]));
     let (status, body) = sr.get("/subjects/r-value/versions/1/schema");
     assert_eq!(status, 200);
-    assert_eq!(body, json!({"type": "record", "name": "R", "fields": [{"name": "a", "type": "int"}]}));
+    assert_eq!(
+        body,
+        json!({"type": "record", "name": "R", "fields": [{"name": "a", "type": "int"}]})
+    );
 }
 
 #[test]
@@ -160,7 +178,12 @@ fn an_incompatible_registration_gets_409_with_every_difference() {
     let (status, body) = sr.register_body("x-value", &schema_body(&record("X", &["a", "b", "c"])));
     assert_eq!((status, code(&body)), (409, 409), "{body}");
     let message = body["message"].as_str().unwrap();
-    assert!(message.starts_with("Schema being registered is incompatible with an earlier schema for subject \"x-value\""), "{message}");
+    assert!(
+        message.starts_with(
+            "Schema being registered is incompatible with an earlier schema for subject \"x-value\""
+        ),
+        "{message}"
+    );
     for needle in [
         "errorType:'READER_FIELD_MISSING_DEFAULT_VALUE'",
         "The field 'b' at path '/fields/1' in the new schema has no default value and is missing in the old schema",
@@ -190,7 +213,10 @@ fn compatibility_is_tested_against_a_version_or_all_with_verbose_messages() {
     assert_eq!(status, 200);
     assert_eq!(answer["is_compatible"], json!(false));
     let messages = answer["messages"].as_array().unwrap();
-    assert!(messages[0].as_str().unwrap().contains("READER_FIELD_MISSING_DEFAULT_VALUE"), "{answer}");
+    assert!(
+        messages[0].as_str().unwrap().contains("READER_FIELD_MISSING_DEFAULT_VALUE"),
+        "{answer}"
+    );
     // Without verbose: no messages.
     let (_, answer) = sr.call("POST", "/compatibility/subjects/y-value/versions/1", Some(&body));
     assert_eq!(answer, json!({"is_compatible": false}));
@@ -198,16 +224,16 @@ fn compatibility_is_tested_against_a_version_or_all_with_verbose_messages() {
     let (_, answer) =
         sr.call("POST", "/compatibility/subjects/y-value/versions?verbose=true", Some(&good));
     assert_eq!(answer, json!({"is_compatible": true, "messages": []}));
-    let (status, answer) = sr.call("POST", "/compatibility/subjects/y-value/versions/7", Some(&good));
+    let (status, answer) =
+        sr.call("POST", "/compatibility/subjects/y-value/versions/7", Some(&good));
     assert_eq!((status, code(&answer)), (404, 40402));
 }
 
 #[test]
 fn transitive_levels_check_every_version_and_plain_ones_only_the_latest() {
     let sr = TestRegistry::start("transitive");
-    let put = |level: &str| {
-        sr.call("PUT", "/config/t-value", Some(&json!({"compatibility": level})))
-    };
+    let put =
+        |level: &str| sr.call("PUT", "/config/t-value", Some(&json!({"compatibility": level})));
     assert_eq!(put("NONE").0, 200);
     sr.register("t-value", &record("T", &["a"]));
     sr.register("t-value", &record("T", &["a", "b?"]));
@@ -309,19 +335,15 @@ fn import_mode_takes_explicit_ids_and_versions_on_an_empty_registry() {
     let (status, _) = sr.call("PUT", "/mode?force=true", Some(&json!({"mode": "IMPORT"})));
     assert_eq!(status, 200);
     let schema = record("Imported", &["a"]);
-    let (status, body) = sr.register_body(
-        "imp-value",
-        &json!({"schema": schema, "id": 100, "version": 7}),
-    );
+    let (status, body) =
+        sr.register_body("imp-value", &json!({"schema": schema, "id": 100, "version": 7}));
     assert_eq!((status, &body), (200, &json!({"id": 100})));
     assert_eq!(sr.get("/subjects/imp-value/versions"), (200, json!([7])));
     // Without an id, or with an id bound to another schema: refused.
     let (status, body) = sr.register_body("imp-value", &schema_body(&record("Imported", &["b"])));
     assert_eq!((status, code(&body)), (422, 42205));
-    let (status, body) = sr.register_body(
-        "imp-value",
-        &json!({"schema": record("Imported", &["c"]), "id": 100}),
-    );
+    let (status, body) =
+        sr.register_body("imp-value", &json!({"schema": record("Imported", &["c"]), "id": 100}));
     assert_eq!((status, code(&body)), (422, 42207));
     sr.call("PUT", "/mode", Some(&json!({"mode": "READWRITE"})));
     // Ids handed out afterwards never reuse imported ones.
@@ -426,8 +448,20 @@ fn bad_input_gets_a_confluent_error_body_never_a_crash() {
     let cases: Vec<(&str, &str, Option<String>, u16, i64)> = vec![
         ("POST", "/subjects/b-value/versions", Some("{not json".into()), 400, 400),
         ("POST", "/subjects/b-value/versions", Some(r#"{"schema": 42}"#.into()), 422, 422),
-        ("POST", "/subjects/b-value/versions", Some(r#"{"schema": "{\"type\":\"nope\"}"}"#.into()), 422, 42201),
-        ("POST", "/subjects/b-value/versions", Some(r#"{"schema": "{\"type\":\"record\"}"}"#.into()), 422, 42201),
+        (
+            "POST",
+            "/subjects/b-value/versions",
+            Some(r#"{"schema": "{\"type\":\"nope\"}"}"#.into()),
+            422,
+            42201,
+        ),
+        (
+            "POST",
+            "/subjects/b-value/versions",
+            Some(r#"{"schema": "{\"type\":\"record\"}"}"#.into()),
+            422,
+            42201,
+        ),
         ("POST", "/subjects/b-value/versions", Some(r#"{}"#.into()), 422, 42201),
         (
             "POST",
@@ -436,7 +470,13 @@ fn bad_input_gets_a_confluent_error_body_never_a_crash() {
             422,
             42201,
         ),
-        ("POST", "/subjects/b-value/versions", Some(r#"{"schema": "\"int\"", "schemaType": "XML"}"#.into()), 422, 42201),
+        (
+            "POST",
+            "/subjects/b-value/versions",
+            Some(r#"{"schema": "\"int\"", "schemaType": "XML"}"#.into()),
+            422,
+            42201,
+        ),
         ("PUT", "/config", Some(r#"{"compatibility": 3}"#.into()), 422, 422),
         ("PUT", "/mode", Some(r#"[]"#.into()), 422, 422),
         ("GET", "/nowhere", None, 404, 404),
@@ -481,7 +521,10 @@ fn basic_auth_when_configured_refuses_requests_without_the_credentials() {
     let wrong = format!("Basic {}", b64("alice:wrong"));
     assert_eq!(sr.call_with("GET", "/subjects", None, &[("Authorization", &wrong)]).0, 401);
     let right = format!("Basic {}", b64("alice:s3cret"));
-    assert_eq!(sr.call_with("GET", "/subjects", None, &[("Authorization", &right)]), (200, json!([])));
+    assert_eq!(
+        sr.call_with("GET", "/subjects", None, &[("Authorization", &right)]),
+        (200, json!([]))
+    );
 }
 
 fn b64(text: &str) -> String {
@@ -494,7 +537,8 @@ fn requests_over_the_size_limit_get_413() {
     let mut config = strata_registry::Config::new(registry::fresh_dir("limit"));
     config.max_request_bytes = 1024;
     let sr = TestRegistry::with_config(config);
-    let big = json!({"schema": format!("{{\"type\":\"string\",\"doc\":\"{}\"}}", "x".repeat(4096))});
+    let big =
+        json!({"schema": format!("{{\"type\":\"string\",\"doc\":\"{}\"}}", "x".repeat(4096))});
     let (status, body) = sr.register_body("big-value", &big);
     assert_eq!((status, code(&body)), (413, 413), "{body}");
 }
@@ -583,7 +627,10 @@ fn concurrent_registrations_never_share_or_reuse_an_id() {
                             let name = format!("R{t}x{i}");
                             // Every thread registers a shared schema too: one id for all.
                             sr.register(&format!("shared-{t}"), &record("Shared", &["s"]));
-                            (name.clone(), sr.register(&format!("s{t}-{i}"), &record(&name, &["a"])))
+                            (
+                                name.clone(),
+                                sr.register(&format!("s{t}-{i}"), &record(&name, &["a"])),
+                            )
                         })
                         .collect::<Vec<_>>()
                 })
@@ -601,4 +648,16 @@ fn concurrent_registrations_never_share_or_reuse_an_id() {
         let (_, body) = sr.get(&format!("/schemas/ids/{id}"));
         assert_eq!(body["schema"], json!(record(name, &["a"])));
     }
+}
+
+#[test]
+fn confluents_python_client_passes_the_same_suite() {
+    let sr = TestRegistry::start("python");
+    let mut config = strata_registry::Config::new(registry::fresh_dir("python-auth"));
+    config.basic_auth = Some("alice:s3cret".into());
+    let authed = TestRegistry::with_config(config);
+    let out = support::run_python("registry_conformance.py", &[&sr.url(), &authed.url()], "");
+    let passed = out.lines().filter(|l| l.starts_with("ok ")).count();
+    assert_eq!(passed, 18, "{out}");
+    assert!(out.contains("18 passed, 0 failed"), "{out}");
 }
