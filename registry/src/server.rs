@@ -12,6 +12,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::header;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use axum::serve::ListenerExt;
 use base64::Engine;
 
 use crate::error::ApiError;
@@ -71,7 +72,7 @@ impl Server {
         let addr = listener.local_addr()?;
         let app = app(store, &config);
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
+        let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .thread_name("strata-registry")
             .build()
@@ -79,7 +80,10 @@ impl Server {
         let thread =
             std::thread::Builder::new().name("strata-registry".into()).spawn(move || {
                 runtime.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener)?;
+                    // Small answers: send them at once rather than waiting on Nagle's algorithm.
+                let listener = tokio::net::TcpListener::from_std(listener)?.tap_io(|tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
                     axum::serve(listener, app)
                         .with_graceful_shutdown(async move {
                             let _ = stopped.await;
