@@ -4,6 +4,7 @@
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -57,6 +58,7 @@ impl Config {
 #[derive(Debug)]
 pub struct Server {
     addr: SocketAddr,
+    requests: Arc<AtomicU64>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -70,7 +72,8 @@ impl Server {
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        let app = app(store, &config);
+        let requests = Arc::new(AtomicU64::new(0));
+        let app = app(store, &config, Arc::clone(&requests));
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -81,9 +84,9 @@ impl Server {
             std::thread::Builder::new().name("strata-registry".into()).spawn(move || {
                 runtime.block_on(async move {
                     // Small answers: send them at once rather than waiting on Nagle's algorithm.
-                let listener = tokio::net::TcpListener::from_std(listener)?.tap_io(|tcp| {
-                    let _ = tcp.set_nodelay(true);
-                });
+                    let listener = tokio::net::TcpListener::from_std(listener)?.tap_io(|tcp| {
+                        let _ = tcp.set_nodelay(true);
+                    });
                     axum::serve(listener, app)
                         .with_graceful_shutdown(async move {
                             let _ = stopped.await;
@@ -92,7 +95,7 @@ impl Server {
                 })
             })?;
         tracing::info!(url = %format!("http://{addr}"), dir = %config.dir.display(), "registry started");
-        Ok(Server { addr, shutdown: Some(shutdown), thread: Some(thread) })
+        Ok(Server { addr, requests, shutdown: Some(shutdown), thread: Some(thread) })
     }
 
     /// The address it listens on.
@@ -103,6 +106,12 @@ impl Server {
     /// Its base URL, `http://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// How many requests it has answered (authorized or not): tests use it to see how often a
+    /// client calls.
+    pub fn requests_served(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
     }
 
     /// Stops serving: in-flight requests finish, then the store is closed.
@@ -139,7 +148,7 @@ impl Drop for Server {
 }
 
 /// The whole service: routes, auth, size limit, one log line per request.
-fn app(store: Arc<Store>, config: &Config) -> axum::Router {
+fn app(store: Arc<Store>, config: &Config, requests: Arc<AtomicU64>) -> axum::Router {
     let auth = config.basic_auth.as_ref().map(|credentials| {
         let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
         Arc::new(format!("Basic {encoded}"))
@@ -147,7 +156,7 @@ fn app(store: Arc<Store>, config: &Config) -> axum::Router {
     crate::api::router(store)
         .layer(DefaultBodyLimit::max(config.max_request_bytes))
         .layer(middleware::from_fn_with_state(auth, authorize))
-        .layer(middleware::from_fn(log_request))
+        .layer(middleware::from_fn_with_state(requests, log_request))
 }
 
 async fn authorize(
@@ -164,11 +173,16 @@ async fn authorize(
     next.run(request).await
 }
 
-async fn log_request(request: Request, next: Next) -> Response {
+async fn log_request(
+    State(requests): State<Arc<AtomicU64>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let start = Instant::now();
     let method = request.method().clone();
     let uri = request.uri().clone();
     let response = next.run(request).await;
+    requests.fetch_add(1, Ordering::Relaxed);
     tracing::info!(
         target: "strata_registry::request",
         "{method} {uri} {} {}us",

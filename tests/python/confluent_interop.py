@@ -1,12 +1,12 @@
 """Confluent's own Python client on the other side of strata: produces framed records with
-`AvroSerializer` and reads strata's records with `AvroDeserializer`, against an in-memory
-registry (`mock://`) that registers the subject's schemas in the order given, so ids match
-the order strata's local source gives them.
+`AvroSerializer` (which registers each version as it first writes with it) and reads strata's
+records with `AvroDeserializer`, against a real Schema Registry at `url` (strata's own, in
+the tests).
 
 Usage:
-  confluent_interop.py produce COUNT   stdin: {"subject", "topic", "schemas": [text, ...]}
+  confluent_interop.py produce COUNT   stdin: {"url", "subject", "topic", "schemas": [text, ...]}
       one line per record: {"version", "id", "framed": hex, "value": normalized JSON}
-  confluent_interop.py consume         stdin: {"subject", "topic", "schemas": [...], "records": [hex, ...]}
+  confluent_interop.py consume         stdin: {"url", "subject", "topic", "records": [hex, ...]}
       one line per record: {"id", "value": normalized JSON}
 
 Normalized JSON is Avro's JSON encoding with unions untagged: what a default looks like.
@@ -19,7 +19,7 @@ import random
 import sys
 import uuid
 
-from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
@@ -132,17 +132,9 @@ def normalize(schema, named, value):
     return value
 
 
-def client(job):
-    registry = SchemaRegistryClient.new_client({"url": "mock://strata"})
-    ids = []
-    for text in job["schemas"]:
-        ids.append(registry.register_schema(job["subject"], Schema(text, "AVRO")))
-    return registry, ids
-
-
 def produce(job, count):
     # The serializer registers each version as it first writes with it, as producers do.
-    registry = SchemaRegistryClient.new_client({"url": "mock://strata"})
+    registry = SchemaRegistryClient({"url": job["url"]})
     ctx = SerializationContext(job["topic"], MessageField.VALUE)
     rng = random.Random(7)
     for version, text in enumerate(job["schemas"], start=1):
@@ -157,7 +149,7 @@ def produce(job, count):
 
 
 def consume(job):
-    registry, ids = client(job)
+    registry = SchemaRegistryClient({"url": job["url"]})
     ctx = SerializationContext(job["topic"], MessageField.VALUE)
     deserializer = AvroDeserializer(registry, return_record_name=True)
     for record in job["records"]:

@@ -1,14 +1,19 @@
-//! Interoperability with Confluent's own Python client: records its `AvroSerializer` writes
-//! with every version of a subject decode with strata into the latest type, and records strata
-//! encodes are read back by its `AvroDeserializer`, with the same values.
+//! Interoperability with Confluent's own Python client through a real Schema Registry
+//! (strata's local one): records its `AvroSerializer` writes with every version of a subject
+//! decode with strata, whose registry client fetches each schema by id, into the latest type;
+//! records strata encodes (the id looked up through its client) are read back by its
+//! `AvroDeserializer`, with the same values.
 
+#[path = "support/registry.rs"]
+mod registry;
 mod support;
 
 use std::sync::Arc;
 
 use serde_json::{Value, json};
+use strata::Event;
 use strata::codec::{Decoder, Encoder};
-use strata::{Event, LocalSource};
+use strata::registry::{Registry, RegistryConfig};
 use strata_tests::bank::AccountEvent;
 use strata_tests::shop::OrderEvent;
 
@@ -19,8 +24,8 @@ fn schemas<E: Event>() -> Vec<String> {
         .collect()
 }
 
-fn job<E: Event>() -> Value {
-    json!({"subject": E::subject(), "topic": E::TOPIC, "schemas": schemas::<E>()})
+fn job<E: Event>(url: &str) -> Value {
+    json!({"url": url, "subject": E::subject(), "topic": E::TOPIC, "schemas": schemas::<E>()})
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -32,16 +37,26 @@ fn unhex(text: &str) -> Vec<u8> {
 }
 
 fn round_trip_with_confluent<E: Event + std::fmt::Debug + PartialEq>() {
-    let out =
-        support::run_python("confluent_interop.py", &["produce", "25"], &job::<E>().to_string());
+    let sr = registry::TestRegistry::start("interop");
+    // The example domains declare breaks (a retired event, a retyped field), which no
+    // compatibility level admits: the subject is registered at NONE.
+    let (status, _) = sr.call(
+        "PUT",
+        &format!("/config/{}", E::subject()),
+        Some(&json!({"compatibility": "NONE"})),
+    );
+    assert_eq!(status, 200);
+    let job = job::<E>(&sr.url());
+    let out = support::run_python("confluent_interop.py", &["produce", "25"], &job.to_string());
     let produced: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(produced.len(), 25 * E::VERSION as usize);
+    assert_eq!(
+        sr.get(&format!("/subjects/{}/versions", E::subject())).1,
+        json!((1..=E::VERSION).collect::<Vec<_>>())
+    );
 
-    // The registry gave the versions ids 1, 2, ... in order; a local source holds the same.
-    let source = Arc::new(LocalSource::new());
-    for (i, text) in schemas::<E>().iter().enumerate() {
-        source.insert(i as u32 + 1, &E::subject(), text).unwrap();
-    }
+    // strata reads through its registry client: each id fetched once, then cached.
+    let source = Arc::new(Registry::new(RegistryConfig::new(sr.url())));
     let decoder = Decoder::<E>::new(source.clone()).unwrap();
     let mut events = Vec::new();
     for record in &produced {
@@ -67,7 +82,7 @@ fn round_trip_with_confluent<E: Event + std::fmt::Debug + PartialEq>() {
             hex(&framed)
         })
         .collect();
-    let mut consume = job::<E>();
+    let mut consume = job;
     consume["records"] = json!(records);
     let out = support::run_python("confluent_interop.py", &["consume"], &consume.to_string());
     let read: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -86,4 +101,47 @@ fn bank_records_cross_the_confluent_python_client_both_ways() {
 #[test]
 fn shop_records_cross_the_confluent_python_client_both_ways() {
     round_trip_with_confluent::<OrderEvent>();
+}
+
+#[test]
+fn the_registry_client_asks_once_per_id_however_many_threads_decode_at_once() {
+    let sr = registry::TestRegistry::start("client-cache");
+    sr.call(
+        "PUT",
+        &format!("/config/{}", AccountEvent::subject()),
+        Some(&json!({"compatibility": "NONE"})),
+    );
+    let ids: Vec<u32> = schemas::<AccountEvent>()
+        .iter()
+        .map(|text| sr.register(&AccountEvent::subject(), text) as u32)
+        .collect();
+    // Records of every version, framed with the registry's ids.
+    let job = job::<AccountEvent>(&sr.url());
+    let out = support::run_python("confluent_interop.py", &["produce", "5"], &job.to_string());
+    let records: Vec<Vec<u8>> = out
+        .lines()
+        .map(|l| unhex(serde_json::from_str::<Value>(l).unwrap()["framed"].as_str().unwrap()))
+        .collect();
+    let client = Arc::new(Registry::new(RegistryConfig::new(sr.url())));
+    let decoder = Decoder::<AccountEvent>::new(client).unwrap();
+    let before = sr.requests_served();
+    std::thread::scope(|scope| {
+        for _ in 0..8 {
+            scope.spawn(|| {
+                for record in &records {
+                    decoder.decode(record).unwrap();
+                }
+            });
+        }
+    });
+    assert_eq!(
+        sr.requests_served() - before,
+        ids.len() as u64,
+        "one GET /schemas/ids/{{id}} per id"
+    );
+    // An id the registry does not have is a clear error naming it, asked once too.
+    let mut unknown = records[0].clone();
+    unknown[1..5].copy_from_slice(&999u32.to_be_bytes());
+    let error = decoder.decode(&unknown).unwrap_err().to_string();
+    assert!(error.contains("999"), "{error}");
 }

@@ -36,6 +36,10 @@ impl TestRegistry {
         TestRegistry { server: Some(server), dir: config.dir.clone(), config, agent }
     }
 
+    pub fn requests_served(&self) -> u64 {
+        self.server.as_ref().expect("running").requests_served()
+    }
+
     pub fn url(&self) -> String {
         self.server.as_ref().expect("running").url()
     }
