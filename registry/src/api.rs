@@ -312,10 +312,10 @@ async fn schema_by_id(
     let (id, q) = (parse_id(&path(p)?)?, params(q)?);
     let state = store.read();
     let entry = state.schema_by_id(id)?;
-    if let Some(subject) = q.get("subject").filter(|s| !s.is_empty()) {
-        if !state.versions_of_id(id, Deleted::Include).iter().any(|(s, _)| s == subject) {
-            return Err(ApiError::schema_id_not_found(id));
-        }
+    if let Some(subject) = q.get("subject").filter(|s| !s.is_empty())
+        && !state.versions_of_id(id, Deleted::Include).iter().any(|(s, _)| s == subject)
+    {
+        return Err(ApiError::schema_id_not_found(id));
     }
     let mut body = json!({});
     add_schema(&mut body, entry);

@@ -223,10 +223,10 @@ impl Writer {
             "enum" => {
                 let symbols = object.get("symbols").ok_or("an `enum` needs `symbols`")?;
                 out.insert("symbols".into(), symbols.clone());
-                if !self.normalize {
-                    if let Some(default) = object.get("default") {
-                        out.insert("default".into(), default.clone());
-                    }
+                if !self.normalize
+                    && let Some(default) = object.get("default")
+                {
+                    out.insert("default".into(), default.clone());
                 }
             }
             "fixed" => {
@@ -256,10 +256,10 @@ impl Writer {
                 aliases.sort();
                 out.insert("aliases".into(), aliases.into());
             }
-            if kind == "enum" {
-                if let Some(default) = object.get("default") {
-                    out.insert("default".into(), default.clone());
-                }
+            if kind == "enum"
+                && let Some(default) = object.get("default")
+            {
+                out.insert("default".into(), default.clone());
             }
             self.write_props(&mut out, object, reserved);
         } else {

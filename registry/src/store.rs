@@ -629,15 +629,14 @@ impl Store {
         let existing_id = state.by_content.get(&key).copied();
         let versions = state.subjects.get(subject);
         // The same schema again: its id, and no new version.
-        if let Some(id) = existing_id {
-            if let Some((version, _)) =
+        if let Some(id) = existing_id
+            && let Some((version, _)) =
                 versions.into_iter().flatten().find(|(_, v)| !v.deleted && v.id == id)
-            {
-                if request.id.is_some_and(|asked| asked != i64::from(id)) {
-                    return Err(ApiError::id_does_not_match(id));
-                }
-                return Ok(Registered { id, version: *version });
+        {
+            if request.id.is_some_and(|asked| asked != i64::from(id)) {
+                return Err(ApiError::id_does_not_match(id));
             }
+            return Ok(Registered { id, version: *version });
         }
         let next_version = versions.and_then(|v| v.keys().last()).map_or(1, |v| v + 1);
         let (id, version) = if mode == Mode::Import {
@@ -667,21 +666,21 @@ impl Store {
             }
             (id, version)
         } else {
-            if let Some(asked) = request.id {
-                if existing_id.is_none_or(|e| i64::from(e) != asked) {
-                    return Err(ApiError::not_permitted(format!(
-                        "Overwrite new schema with id {asked} is not permitted: ids are chosen \
+            if let Some(asked) = request.id
+                && existing_id.is_none_or(|e| i64::from(e) != asked)
+            {
+                return Err(ApiError::not_permitted(format!(
+                    "Overwrite new schema with id {asked} is not permitted: ids are chosen \
                          only in IMPORT mode"
-                    )));
-                }
+                )));
             }
-            if let Some(asked) = request.version.filter(|v| *v != -1) {
-                if asked != i64::from(next_version) {
-                    return Err(ApiError::not_permitted(format!(
-                        "Version {asked} cannot be chosen outside IMPORT mode; the next version of \
+            if let Some(asked) = request.version.filter(|v| *v != -1)
+                && asked != i64::from(next_version)
+            {
+                return Err(ApiError::not_permitted(format!(
+                    "Version {asked} cannot be chosen outside IMPORT mode; the next version of \
                          {subject} is {next_version}"
-                    )));
-                }
+                )));
             }
             let details =
                 self.compatibility(&state, subject, &candidate, None, state.level(subject))?;

@@ -41,6 +41,7 @@ pub mod error;
 pub mod event;
 pub mod guide;
 pub mod history;
+pub mod references;
 #[cfg(feature = "registry")]
 pub mod registry;
 pub mod resolve;

@@ -12,7 +12,54 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::compat::Level;
 use crate::source::{SchemaSource, SourceError, WriterSchema, fingerprint};
+
+/// A schema reference: the named type `name` is the schema of `subject` at `version`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SchemaReference {
+    /// The referenced type's full name.
+    pub name: String,
+    /// The subject it is registered under.
+    pub subject: String,
+    /// The version of that subject.
+    pub version: u32,
+}
+
+/// A version of a subject, as the registry answers it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct RegisteredVersion {
+    /// The subject.
+    pub subject: String,
+    /// The version number.
+    pub version: u32,
+    /// The global schema id.
+    pub id: u32,
+    /// The schema text, as the registry keeps it.
+    pub schema: String,
+    /// The types it takes from other subjects.
+    #[serde(default)]
+    pub references: Vec<SchemaReference>,
+}
+
+fn schema_body(schema: &str, references: &[SchemaReference]) -> Value {
+    if references.is_empty() {
+        json!({ "schema": schema })
+    } else {
+        json!({ "schema": schema, "references": references })
+    }
+}
+
+fn parse_level(path: &str, answer: &Value) -> Result<Level, SourceError> {
+    let name = answer
+        .get("compatibilityLevel")
+        .or_else(|| answer.get("compatibility"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    Level::parse(&name.to_ascii_uppercase()).ok_or_else(|| {
+        SourceError::Registry(format!("GET {path}: unknown compatibility level in {answer}"))
+    })
+}
 
 /// The content type of Confluent's REST API.
 pub const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
@@ -161,15 +208,198 @@ impl Registry {
         Ok((status, json))
     }
 
-    /// An error answer as a message: status, Confluent's error code and message.
+    /// An error answer: status, Confluent's error code and message.
     fn refusal(method: &str, path: &str, status: u16, body: &Value) -> SourceError {
-        let code = body
-            .get("error_code")
-            .and_then(Value::as_i64)
-            .map(|c| format!(" {c}"))
+        SourceError::Refused {
+            request: format!("{method} {path}"),
+            status,
+            code: body.get("error_code").and_then(Value::as_i64).unwrap_or(i64::from(status)),
+            message: body.get("message").and_then(Value::as_str).unwrap_or("").to_owned(),
+        }
+    }
+
+    /// Sends a request and returns the body of a 200, or the refusal.
+    fn expect_ok(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, SourceError> {
+        let (status, answer) = self.request(method, path, body)?;
+        if status == 200 { Ok(answer) } else { Err(Self::refusal(method, path, status, &answer)) }
+    }
+
+    /// The id of the newest version of `subject` whose schema (references resolved) has the
+    /// parsing canonical form fingerprint `wanted`.
+    fn find_by_fingerprint(&self, subject: &str, wanted: u64) -> Result<Option<u32>, SourceError> {
+        for version in self.versions(subject)?.into_iter().rev() {
+            let registered = self.version(subject, version)?;
+            let text = self.resolve(&registered.schema, &registered.references)?;
+            if WriterSchema::new(registered.id, text)?.fingerprint == wanted {
+                return Ok(Some(registered.id));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The live versions of `subject`, oldest first; empty when the subject does not exist.
+    pub fn versions(&self, subject: &str) -> Result<Vec<u32>, SourceError> {
+        let path = format!("/subjects/{}/versions", encode_segment(subject));
+        let (status, answer) = self.request("GET", &path, None)?;
+        match status {
+            200 => serde_json::from_value(answer.clone()).map_err(|e| {
+                SourceError::Registry(format!("GET {path}: unexpected answer {answer}: {e}"))
+            }),
+            404 => Ok(Vec::new()),
+            _ => Err(Self::refusal("GET", &path, status, &answer)),
+        }
+    }
+
+    /// Version `version` of `subject`.
+    pub fn version(&self, subject: &str, version: u32) -> Result<RegisteredVersion, SourceError> {
+        let path = format!("/subjects/{}/versions/{version}", encode_segment(subject));
+        let answer = self.expect_ok("GET", &path, None)?;
+        serde_json::from_value(answer.clone()).map_err(|e| {
+            SourceError::Registry(format!("GET {path}: unexpected answer {answer}: {e}"))
+        })
+    }
+
+    /// The texts of the schemas `references` name, transitively, each once.
+    fn referenced_texts(
+        &self,
+        references: &[SchemaReference],
+        out: &mut Vec<String>,
+        seen: &mut Vec<(String, u32)>,
+    ) -> Result<(), SourceError> {
+        for reference in references {
+            let key = (reference.subject.clone(), reference.version);
+            if seen.contains(&key) {
+                continue;
+            }
+            seen.push(key);
+            let version = self.version(&reference.subject, reference.version)?;
+            self.referenced_texts(&version.references, out, seen)?;
+            out.push(version.schema);
+        }
+        Ok(())
+    }
+
+    /// A registered schema made self-contained: referenced types defined inline.
+    pub fn resolve(
+        &self,
+        schema: &str,
+        references: &[SchemaReference],
+    ) -> Result<String, SourceError> {
+        if references.is_empty() {
+            return Ok(schema.to_owned());
+        }
+        let mut texts = Vec::new();
+        self.referenced_texts(references, &mut texts, &mut Vec::new())?;
+        crate::references::inline(schema, &texts).map_err(|e| {
+            SourceError::Registry(format!("a schema's references do not resolve: {e}"))
+        })
+    }
+
+    /// The compatibility level that governs `subject`: its own, else the global one.
+    pub fn level(&self, subject: &str) -> Result<Level, SourceError> {
+        let level = match self.subject_level(subject)? {
+            Some(level) => level,
+            None => {
+                let answer = self.expect_ok("GET", "/config", None)?;
+                parse_level("/config", &answer)?
+            }
+        };
+        Ok(level)
+    }
+
+    /// The subject's own compatibility level, if it has one.
+    pub fn subject_level(&self, subject: &str) -> Result<Option<Level>, SourceError> {
+        let path = format!("/config/{}", encode_segment(subject));
+        let (status, answer) = self.request("GET", &path, None)?;
+        match status {
+            200 => parse_level(&path, &answer).map(Some),
+            404 => Ok(None),
+            _ => Err(Self::refusal("GET", &path, status, &answer)),
+        }
+    }
+
+    /// Sets the subject's own level, or with `None` removes it (the global one applies).
+    pub fn set_level(&self, subject: &str, level: Option<Level>) -> Result<(), SourceError> {
+        let path = format!("/config/{}", encode_segment(subject));
+        match level {
+            Some(level) => {
+                self.expect_ok("PUT", &path, Some(&json!({"compatibility": level.as_str()})))?;
+            }
+            None => {
+                self.expect_ok("DELETE", &path, None)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Asks the registry whether `schema` may be registered under `subject`: against the
+    /// latest version, or (`all`) against the versions the subject's level picks. Returns the
+    /// verdict and the registry's messages.
+    pub fn test_compatibility(
+        &self,
+        subject: &str,
+        schema: &str,
+        references: &[SchemaReference],
+        all: bool,
+    ) -> Result<(bool, Vec<String>), SourceError> {
+        let versions = if all { "versions" } else { "versions/latest" };
+        let path =
+            format!("/compatibility/subjects/{}/{versions}?verbose=true", encode_segment(subject));
+        let answer = self.expect_ok("POST", &path, Some(&schema_body(schema, references)))?;
+        let compatible = answer.get("is_compatible").and_then(Value::as_bool).ok_or_else(|| {
+            SourceError::Registry(format!("POST {path}: no `is_compatible` in {answer}"))
+        })?;
+        let messages = answer
+            .get("messages")
+            .and_then(Value::as_array)
+            .map(|m| m.iter().map(|m| m.as_str().map_or(m.to_string(), str::to_owned)).collect())
             .unwrap_or_default();
-        let message = body.get("message").and_then(Value::as_str).unwrap_or("");
-        SourceError::Registry(format!("{method} {path}: status {status}{code}: {message}"))
+        Ok((compatible, messages))
+    }
+
+    /// Registers `schema` under `subject` (the same schema again: its id, no new version).
+    pub fn register(
+        &self,
+        subject: &str,
+        schema: &str,
+        references: &[SchemaReference],
+    ) -> Result<u32, SourceError> {
+        let path = format!("/subjects/{}/versions", encode_segment(subject));
+        let answer = self.expect_ok("POST", &path, Some(&schema_body(schema, references)))?;
+        answer.get("id").and_then(Value::as_u64).and_then(|id| u32::try_from(id).ok()).ok_or_else(
+            || SourceError::Registry(format!("POST {path}: the answer has no schema id: {answer}")),
+        )
+    }
+
+    /// The version of `subject` holding `schema`, if registered.
+    pub fn lookup(
+        &self,
+        subject: &str,
+        schema: &str,
+        references: &[SchemaReference],
+    ) -> Result<Option<RegisteredVersion>, SourceError> {
+        let path = format!("/subjects/{}", encode_segment(subject));
+        let (status, answer) =
+            self.request("POST", &path, Some(&schema_body(schema, references)))?;
+        match status {
+            200 => serde_json::from_value(answer.clone()).map(Some).map_err(|e| {
+                SourceError::Registry(format!("POST {path}: unexpected answer {answer}: {e}"))
+            }),
+            404 => Ok(None),
+            _ => Err(Self::refusal("POST", &path, status, &answer)),
+        }
+    }
+
+    /// Whether the registry supports schema references (Confluent 5.5 and later, and registries
+    /// that follow it, answer `GET /schemas/types`).
+    pub fn supports_references(&self) -> Result<bool, SourceError> {
+        let (status, _) = self.request("GET", "/schemas/types", None)?;
+        Ok(status == 200)
     }
 }
 
@@ -198,6 +428,14 @@ impl SchemaSource for Registry {
         let text = body.get("schema").and_then(Value::as_str).ok_or_else(|| {
             SourceError::Registry(format!("GET {path}: the answer has no `schema`: {body}"))
         })?;
+        let references: Vec<SchemaReference> = match body.get("references") {
+            Some(refs) if !refs.is_null() => serde_json::from_value(refs.clone()).map_err(|e| {
+                SourceError::Registry(format!("GET {path}: unexpected references {refs}: {e}"))
+            })?,
+            _ => Vec::new(),
+        };
+        let resolved = self.resolve(text, &references)?;
+        let text = resolved.as_str();
         let fetched = Arc::new(WriterSchema::new(id, text)?);
         *schema = Some(fetched.clone());
         Ok(fetched)
@@ -215,6 +453,9 @@ impl SchemaSource for Registry {
         let (status, answer) = self.request("POST", &lookup, Some(&body))?;
         let id = match status {
             200 => answer.get("id").and_then(Value::as_u64),
+            // Registered in another shape (the topic union by references to its records, say):
+            // the newest version whose resolved schema has this layout.
+            404 if let Some(id) = self.find_by_fingerprint(subject, key.1)? => Some(u64::from(id)),
             404 if self.config.auto_register => {
                 let register = format!("{lookup}/versions");
                 let (status, answer) = self.request("POST", &register, Some(&body))?;

@@ -63,6 +63,18 @@ pub enum SourceError {
     /// The registry could not be reached or answered with an error.
     #[error("schema registry: {0}")]
     Registry(String),
+    /// The registry refused a request: its status, Confluent error code and message.
+    #[error("schema registry: {request}: status {status} (error code {code}): {message}")]
+    Refused {
+        /// Method and path.
+        request: String,
+        /// The HTTP status.
+        status: u16,
+        /// Confluent's error code (the status when the body has none).
+        code: i64,
+        /// The registry's message.
+        message: String,
+    },
 }
 
 /// Writer schemas by id, and ids for schemas to write with.

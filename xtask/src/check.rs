@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use strata::compat::{Direction, LevelConfig, Prepared, gate};
+use strata::compat::{Direction, GateReport, LevelConfig, Prepared, gate};
 
 use crate::Outcome;
 use crate::compat::direction;
@@ -19,6 +19,11 @@ impl Check {
         let history = Schemas { check: true, dir: Some(dir.clone()) }.run()?;
         if history == Outcome::Failed {
             return Ok(Outcome::Failed);
+        }
+        if let Some(registry) = self.registry.client()? {
+            let mut report = Report::default();
+            crate::remote::check(&registry, &dir, &mut report)?;
+            return Ok(finish(&report, self.format));
         }
         let config_path = dir.join("compatibility.json");
         let config = match std::fs::read_to_string(&config_path) {
@@ -44,92 +49,101 @@ impl Check {
                 .with_context(|| format!("`{subject}` (`{}`)", event.rust_name))?;
             let breaks: Vec<u32> = event.breaks.iter().map(|(v, _)| *v).collect();
             let gated = gate(level, &versions, &breaks);
-            let first_case = report.cases.len();
-            for &(version, earlier, d) in &gated.checked {
-                let name =
-                    format!("version {version} against version {earlier} ({})", direction(d));
-                report.cases.push((subject.clone(), name));
-            }
-            let case_of = |version: u32, earlier: usize, d: Direction| {
-                first_case
-                    + gated
-                        .checked
-                        .iter()
-                        .position(|&(v, e, dd)| v == version && e as usize == earlier && dd == d)
-                        .expect("every finding belongs to a check the gate made")
-            };
-            for f in &gated.findings {
-                let i = &f.finding.incompatibility;
-                let reads = match f.finding.direction {
-                    Direction::NewReadsOld => "cannot read",
-                    Direction::OldReadsNew => "cannot be read by",
-                };
-                let location = event.locate(&i.path);
-                let message = format!(
-                    "`{subject}` version {} {reads} version {} at {}: {} at `{}` ({}): {}",
-                    f.version,
-                    f.finding.version,
-                    level.as_str(),
-                    i.kind,
-                    i.path,
-                    i.location,
-                    i.message
-                );
-                let (item_level, hint) = if f.declared {
-                    let reason = event
-                        .breaks
-                        .iter()
-                        .find(|(v, _)| *v == f.version)
-                        .map(|(_, r)| *r)
-                        .unwrap_or("");
-                    (Level::Note, format!("declared break: {reason}"))
-                } else {
-                    let hint = format!(
-                        "{}; or, if upgrade functions handle it, declare `breaks(in = {}, reason = \"...\")` on `{}`",
-                        i.hint, f.version, event.rust_name
-                    );
-                    (Level::Error, hint)
-                };
-                report.items.push(Item {
-                    level: item_level,
-                    case: case_of(f.version, f.finding.version, f.finding.direction),
-                    rule: i.kind.to_string(),
-                    file: location.file.to_owned(),
-                    line: Some(location.line),
-                    message,
-                    hint,
-                });
-            }
-            for &v in &gated.needless_breaks {
-                let case = gated
-                    .checked
-                    .iter()
-                    .position(|&(version, _, _)| version == v)
-                    .map(|p| first_case + p);
-                report.items.push(Item {
-                    level: Level::Warning,
-                    case: case.unwrap_or(first_case),
-                    rule: "NEEDLESS_BREAK".into(),
-                    file: event.source.file.to_owned(),
-                    line: Some(event.source.line),
-                    message: format!(
-                        "`{subject}` version {v} is declared as a break but is compatible at {}",
-                        level.as_str()
-                    ),
-                    hint: format!("remove `breaks(in = {v}, ...)` from `{}`", event.rust_name),
-                });
-            }
+            push_gate(&mut report, event, level, &gated, 1);
         }
-        let errors = report.errors();
-        let summary = if errors == 0 {
-            format!(
-                "compatibility: every version reads the earlier ones at its subject's level ({} checks)",
-                report.cases.len()
-            )
-        } else {
-            format!("error: {errors} incompatibilit(ies) at the subjects' levels")
+        Ok(finish(&report, self.format))
+    }
+}
+
+/// Prints the report with its summary line; the outcome is whether it has errors.
+pub fn finish(report: &Report, format: crate::flags::Format) -> Outcome {
+    let errors = report.errors();
+    let summary = if errors == 0 {
+        format!(
+            "compatibility: every version reads the earlier ones at its subject's level ({} checks)",
+            report.cases.len()
+        )
+    } else {
+        format!("error: {errors} problem(s) found")
+    };
+    report.print(format, &summary);
+    if errors == 0 { Outcome::Passed } else { Outcome::Failed }
+}
+
+/// Adds the gate's checks and findings of versions `from` onward to `report`: incompatibilities
+/// (notes where declared as breaks) pointing at the Rust field, and stale break declarations.
+pub fn push_gate(
+    report: &mut Report,
+    event: &strata::EventType,
+    level: strata::compat::Level,
+    gated: &GateReport,
+    from: u32,
+) {
+    let subject = event.subject();
+    let first_case = report.cases.len();
+    let checked: Vec<_> = gated.checked.iter().copied().filter(|c| c.0 >= from).collect();
+    for &(version, earlier, d) in &checked {
+        let name = format!("version {version} against version {earlier} ({})", direction(d));
+        report.cases.push((subject.clone(), name));
+    }
+    let case_of = |version: u32, earlier: usize, d: Direction| {
+        first_case
+            + checked
+                .iter()
+                .position(|&(v, e, dd)| v == version && e as usize == earlier && dd == d)
+                .expect("every finding belongs to a check the gate made")
+    };
+    for f in gated.findings.iter().filter(|f| f.version >= from) {
+        let i = &f.finding.incompatibility;
+        let reads = match f.finding.direction {
+            Direction::NewReadsOld => "cannot read",
+            Direction::OldReadsNew => "cannot be read by",
         };
-        report.print(self.format, &summary);
-        Ok(if errors == 0 { Outcome::Passed } else { Outcome::Failed })
+        let location = event.locate(&i.path);
+        let message = format!(
+            "`{subject}` version {} {reads} version {} at {}: {} at `{}` ({}): {}",
+            f.version,
+            f.finding.version,
+            level.as_str(),
+            i.kind,
+            i.path,
+            i.location,
+            i.message
+        );
+        let (item_level, hint) = if f.declared {
+            let reason =
+                event.breaks.iter().find(|(v, _)| *v == f.version).map(|(_, r)| *r).unwrap_or("");
+            (Level::Note, format!("declared break: {reason}"))
+        } else {
+            let hint = format!(
+                "{}; or, if upgrade functions handle it, declare `breaks(in = {}, reason = \"...\")` on `{}`",
+                i.hint, f.version, event.rust_name
+            );
+            (Level::Error, hint)
+        };
+        report.items.push(Item {
+            level: item_level,
+            case: case_of(f.version, f.finding.version, f.finding.direction),
+            rule: i.kind.to_string(),
+            file: location.file.to_owned(),
+            line: Some(location.line),
+            message,
+            hint,
+        });
+    }
+    for &v in gated.needless_breaks.iter().filter(|v| **v >= from) {
+        let case = checked.iter().position(|&(version, _, _)| version == v).map(|p| first_case + p);
+        report.items.push(Item {
+            level: Level::Warning,
+            case: case.unwrap_or(first_case),
+            rule: "NEEDLESS_BREAK".into(),
+            file: event.source.file.to_owned(),
+            line: Some(event.source.line),
+            message: format!(
+                "`{subject}` version {v} is declared as a break but is compatible at {}",
+                level.as_str()
+            ),
+            hint: format!("remove `breaks(in = {v}, ...)` from `{}`", event.rust_name),
+        });
     }
 }

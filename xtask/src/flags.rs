@@ -33,6 +33,15 @@ pub enum Command {
     /// Exits 0 when compatible, 1 when not (every incompatibility is reported), 2 when the
     /// check could not run.
     Compat(Compat),
+    /// Register each subject's unregistered versions in the Schema Registry, in order.
+    ///
+    /// Idempotent: a rerun registers nothing. Refuses (registering nothing) whatever
+    /// `check --registry` refuses: drift, incompatibilities, a registry that disagrees. A
+    /// declared break the registry refuses is registered by lowering the subject's level to NONE
+    /// for that one registration. Where the registry supports schema references, each record
+    /// of the topic union is registered under `<topic>-<record full name>` and the union refers
+    /// to them; otherwise (or with `--inline`) the union is registered whole.
+    Register(Register),
     /// A local Confluent-compatible Schema Registry, for development and tests.
     #[command(subcommand)]
     Registry(Registry),
@@ -123,12 +132,34 @@ pub struct Schemas {
     pub dir: Option<PathBuf>,
 }
 
+/// Flags of `cargo xtask register`.
+#[derive(Debug, Parser)]
+pub struct Register {
+    /// The schema history directory (default: `schemas/` in the workspace root).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Check and print what would be registered; register nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Register each topic union whole, even where the registry supports references.
+    #[arg(long)]
+    pub inline: bool,
+    #[command(flatten)]
+    pub registry: crate::remote::RegistryFlags,
+}
+
 /// Flags of `cargo xtask check`.
 #[derive(Debug, Parser)]
 pub struct Check {
     /// The schema history directory (default: `schemas/` in the workspace root).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    /// Also check against a live Schema Registry (`--registry URL` or `SCHEMA_REGISTRY_URL`):
+    /// its registered history must match `schemas/`, and the unregistered versions are checked
+    /// at the level the registry gives each subject, by strata and by the registry, which must
+    /// agree. A subject the registry lacks is fine.
+    #[command(flatten)]
+    pub registry: crate::remote::RegistryFlags,
     /// How to print the compatibility findings.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -139,6 +170,7 @@ impl Xtask {
         match self.command {
             Command::Schemas(flags) => flags.run(),
             Command::Check(flags) => flags.run(),
+            Command::Register(flags) => flags.run(),
             Command::Avro(Avro::Decode(flags)) => flags.run(),
             Command::Compat(flags) => flags.run(),
             Command::Registry(Registry::Serve(config)) => {

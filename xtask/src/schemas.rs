@@ -34,7 +34,8 @@ impl Schemas {
             return Ok(Outcome::Failed);
         }
         let versions: u32 = events.iter().map(|e| e.version).sum();
-        println!(
+        // On stderr, like the report: stdout stays clean for `check --format json|junit`.
+        eprintln!(
             "{} event type(s), {versions} version(s): `{}` is {}",
             events.len(),
             dir.display(),

@@ -38,10 +38,11 @@ fn the_committed_history_passes_the_check() {
     for command in [&["schemas", "--check"][..], &["check"][..]] {
         let out = xtask(command);
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
         assert!(
-            stdout.contains("2 event type(s), 7 version(s): `schemas` is up to date"),
-            "{stdout}"
+            stderr.contains("2 event type(s), 7 version(s): `schemas` is up to date"),
+            "{stderr}"
         );
     }
 }

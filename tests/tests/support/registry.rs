@@ -1,6 +1,8 @@
 //! A strata registry for one test: started on a free port over a fresh directory, called over
 //! HTTP as any client would, stopped and removed when dropped.
 
+#![allow(dead_code)] // Each test binary uses its own part of the helpers.
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 

@@ -1,0 +1,260 @@
+//! `cargo xtask check --registry` and `cargo xtask register` against a real registry (strata's
+//! local one, started per test): drift, the registry's verdict, idempotent registration,
+//! declared breaks, schema references, and what a producer and a consumer see afterwards.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use strata::codec::{Decoder, Encoder};
+use strata::registry::{Registry, RegistryConfig};
+use strata_registry::{Config, Server};
+use strata_tests::bank::{AccountEvent, AccountOpened, HolderKind};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask/ is in the workspace").to_owned()
+}
+
+fn start(name: &str, basic_auth: Option<&str>) -> (Server, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("strata-xtask-sr-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut config = Config::new(&dir);
+    config.basic_auth = basic_auth.map(str::to_owned);
+    (Server::start(config).unwrap(), dir)
+}
+
+fn xtask(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .current_dir(root())
+        .env_remove("CI")
+        .env_remove("SCHEMA_REGISTRY_URL")
+        .env_remove("SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the xtask binary runs")
+}
+
+fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+fn http(method: &str, url: &str, body: Option<Value>) -> (u16, Value) {
+    let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
+    let request = ureq::http::Request::builder().method(method).uri(url);
+    let response = match body {
+        Some(body) => agent.run(
+            request
+                .header("Content-Type", "application/vnd.schemaregistry.v1+json")
+                .body(body.to_string())
+                .unwrap(),
+        ),
+        None => agent.run(request.body(()).unwrap()),
+    }
+    .unwrap();
+    let status = response.status().as_u16();
+    let text = response.into_body().read_to_string().unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+#[test]
+fn register_registers_every_version_once_and_check_then_finds_the_registry_in_step() {
+    let (server, dir) = start("register", None);
+    let url = server.url();
+
+    let out = xtask(&["check", "--registry", &url]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains(
+            "bank.accounts-value: 0 of 3 version(s) registered, 3 to register, at BACKWARD"
+        ),
+        "{}",
+        text(&out)
+    );
+
+    let out = xtask(&["register", "--registry", &url, "--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(text(&out).matches("would register").count(), 7, "{}", text(&out));
+    assert_eq!(
+        http("GET", &format!("{url}/subjects"), None),
+        (200, json!([])),
+        "a dry run writes nothing"
+    );
+
+    let out = xtask(&["register", "--registry", &url]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    for line in [
+        "bank.accounts-value version 3: registered as version 3, id",
+        "shop.orders-value version 4: registered as version 4, id",
+    ] {
+        assert!(stdout.contains(line), "{stdout}");
+    }
+    // The declared breaks went in by lowering the level for one registration, then restoring.
+    assert!(
+        text(&out).contains("lowering the level to NONE to register a declared break"),
+        "{}",
+        text(&out)
+    );
+    let (status, body) = http("GET", &format!("{url}/config/bank.accounts-value"), None);
+    assert_eq!(
+        (status, body["error_code"].clone()),
+        (404, json!(40408)),
+        "the subject has no level of its own again"
+    );
+
+    // The topic union refers to its records, each under `<topic>-<record>`.
+    let (_, v3) = http("GET", &format!("{url}/subjects/bank.accounts-value/versions/3"), None);
+    let references = v3["references"].as_array().expect("references");
+    assert_eq!(references.len(), 3, "{v3}");
+    assert_eq!(references[0]["subject"], json!("bank.accounts-com.example.bank.AccountOpened"));
+
+    // Idempotent: a rerun registers nothing; the check finds the registry in step.
+    let out = xtask(&["register", "--registry", &url]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("nothing to register"), "{}", text(&out));
+    let out = xtask(&["check", "--registry", &url]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("shop.orders-value: 4 of 4 version(s) registered, 0 to register"),
+        "{}",
+        text(&out)
+    );
+
+    // A producer finds the latest version's id though it is registered by reference, and a
+    // consumer resolves the references to read it.
+    let client = Arc::new(Registry::new(RegistryConfig::new(&url)));
+    let encoder = Encoder::<AccountEvent>::new(client.as_ref()).unwrap();
+    assert_eq!(json!(encoder.schema_id()), v3["id"]);
+    let decoder = Decoder::<AccountEvent>::new(client).unwrap();
+    let event = AccountEvent::Opened(AccountOpened {
+        account_id: uuid::Uuid::from_u128(7),
+        holder: "Ada".into(),
+        currency: "EUR".into(),
+        overdraft_limit_cents: 0,
+        holder_kind: HolderKind::Person,
+    });
+    let mut framed = Vec::new();
+    encoder.encode(&event, &mut framed);
+    assert_eq!(decoder.decode(&framed).unwrap(), event);
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn inline_registers_the_union_whole() {
+    let (server, dir) = start("inline", None);
+    let url = server.url();
+    let out = xtask(&["register", "--registry", &url, "--inline"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let (_, subjects) = http("GET", &format!("{url}/subjects"), None);
+    assert_eq!(subjects, json!(["bank.accounts-value", "shop.orders-value"]));
+    let out = xtask(&["check", "--registry", &url]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_registered_history_that_differs_from_schemas_is_drift_and_blocks_registration() {
+    let (server, dir) = start("drift", None);
+    let url = server.url();
+    let stray =
+        json!({"type": "record", "name": "Stray", "fields": [{"name": "x", "type": "int"}]});
+    let (status, _) = http(
+        "POST",
+        &format!("{url}/subjects/bank.accounts-value/versions"),
+        Some(json!({"schema": stray.to_string()})),
+    );
+    assert_eq!(status, 200);
+    let out = xtask(&["check", "--registry", &url, "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let drift = &report["findings"][0];
+    assert_eq!(drift["rule"], json!("DRIFT"), "{report}");
+    assert_eq!(drift["file"], json!("schemas/bank.accounts-value/v1.avsc"));
+    assert!(
+        drift["message"].as_str().unwrap().contains("registry version 1 (id 1) differs"),
+        "{report}"
+    );
+
+    let out = xtask(&["register", "--registry", &url]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("nothing registered"), "{}", text(&out));
+    assert_eq!(http("GET", &format!("{url}/subjects"), None).1, json!(["bank.accounts-value"]));
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn the_registrys_level_governs_and_an_incompatible_new_version_fails_the_check() {
+    let (server, dir) = start("level", None);
+    let url = server.url();
+    // Everything registered, then versions 2 and 3 soft-deleted (no longer registered
+    // history) and the global level set to FORWARD: version 1 must read version 2's data.
+    let out = xtask(&["register", "--registry", &url, "--inline"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    for v in [3, 2] {
+        http("DELETE", &format!("{url}/subjects/bank.accounts-value/versions/{v}"), None);
+    }
+    let (status, _) =
+        http("PUT", &format!("{url}/config"), Some(json!({"compatibility": "FORWARD"})));
+    assert_eq!(status, 200);
+    let out = xtask(&["check", "--registry", &url]);
+    let report = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains(
+            "bank.accounts-value: 1 of 3 version(s) registered, 2 to register, at FORWARD"
+        ),
+        "{report}"
+    );
+    assert!(
+        report.contains(
+            "error: `bank.accounts-value` version 2 cannot be read by version 1 at FORWARD"
+        ),
+        "{report}"
+    );
+    assert!(
+        report.contains("READER_FIELD_MISSING_DEFAULT_VALUE at `AccountOpened.owner`"),
+        "{report}"
+    );
+    assert!(report.contains("--> tests/src/bank.rs:38"), "{report}");
+    // The registry, asked about version 2, says the same: no disagreement.
+    assert!(!report.contains("REGISTRY_DISAGREES"), "{report}");
+    // And registration refuses, registering nothing.
+    let out = xtask(&["register", "--registry", &url]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(
+        http("GET", &format!("{url}/subjects/bank.accounts-value/versions"), None).1,
+        json!([1])
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_registry_that_cannot_be_reached_or_refuses_credentials_is_exit_2() {
+    let out = xtask(&[
+        "check",
+        "--registry",
+        "http://127.0.0.1:9",
+        "--registry-retries",
+        "0",
+        "--registry-timeout",
+        "2",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("http://127.0.0.1:9"), "{}", text(&out));
+
+    let (server, dir) = start("auth", Some("ci:token"));
+    let url = server.url();
+    let out = xtask(&["check", "--registry", &url]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("status 401"), "{}", text(&out));
+    let out = xtask(&["check", "--registry", &url, "--registry-user-info", "ci:token"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
+}
