@@ -17,8 +17,10 @@ use serde_json::{Value, json};
 
 use crate::error::ApiError;
 use crate::store::{
-    self, Deleted, Mode, Reference, SchemaEntry, SchemaRequest, Store, VersionSpec,
+    self, Deleted, Mode, Reference, SchemaEntry, SchemaRequest, State as Registry, Store,
+    VersionSpec,
 };
+use strata::compat::Level;
 
 /// The content type of every answer.
 pub const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
@@ -46,16 +48,20 @@ pub fn router(store: Arc<Store>) -> Router {
         .route("/compatibility/subjects/{subject}/versions/{version}", post(compatibility_one))
         .route(
             "/config",
-            get(get_global_config).put(put_global_config).delete(delete_global_config),
+            get(get_global::<Level>).put(put_global::<Level>).delete(delete_global::<Level>),
         )
         .route(
             "/config/{subject}",
-            get(get_subject_config).put(put_subject_config).delete(delete_subject_config),
+            get(get_subject::<Level>)
+                .put(put_subject::<Level>)
+                .delete(delete_subject_setting::<Level>),
         )
-        .route("/mode", get(get_global_mode).put(put_global_mode))
+        .route("/mode", get(get_global::<Mode>).put(put_global::<Mode>))
         .route(
             "/mode/{subject}",
-            get(get_subject_mode).put(put_subject_mode).delete(delete_subject_mode),
+            get(get_subject::<Mode>)
+                .put(put_subject::<Mode>)
+                .delete(delete_subject_setting::<Mode>),
         )
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
@@ -421,118 +427,159 @@ async fn compatibility(
 }
 
 /// Confluent takes the level as `compatibility` or `compatibilityLevel`.
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ConfigRequest {
-    compatibility: Option<String>,
-    compatibility_level: Option<String>,
+/// A setting kept globally and per subject: the compatibility level (`/config`) or the mode
+/// (`/mode`). One set of handlers serves both.
+trait Setting: Copy + Send + Sync + 'static {
+    /// The key of a `GET` answer and of a `DELETE` answer.
+    const GET_KEY: &'static str;
+    /// The key of a `PUT` body and answer.
+    const PUT_KEY: &'static str;
+    /// The global value when none is set.
+    const DEFAULT: Self;
+    fn from_body(body: &Value) -> Result<Self, ApiError>;
+    fn name(self) -> &'static str;
+    fn global(state: &Registry) -> Self;
+    fn of_subject(state: &Registry, subject: &str) -> Option<Self>;
+    fn not_configured(subject: &str) -> ApiError;
+    /// Sets (or removes) it; returns the previous value.
+    fn write(
+        store: &Store,
+        subject: Option<&str>,
+        value: Option<Self>,
+        force: bool,
+    ) -> Result<Option<Self>, ApiError>;
 }
 
-#[derive(serde::Deserialize)]
-struct ModeRequest {
-    mode: Option<String>,
-}
+impl Setting for Level {
+    const GET_KEY: &'static str = "compatibilityLevel";
+    const PUT_KEY: &'static str = "compatibility";
+    const DEFAULT: Self = Level::Backward;
 
-fn level_of(request: ConfigRequest) -> Result<strata::compat::Level, ApiError> {
-    let given = request.compatibility.or(request.compatibility_level).unwrap_or_default();
-    store::parse_level(&given).ok_or_else(|| ApiError::invalid_compatibility(&given))
-}
-
-async fn get_global_config(State(store): State<Arc<Store>>) -> Reply {
-    Ok(ok(json!({ "compatibilityLevel": store.read().global_level().as_str() })))
-}
-
-async fn put_global_config(State(store): State<Arc<Store>>, headers: HeaderMap, b: Body) -> Reply {
-    let level = level_of(body(&headers, b)?)?;
-    blocking(move || store.set_level(None, Some(level))).await?;
-    Ok(ok(json!({ "compatibility": level.as_str() })))
-}
-
-async fn delete_global_config(State(store): State<Arc<Store>>) -> Reply {
-    let previous = blocking(move || store.set_level(None, None)).await?;
-    let previous = previous.unwrap_or(strata::compat::Level::Backward);
-    Ok(ok(json!({ "compatibilityLevel": previous.as_str() })))
-}
-
-async fn get_subject_config(
-    State(store): State<Arc<Store>>,
-    p: Result<Path<String>, PathRejection>,
-    q: Params,
-) -> Reply {
-    let (subject, q) = (path(p)?, params(q)?);
-    let state = store.read();
-    let level = match state.subject_level(&subject) {
-        Some(level) => level,
-        None if flag(&q, "defaultToGlobal") => state.global_level(),
-        None => return Err(ApiError::compatibility_not_configured(&subject)),
-    };
-    Ok(ok(json!({ "compatibilityLevel": level.as_str() })))
-}
-
-async fn put_subject_config(
-    State(store): State<Arc<Store>>,
-    p: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
-    b: Body,
-) -> Reply {
-    let subject = path(p)?;
-    check_subject(&subject)?;
-    let level = level_of(body(&headers, b)?)?;
-    blocking(move || store.set_level(Some(&subject), Some(level))).await?;
-    Ok(ok(json!({ "compatibility": level.as_str() })))
-}
-
-async fn delete_subject_config(
-    State(store): State<Arc<Store>>,
-    p: Result<Path<String>, PathRejection>,
-) -> Reply {
-    let subject = path(p)?;
-    if store.read().subject_level(&subject).is_none() {
-        return Err(ApiError::compatibility_not_configured(&subject));
+    /// Confluent takes the level as `compatibility` or `compatibilityLevel`.
+    fn from_body(body: &Value) -> Result<Self, ApiError> {
+        let given = [Self::PUT_KEY, Self::GET_KEY]
+            .iter()
+            .find_map(|key| body.get(key).filter(|v| !v.is_null()))
+            .map_or(Ok(""), |v| v.as_str().ok_or(()))
+            .map_err(|()| ApiError::unprocessable("`compatibility` must be a string"))?;
+        store::parse_level(given).ok_or_else(|| ApiError::invalid_compatibility(given))
     }
-    let previous = blocking(move || store.set_level(Some(&subject), None)).await?;
-    let previous = previous.unwrap_or(strata::compat::Level::Backward);
-    Ok(ok(json!({ "compatibilityLevel": previous.as_str() })))
+
+    fn name(self) -> &'static str {
+        self.as_str()
+    }
+
+    fn global(state: &Registry) -> Self {
+        state.global_level()
+    }
+
+    fn of_subject(state: &Registry, subject: &str) -> Option<Self> {
+        state.subject_level(subject)
+    }
+
+    fn not_configured(subject: &str) -> ApiError {
+        ApiError::compatibility_not_configured(subject)
+    }
+
+    fn write(
+        store: &Store,
+        subject: Option<&str>,
+        value: Option<Self>,
+        _force: bool,
+    ) -> Result<Option<Self>, ApiError> {
+        store.set_level(subject, value)
+    }
 }
 
-fn mode_of(request: ModeRequest) -> Result<Mode, ApiError> {
-    let given = request.mode.unwrap_or_default();
-    Mode::parse(&given).ok_or_else(|| ApiError::invalid_mode(&given))
+impl Setting for Mode {
+    const GET_KEY: &'static str = "mode";
+    const PUT_KEY: &'static str = "mode";
+    const DEFAULT: Self = Mode::ReadWrite;
+
+    fn from_body(body: &Value) -> Result<Self, ApiError> {
+        let given = match body.get("mode") {
+            None | Some(Value::Null) => "",
+            Some(Value::String(mode)) => mode,
+            Some(_) => return Err(ApiError::unprocessable("`mode` must be a string")),
+        };
+        Mode::parse(given).ok_or_else(|| ApiError::invalid_mode(given))
+    }
+
+    fn name(self) -> &'static str {
+        self.as_str()
+    }
+
+    fn global(state: &Registry) -> Self {
+        state.global_mode()
+    }
+
+    fn of_subject(state: &Registry, subject: &str) -> Option<Self> {
+        state.subject_mode(subject)
+    }
+
+    fn not_configured(subject: &str) -> ApiError {
+        ApiError::mode_not_configured(subject)
+    }
+
+    fn write(
+        store: &Store,
+        subject: Option<&str>,
+        value: Option<Self>,
+        force: bool,
+    ) -> Result<Option<Self>, ApiError> {
+        store.set_mode(subject, value, force)
+    }
 }
 
-async fn get_global_mode(State(store): State<Arc<Store>>) -> Reply {
-    Ok(ok(json!({ "mode": store.read().global_mode().as_str() })))
+/// A body that must be a JSON object.
+fn object_body(headers: &HeaderMap, b: Body) -> Result<Value, ApiError> {
+    let value: Value = body(headers, b)?;
+    if !value.is_object() {
+        return Err(ApiError::unprocessable(format!(
+            "the body must be a JSON object, not {value}"
+        )));
+    }
+    Ok(value)
 }
 
-async fn put_global_mode(
+async fn get_global<S: Setting>(State(store): State<Arc<Store>>) -> Reply {
+    Ok(ok(json!({ S::GET_KEY: S::global(&store.read()).name() })))
+}
+
+async fn put_global<S: Setting>(
     State(store): State<Arc<Store>>,
     q: Params,
     headers: HeaderMap,
     b: Body,
 ) -> Reply {
     let q = params(q)?;
-    let mode = mode_of(body(&headers, b)?)?;
+    let value = S::from_body(&object_body(&headers, b)?)?;
     let force = flag(&q, "force");
-    blocking(move || store.set_mode(None, Some(mode), force)).await?;
-    Ok(ok(json!({ "mode": mode.as_str() })))
+    blocking(move || S::write(&store, None, Some(value), force)).await?;
+    Ok(ok(json!({ S::PUT_KEY: value.name() })))
 }
 
-async fn get_subject_mode(
+async fn delete_global<S: Setting>(State(store): State<Arc<Store>>) -> Reply {
+    let previous = blocking(move || S::write(&store, None, None, false)).await?;
+    Ok(ok(json!({ S::GET_KEY: previous.unwrap_or(S::DEFAULT).name() })))
+}
+
+async fn get_subject<S: Setting>(
     State(store): State<Arc<Store>>,
     p: Result<Path<String>, PathRejection>,
     q: Params,
 ) -> Reply {
     let (subject, q) = (path(p)?, params(q)?);
     let state = store.read();
-    let mode = match state.subject_mode(&subject) {
-        Some(mode) => mode,
-        None if flag(&q, "defaultToGlobal") => state.global_mode(),
-        None => return Err(ApiError::mode_not_configured(&subject)),
+    let value = match S::of_subject(&state, &subject) {
+        Some(value) => value,
+        None if flag(&q, "defaultToGlobal") => S::global(&state),
+        None => return Err(S::not_configured(&subject)),
     };
-    Ok(ok(json!({ "mode": mode.as_str() })))
+    Ok(ok(json!({ S::GET_KEY: value.name() })))
 }
 
-async fn put_subject_mode(
+async fn put_subject<S: Setting>(
     State(store): State<Arc<Store>>,
     p: Result<Path<String>, PathRejection>,
     q: Params,
@@ -541,22 +588,22 @@ async fn put_subject_mode(
 ) -> Reply {
     let (subject, q) = (path(p)?, params(q)?);
     check_subject(&subject)?;
-    let mode = mode_of(body(&headers, b)?)?;
+    let value = S::from_body(&object_body(&headers, b)?)?;
     let force = flag(&q, "force");
-    blocking(move || store.set_mode(Some(&subject), Some(mode), force)).await?;
-    Ok(ok(json!({ "mode": mode.as_str() })))
+    blocking(move || S::write(&store, Some(&subject), Some(value), force)).await?;
+    Ok(ok(json!({ S::PUT_KEY: value.name() })))
 }
 
-async fn delete_subject_mode(
+async fn delete_subject_setting<S: Setting>(
     State(store): State<Arc<Store>>,
     p: Result<Path<String>, PathRejection>,
 ) -> Reply {
     let subject = path(p)?;
-    if store.read().subject_mode(&subject).is_none() {
-        return Err(ApiError::mode_not_configured(&subject));
+    if S::of_subject(&store.read(), &subject).is_none() {
+        return Err(S::not_configured(&subject));
     }
-    let previous = blocking(move || store.set_mode(Some(&subject), None, false)).await?;
-    Ok(ok(json!({ "mode": previous.unwrap_or(Mode::ReadWrite).as_str() })))
+    let previous = blocking(move || S::write(&store, Some(&subject), None, false)).await?;
+    Ok(ok(json!({ S::GET_KEY: previous.unwrap_or(S::DEFAULT).name() })))
 }
 
 /// Subject names: non-empty, no control characters (Confluent's `QualifiedSubject` rule).

@@ -12,6 +12,7 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 use strata::compat::Prepared;
+use strata::references::{defined_name, qualify};
 
 /// A schema the registry accepted: its stored text and what compatibility checks need.
 #[derive(Debug)]
@@ -51,25 +52,6 @@ pub fn parse(text: &str, references: &[String], normalize: bool) -> Result<Parse
     Ok(Parsed { text: out.to_string(), prepared })
 }
 
-/// The full name a named type's JSON defines, if it is one.
-fn defined_name(value: &Value, space: Option<&str>) -> Option<String> {
-    let object = value.as_object()?;
-    let name = object.get("name")?.as_str()?;
-    let namespace = match object.get("namespace") {
-        Some(Value::String(ns)) => Some(ns.as_str()),
-        _ => space,
-    };
-    Some(full_name(name, namespace))
-}
-
-fn full_name(name: &str, space: Option<&str>) -> String {
-    match space {
-        _ if name.contains('.') => name.to_owned(),
-        Some(space) if !space.is_empty() => format!("{space}.{name}"),
-        _ => name.to_owned(),
-    }
-}
-
 fn split_name(full: &str) -> (Option<&str>, &str) {
     match full.rsplit_once('.') {
         Some((space, name)) => (Some(space), name),
@@ -102,7 +84,7 @@ impl Writer {
         if PRIMITIVES.contains(&name) {
             return Value::String(name.to_owned());
         }
-        let qualified = full_name(name, space);
+        let qualified = qualify(name, space);
         let full = if self.known.contains(&qualified) { qualified } else { name.to_owned() };
         if self.normalize {
             return Value::String(full);
@@ -169,7 +151,7 @@ impl Writer {
             Some(Value::String(_)) => None,
             _ => space,
         };
-        let full = full_name(name, namespace);
+        let full = qualify(name, namespace);
         if self.known.contains(&full) {
             return Err(format!("`{full}` is defined twice"));
         }
@@ -179,7 +161,7 @@ impl Writer {
             aliases
                 .iter()
                 .filter_map(Value::as_str)
-                .map(|a| full_name(a, own_space))
+                .map(|a| qualify(a, own_space))
                 .collect::<Vec<_>>()
         });
         let mut out = Map::new();

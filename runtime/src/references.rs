@@ -26,7 +26,7 @@ pub fn inline(schema: &str, references: &[String]) -> Result<String, String> {
     for (i, text) in references.iter().enumerate() {
         let value: Value = serde_json::from_str(text)
             .map_err(|e| format!("reference {} is not JSON: {e}", i + 1))?;
-        let name = top_name(&value, None)
+        let name = defined_name(&value, None)
             .ok_or_else(|| format!("reference {} is not a named type", i + 1))?;
         named.insert(name, value);
     }
@@ -36,7 +36,8 @@ pub fn inline(schema: &str, references: &[String]) -> Result<String, String> {
     Ok(inliner.schema(&value, None).to_string())
 }
 
-fn top_name(value: &Value, space: Option<&str>) -> Option<String> {
+/// The full name the named type `value` (a schema's JSON) defines, within namespace `space`.
+pub fn defined_name(value: &Value, space: Option<&str>) -> Option<String> {
     let object = value.as_object()?;
     let name = object.get("name")?.as_str()?;
     let namespace = match object.get("namespace") {
@@ -46,7 +47,8 @@ fn top_name(value: &Value, space: Option<&str>) -> Option<String> {
     Some(qualify(name, namespace))
 }
 
-fn qualify(name: &str, space: Option<&str>) -> String {
+/// The full name of `name` used within namespace `space` (a dotted name is already full).
+pub fn qualify(name: &str, space: Option<&str>) -> String {
     match space {
         _ if name.contains('.') => name.to_owned(),
         Some(space) if !space.is_empty() => format!("{space}.{name}"),
@@ -101,7 +103,7 @@ impl Inliner {
         let mut out = object.clone();
         match object.get("type").and_then(Value::as_str) {
             Some("record" | "error" | "enum" | "fixed") => {
-                let full = top_name(&Value::Object(object.clone()), space).unwrap_or_default();
+                let full = defined_name(&Value::Object(object.clone()), space).unwrap_or_default();
                 self.defined.insert(full.clone());
                 let own = full.rsplit_once('.').map(|(ns, _)| ns.to_owned());
                 if let Some(Value::Array(fields)) = object.get("fields") {
