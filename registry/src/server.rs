@@ -37,6 +37,14 @@ pub struct Config {
         hide_env_values = true
     )]
     pub basic_auth: Option<String>,
+    /// Require `Authorization: Bearer TOKEN` (either credential is enough when both are set).
+    #[arg(
+        long,
+        env = "STRATA_REGISTRY_BEARER_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub bearer_token: Option<String>,
     /// Largest request body accepted, in bytes; larger ones get 413.
     #[arg(long, default_value_t = 8 * 1024 * 1024)]
     pub max_request_bytes: usize,
@@ -49,6 +57,7 @@ impl Config {
             dir: dir.into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             basic_auth: None,
+            bearer_token: None,
             max_request_bytes: 8 * 1024 * 1024,
         }
     }
@@ -149,24 +158,30 @@ impl Drop for Server {
 
 /// The whole service: routes, auth, size limit, one log line per request.
 fn app(store: Arc<Store>, config: &Config, requests: Arc<AtomicU64>) -> axum::Router {
-    let auth = config.basic_auth.as_ref().map(|credentials| {
+    let mut accepted = Vec::new();
+    if let Some(credentials) = &config.basic_auth {
         let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
-        Arc::new(format!("Basic {encoded}"))
-    });
+        accepted.push(format!("Basic {encoded}"));
+    }
+    if let Some(token) = &config.bearer_token {
+        accepted.push(format!("Bearer {token}"));
+    }
+    let auth = (!accepted.is_empty()).then(|| Arc::new(accepted));
     crate::api::router(store)
         .layer(DefaultBodyLimit::max(config.max_request_bytes))
         .layer(middleware::from_fn_with_state(auth, authorize))
         .layer(middleware::from_fn_with_state(requests, log_request))
 }
 
+/// With credentials configured, a request must carry one of them.
 async fn authorize(
-    State(expected): State<Option<Arc<String>>>,
+    State(accepted): State<Option<Arc<Vec<String>>>>,
     request: Request,
     next: Next,
 ) -> Response {
-    if let Some(expected) = expected {
+    if let Some(accepted) = accepted {
         let given = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        if given != Some(expected.as_str()) {
+        if !given.is_some_and(|given| accepted.iter().any(|a| a == given)) {
             return ApiError::unauthorized().into_response();
         }
     }

@@ -647,3 +647,47 @@ fn confluents_python_client_passes_the_same_suite() {
     assert_eq!(passed, 18, "{out}");
     assert!(out.contains("18 passed, 0 failed"), "{out}");
 }
+
+#[test]
+fn mangled_requests_get_4xx_never_5xx_and_the_registry_keeps_serving() {
+    let sr = TestRegistry::start("mangled");
+    sr.register("base-value", &record("Base", &["a"]));
+    let seeds = [
+        json!({"schema": record("Base", &["a", "b?"])}).to_string(),
+        json!({"schema": r#"["null",{"type":"enum","name":"E","symbols":["A","B"],"default":"A"}]"#, "references": []}).to_string(),
+        json!({"schema": r#"{"type":"fixed","name":"F","size":4,"logicalType":"decimal","precision":4}"#}).to_string(),
+        json!({"schema": r#"{"type":"map","values":{"type":"array","items":"long"}}"#, "schemaType": "AVRO"}).to_string(),
+        json!({"compatibility": "FULL", "mode": "READONLY"}).to_string(),
+    ];
+    let paths = [
+        "/subjects/base-value/versions",
+        "/subjects/base-value",
+        "/compatibility/subjects/base-value/versions/latest?verbose=true",
+        "/config/base-value",
+        "/mode/other-value",
+    ];
+    let mut rng = support::Rng::new(0x5eed);
+    for round in 0..400 {
+        let mut body = seeds[rng.below(seeds.len())].clone().into_bytes();
+        for _ in 0..1 + rng.below(4) {
+            match rng.below(3) {
+                0 if !body.is_empty() => {
+                    let at = rng.below(body.len());
+                    body[at] = b"{}[]\":,\\x0aZ"[rng.below(12)];
+                }
+                1 if !body.is_empty() => body.truncate(rng.below(body.len())),
+                _ => body.insert(rng.below(body.len() + 1), b"{}[]\":,\\x0a"[rng.below(11)]),
+            }
+        }
+        let body = String::from_utf8_lossy(&body).into_owned();
+        let path = paths[rng.below(paths.len())];
+        let method =
+            if path.starts_with("/config") || path.starts_with("/mode") { "PUT" } else { "POST" };
+        let (status, answer) = sr.call_with(method, path, Some(body.clone()), &[]);
+        assert!(status < 500, "round {round}: {method} {path} {body:?} -> {status} {answer}");
+        if status != 200 {
+            assert!(answer["error_code"].is_i64(), "round {round}: {answer}");
+        }
+    }
+    assert_eq!(sr.get("/subjects/base-value/versions/1").0, 200);
+}

@@ -16,11 +16,16 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask/ is in the workspace").to_owned()
 }
 
-fn start(name: &str, basic_auth: Option<&str>) -> (Server, PathBuf) {
+fn config(name: &str) -> Config {
     let dir = std::env::temp_dir().join(format!("strata-xtask-sr-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let mut config = Config::new(&dir);
+    Config::new(&dir)
+}
+
+fn start(name: &str, basic_auth: Option<&str>) -> (Server, PathBuf) {
+    let mut config = config(name);
     config.basic_auth = basic_auth.map(str::to_owned);
+    let dir = config.dir.clone();
     (Server::start(config).unwrap(), dir)
 }
 
@@ -255,6 +260,51 @@ fn a_registry_that_cannot_be_reached_or_refuses_credentials_is_exit_2() {
     assert!(text(&out).contains("status 401"), "{}", text(&out));
     let out = xtask(&["check", "--registry", &url, "--registry-user-info", "ci:token"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_bearer_token_is_sent_when_given() {
+    let mut config = config("bearer");
+    config.bearer_token = Some("t0k3n".into());
+    let dir = config.dir.clone();
+    let server = Server::start(config).unwrap();
+    let url = server.url();
+    let out = xtask(&["check", "--registry", &url, "--registry-retries", "0"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("status 401"), "{}", text(&out));
+    let out = xtask(&[
+        "check",
+        "--registry",
+        &url,
+        "--registry-token",
+        "t0k3n",
+        "--registry-header",
+        "X-Team: payments",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_registry_that_comes_up_late_is_waited_for_with_retries() {
+    // A free port, with the registry starting on it only after the check began.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut config = config("late");
+    config.listen = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let dir = config.dir.clone();
+    let starter = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        Server::start(config).unwrap()
+    });
+    let url = format!("http://127.0.0.1:{port}");
+    // Backoff 200, 400, 800 ms...: the fourth attempt finds it.
+    let out = xtask(&["check", "--registry", &url, "--registry-retries", "5"]);
+    let server = starter.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("0 of 3 version(s) registered"), "{}", text(&out));
     drop(server);
     let _ = std::fs::remove_dir_all(dir);
 }
