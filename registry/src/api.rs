@@ -266,19 +266,14 @@ async fn lookup(
     let request: SchemaRequest = body(&headers, b)?;
     let (normalize, deleted) = (flag(&q, "normalize"), deleted(&q));
     blocking(move || {
-        let state = store.read();
-        let versions = state.versions(&subject, deleted)?;
-        drop(state);
+        store.read().versions(&subject, deleted)?;
         let candidate = store.candidate(&request, normalize)?;
         let state = store.read();
-        for version in versions.into_iter().rev() {
-            let (_, entry) = state.version(&subject, VersionSpec::Number(version), deleted)?;
-            let schema = state.schema(entry.id).expect("versions name stored schemas");
-            if schema == &candidate.entry {
-                return Ok(ok(schema_json(&subject, version, entry.id, schema)));
-            }
-        }
-        Err(ApiError::schema_not_found())
+        let (version, id) = state
+            .find(&subject, &candidate.entry, deleted)
+            .ok_or_else(ApiError::schema_not_found)?;
+        let schema = state.schema(id).expect("versions name stored schemas");
+        Ok(ok(schema_json(&subject, version, id, schema)))
     })
     .await
 }

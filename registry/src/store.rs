@@ -214,6 +214,22 @@ impl State {
         Ok((number, self.subjects[subject][&number]))
     }
 
+    /// The newest visible version of `subject` holding `schema`: (version, id).
+    pub fn find(
+        &self,
+        subject: &str,
+        schema: &SchemaEntry,
+        deleted: Deleted,
+    ) -> Option<(u32, u32)> {
+        let id = *self.by_content.get(&(schema.schema.clone(), schema.references.clone()))?;
+        self.subjects
+            .get(subject)?
+            .iter()
+            .rev()
+            .find(|(_, v)| v.id == id && visible(v, deleted))
+            .map(|(n, v)| (*n, v.id))
+    }
+
     /// Whether any version (even soft-deleted) names schema `id`.
     fn id_in_use(&self, id: u32) -> bool {
         self.subjects.values().flat_map(BTreeMap::values).any(|v| v.id == id)
@@ -629,14 +645,11 @@ impl Store {
         let existing_id = state.by_content.get(&key).copied();
         let versions = state.subjects.get(subject);
         // The same schema again: its id, and no new version.
-        if let Some(id) = existing_id
-            && let Some((version, _)) =
-                versions.into_iter().flatten().find(|(_, v)| !v.deleted && v.id == id)
-        {
+        if let Some((version, id)) = state.find(subject, &candidate.entry, Deleted::Hide) {
             if request.id.is_some_and(|asked| asked != i64::from(id)) {
                 return Err(ApiError::id_does_not_match(id));
             }
-            return Ok(Registered { id, version: *version });
+            return Ok(Registered { id, version });
         }
         let next_version = versions.and_then(|v| v.keys().last()).map_or(1, |v| v + 1);
         let (id, version) = if mode == Mode::Import {
