@@ -8,6 +8,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasher;
 
+use crate::types::MapKey;
+
 use crate::error::{DecodeError, DecodeErrorKind};
 
 /// A cursor over one Avro datum.
@@ -453,16 +455,16 @@ impl<const N: usize> Decode for [u8; N] {
 
 /// Reads map entries, handing each to `insert`, reserving room block by block where the map can.
 #[inline]
-fn decode_map<const V: u32, T: Decode, M>(
+fn decode_map<const V: u32, K: MapKey, T: Decode, M>(
     r: &mut Reader<'_>,
     map: &mut M,
     reserve: impl Fn(&mut M, usize),
-    insert: impl Fn(&mut M, String, T),
+    insert: impl Fn(&mut M, K, T),
 ) -> Result<(), DecodeError> {
     let mut items = Items::default();
     while r.next_item(&mut items, |count| reserve(map, count))? {
-        let key = r.read_str()?.to_owned();
-        let value = T::decode::<V>(r).map_err(|e| e.in_key(&key))?;
+        let key = K::from_str(r.read_str()?);
+        let value = T::decode::<V>(r).map_err(|e| e.in_key(key.as_str()))?;
         insert(map, key, value);
     }
     Ok(())
@@ -478,11 +480,11 @@ fn skip_map<const V: u32, T: Decode>(r: &mut Reader<'_>) -> Result<(), DecodeErr
     )
 }
 
-impl<T: Decode, S: BuildHasher + Default> Decode for HashMap<String, T, S> {
+impl<K: MapKey, T: Decode, S: BuildHasher + Default> Decode for HashMap<K, T, S> {
     #[inline]
     fn decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let mut map = HashMap::with_hasher(S::default());
-        decode_map::<V, T, _>(
+        decode_map::<V, K, T, _>(
             r,
             &mut map,
             |m, count| m.reserve(count),
@@ -498,10 +500,10 @@ impl<T: Decode, S: BuildHasher + Default> Decode for HashMap<String, T, S> {
     }
 }
 
-impl<T: Decode> Decode for BTreeMap<String, T> {
+impl<K: MapKey, T: Decode> Decode for BTreeMap<K, T> {
     fn decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let mut map = BTreeMap::new();
-        decode_map::<V, T, _>(
+        decode_map::<V, K, T, _>(
             r,
             &mut map,
             |_, _| {},

@@ -5,6 +5,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasher;
 
+use crate::types::MapKey;
+
 /// Appends a `long` as a zig-zag varint.
 #[inline]
 pub fn write_long(out: &mut Vec<u8>, value: i64) {
@@ -153,28 +155,28 @@ impl<const N: usize> Encode for [u8; N] {
     }
 }
 
-fn encode_map<'a, T: Encode + 'a>(
+fn encode_map<'a, K: MapKey + 'a, T: Encode + 'a>(
     len: usize,
-    entries: impl Iterator<Item = (&'a String, &'a T)>,
+    entries: impl Iterator<Item = (&'a K, &'a T)>,
     out: &mut Vec<u8>,
 ) {
     if len > 0 {
         write_long(out, len as i64);
         for (key, value) in entries {
-            write_bytes(out, key.as_bytes());
+            write_bytes(out, key.as_str().as_bytes());
             value.encode(out);
         }
     }
     write_long(out, 0);
 }
 
-impl<T: Encode, S: BuildHasher> Encode for HashMap<String, T, S> {
+impl<K: MapKey, T: Encode, S: BuildHasher> Encode for HashMap<K, T, S> {
     fn encode(&self, out: &mut Vec<u8>) {
         encode_map(self.len(), self.iter(), out);
     }
 }
 
-impl<T: Encode> Encode for BTreeMap<String, T> {
+impl<K: MapKey, T: Encode> Encode for BTreeMap<K, T> {
     fn encode(&self, out: &mut Vec<u8>) {
         encode_map(self.len(), self.iter(), out);
     }

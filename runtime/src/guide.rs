@@ -134,7 +134,7 @@
 //! | `[u8; N]` | `fixed` of size N, named `<Record>_<field>_<N>` |
 //! | `Option<T>` | `["null", T]` with `"default": null` |
 //! | `Vec<T>` | `array` |
-//! | `HashMap<String, T>`, `BTreeMap<String, T>` | `map` |
+//! | `HashMap<K, T, S>` (any hasher `S`), `BTreeMap<K, T>`, with keys `K` `String` or `CompactString` | `map` |
 //! | `Box<T>` | as `T` (for recursive records) |
 //! | `uuid::Uuid` | `string` with logical type `uuid` |
 //! | `time::OffsetDateTime` (feature `time`, default); `chrono::DateTime<Utc>` (feature `chrono`) | `long` with logical type `timestamp-micros` |

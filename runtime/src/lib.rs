@@ -63,6 +63,6 @@ pub use schema::Schema;
 pub use source::{LocalSource, SchemaSource};
 #[cfg(feature = "time")]
 pub use types::TimestampMillis;
-pub use types::{AvroType, Decimal};
+pub use types::{AvroType, Decimal, MapKey};
 
 pub use strata_macros::{Enum, Event, Record};

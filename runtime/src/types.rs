@@ -19,7 +19,7 @@ use crate::schema::{FixedSchema, Schema, SchemaCx};
     message = "`{Self}` has no Avro mapping in strata",
     label = "unsupported field type",
     note = "supported: bool, i8, i16, i32, i64, u8, u16, u32, f32, f64, String, Vec<u8>, [u8; N], \
-            Option<T>, Vec<T>, Box<T>, HashMap<String, T>, BTreeMap<String, T>, uuid::Uuid, \
+            Option<T>, Vec<T>, Box<T>, HashMap<String, T, S>, BTreeMap<String, T>, uuid::Uuid, \
             time::OffsetDateTime, time::Date, strata::TimestampMillis, strata::Decimal<P, S>, \
             and types deriving `strata::Record` or `strata::Enum`",
     note = "for any other type, implement `strata::AvroType`, `strata::Decode` and `strata::Encode` for it"
@@ -178,18 +178,50 @@ fn fixed_name(path: &str, size: usize) -> String {
     format!("{name}_{size}")
 }
 
-impl<T: AvroType, S: BuildHasher + Default> AvroType for HashMap<String, T, S> {
+/// A key of an Avro map (Avro map keys are strings): `String`, or
+/// `compact_str::CompactString` with the feature `compact_str`.
+pub trait MapKey: Ord + std::hash::Hash + Sized {
+    /// The key read from the bytes.
+    fn from_str(key: &str) -> Self;
+    /// The key to write.
+    fn as_str(&self) -> &str;
+}
+
+impl MapKey for String {
+    #[inline]
+    fn from_str(key: &str) -> Self {
+        key.to_owned()
+    }
+    #[inline]
+    fn as_str(&self) -> &str {
+        self
+    }
+}
+
+#[cfg(feature = "compact_str")]
+impl MapKey for compact_str::CompactString {
+    #[inline]
+    fn from_str(key: &str) -> Self {
+        compact_str::CompactString::new(key)
+    }
+    #[inline]
+    fn as_str(&self) -> &str {
+        self
+    }
+}
+
+impl<K: MapKey, T: AvroType, S: BuildHasher + Default> AvroType for HashMap<K, T, S> {
     fn schema(cx: &mut SchemaCx) -> Result<Schema, SchemaError> {
         Ok(Schema::Map(Box::new(T::schema(cx)?)))
     }
     fn default_json(&self) -> Result<Value, String> {
         // Sorted, so a map default is written the same way every time.
-        let sorted: BTreeMap<&String, &T> = self.iter().collect();
+        let sorted: BTreeMap<&K, &T> = self.iter().collect();
         map_default_json(sorted)
     }
 }
 
-impl<T: AvroType> AvroType for BTreeMap<String, T> {
+impl<K: MapKey, T: AvroType> AvroType for BTreeMap<K, T> {
     fn schema(cx: &mut SchemaCx) -> Result<Schema, SchemaError> {
         Ok(Schema::Map(Box::new(T::schema(cx)?)))
     }
@@ -198,12 +230,12 @@ impl<T: AvroType> AvroType for BTreeMap<String, T> {
     }
 }
 
-fn map_default_json<'a, T: AvroType + 'a>(
-    entries: impl IntoIterator<Item = (&'a String, &'a T)>,
+fn map_default_json<'a, K: MapKey + 'a, T: AvroType + 'a>(
+    entries: impl IntoIterator<Item = (&'a K, &'a T)>,
 ) -> Result<Value, String> {
     let mut object = serde_json::Map::new();
     for (key, value) in entries {
-        object.insert(key.clone(), value.default_json()?);
+        object.insert(key.as_str().to_owned(), value.default_json()?);
     }
     Ok(Value::Object(object))
 }

@@ -225,45 +225,119 @@ fn decode(c: &mut Criterion) {
     }
 }
 
-/// The small shape decoded into small strings, next to the `String` yardstick on the same bytes.
+/// One shape decoded with the caller's options (small strings, a fast map hasher), next to the
+/// `String` yardstick on the same bytes.
+fn options_case<T, H>(
+    c: &mut Criterion,
+    shape: &str,
+    version: u32,
+    datums: &[Vec<u8>],
+    strata: fn(&[u8]) -> T,
+    yardstick: fn(&[u8], u32) -> H,
+    same: fn(&T, &H) -> bool,
+) {
+    for d in datums {
+        assert!(same(&strata(d), &yardstick(d, version)), "the two decoders disagree");
+    }
+    let label = if version == 2 { "latest" } else { "old" };
+    let mut group = c.benchmark_group(format!("decode/{shape}/{label}/small strings"));
+    group.throughput(Throughput::Elements(datums.len() as u64));
+    group.bench_function("strata (CompactString, foldhash)", |b| {
+        b.iter(|| {
+            for d in datums {
+                black_box(strata(black_box(d)));
+            }
+        })
+    });
+    group.bench_function("handwritten (String)", |b| {
+        b.iter(|| {
+            for d in datums {
+                black_box(yardstick(black_box(d), version));
+            }
+        })
+    });
+    group.finish();
+}
+
+fn sorted<'a>(map: impl Iterator<Item = (&'a str, &'a str)>) -> Vec<(&'a str, &'a str)> {
+    let mut entries: Vec<_> = map.collect();
+    entries.sort_unstable();
+    entries
+}
+
+/// Every shape decoded into small strings (and a map with a fast hasher), separately.
 fn decode_small_strings(c: &mut Criterion) {
-    for version in [1, 2] {
-        let label = if version == 2 { "latest" } else { "old" };
-        let schema = record_schema::<Activity>(version);
+    for version in [1u32, 2] {
         let datums = write_all(
-            &schema,
+            &record_schema::<Activity>(version),
             (0..BATCH).map(|i| if version == 1 { activity_v1(i) } else { activity_v2(i) }),
         );
-        let decode: fn(&mut Reader<'_>) -> Result<ActivityCompact, strata::DecodeError> =
-            if version == 1 { ActivityCompact::decode::<1> } else { ActivityCompact::decode::<2> };
-        for d in &datums {
-            let compact = decode(&mut Reader::new(d)).unwrap();
-            let owned = handwritten::activity(&mut handwritten::In::new(d), version).unwrap();
-            assert_eq!(
-                (compact.user.as_str(), compact.email.as_str()),
-                (owned.user.as_str(), owned.email.as_str())
-            );
-        }
-        let mut group = c.benchmark_group(format!("decode/small/{label}/small strings"));
-        group.throughput(Throughput::Elements(datums.len() as u64));
-        group.bench_function("strata (CompactString)", |b| {
-            b.iter(|| {
-                for d in &datums {
-                    black_box(decode(&mut Reader::new(black_box(d))).unwrap());
-                }
-            })
-        });
-        group.bench_function("handwritten (String)", |b| {
-            b.iter(|| {
-                for d in &datums {
-                    black_box(
-                        handwritten::activity(&mut handwritten::In::new(black_box(d)), version)
-                            .unwrap(),
-                    );
-                }
-            })
-        });
-        group.finish();
+        options_case(
+            c,
+            "small",
+            version,
+            &datums,
+            if version == 1 {
+                |d| ActivityCompact::decode::<1>(&mut Reader::new(d)).unwrap()
+            } else {
+                |d| ActivityCompact::decode::<2>(&mut Reader::new(d)).unwrap()
+            },
+            |d, v| handwritten::activity(&mut handwritten::In::new(d), v).unwrap(),
+            |a, b| {
+                (a.user.as_str(), a.email.as_str(), a.count)
+                    == (b.user.as_str(), b.email.as_str(), b.count)
+            },
+        );
+
+        let datums = write_all(
+            &record_schema::<Order>(version),
+            (0..BATCH).map(|i| if version == 1 { order_v1(i) } else { order_v2(i) }),
+        );
+        options_case(
+            c,
+            "nested",
+            version,
+            &datums,
+            if version == 1 {
+                |d| OrderCompact::decode::<1>(&mut Reader::new(d)).unwrap()
+            } else {
+                |d| OrderCompact::decode::<2>(&mut Reader::new(d)).unwrap()
+            },
+            |d, v| handwritten::order(&mut handwritten::In::new(d), v).unwrap(),
+            |a, b| {
+                a.customer.name == b.customer.name
+                    && a.lines
+                        .iter()
+                        .map(|l| l.sku.as_str())
+                        .eq(b.lines.iter().map(|l| l.sku.as_str()))
+                    && sorted(a.attributes.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                        == sorted(b.attributes.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                    && (a.status.as_str(), a.currency.as_str())
+                        == (b.status.as_str(), b.currency.as_str())
+            },
+        );
+
+        let datums =
+            write_all(&event_schema::<Stream>(version), (0..BATCH).map(|i| stream(i, version)));
+        options_case(
+            c,
+            "union",
+            version,
+            &datums,
+            if version == 1 {
+                |d| (StreamCompact::decoder(1).unwrap())(&mut Reader::new(d)).unwrap()
+            } else {
+                |d| (StreamCompact::decoder(2).unwrap())(&mut Reader::new(d)).unwrap()
+            },
+            |d, v| handwritten::stream(&mut handwritten::In::new(d), v).unwrap(),
+            |a, b| match (a, b) {
+                (StreamCompact::Activity(a), Stream::Activity(b)) => a.user == b.user,
+                (StreamCompact::Payment(a), Stream::Payment(b)) => a.currency == b.currency,
+                (StreamCompact::Shipment(a), Stream::Shipment(b)) => a.carrier == b.carrier,
+                (StreamCompact::Review(a), Stream::Review(b)) => a.text == b.text,
+                _ => false,
+            },
+        );
     }
 }
 

@@ -80,6 +80,105 @@ pub struct ActivityCompact {
     pub priority: i32,
 }
 
+/// Small strings, and a map with a fast hasher: the options a caller may choose over `String`
+/// and SipHash, benchmarked separately.
+type Text = compact_str::CompactString;
+type FastMap = HashMap<Text, Text, foldhash::fast::RandomState>;
+
+/// [`Customer`] with small strings.
+#[derive(strata::Record, Debug, Clone, PartialEq)]
+#[strata(namespace = "bench")]
+pub struct CustomerCompact {
+    pub name: Text,
+    pub email: Text,
+}
+
+/// [`Line`] with small strings.
+#[derive(strata::Record, Debug, Clone, PartialEq)]
+#[strata(namespace = "bench")]
+pub struct LineCompact {
+    pub sku: Text,
+    pub quantity: i32,
+    pub price_cents: i64,
+}
+
+/// [`Order`] with small strings and a fast map.
+#[derive(strata::Record, Debug, Clone, PartialEq)]
+#[strata(namespace = "bench")]
+#[strata(removed(field = "channel", ty = "compact_str::CompactString", in = 2, discard))]
+pub struct OrderCompact {
+    pub id: Uuid,
+    pub customer: CustomerCompact,
+    pub lines: Vec<LineCompact>,
+    pub attributes: FastMap,
+    #[strata(changed(in = 2, from = "i32"))]
+    pub total_cents: i64,
+    #[strata(renamed(from = "state", in = 2))]
+    pub status: Text,
+    #[strata(added(in = 2, default = "EUR"))]
+    pub currency: Text,
+    #[strata(added(in = 2, default = false))]
+    pub gift: bool,
+}
+
+/// [`Payment`] with small strings.
+#[derive(strata::Record, Debug, Clone, PartialEq)]
+#[strata(namespace = "bench")]
+#[strata(removed(field = "terminal", ty = "compact_str::CompactString", in = 2, discard))]
+pub struct PaymentCompact {
+    pub id: Uuid,
+    #[strata(changed(in = 2, from = "i32"))]
+    pub amount_cents: i64,
+    #[strata(renamed(from = "ccy", in = 2))]
+    pub currency: Text,
+    #[strata(added(in = 2, default = ""))]
+    pub reference: Text,
+    #[strata(added(in = 2, default = 0))]
+    pub attempt: i32,
+}
+
+/// [`Shipment`] with small strings.
+#[derive(strata::Record, Debug, Clone, PartialEq)]
+#[strata(namespace = "bench")]
+#[strata(removed(field = "depot", ty = "compact_str::CompactString", in = 2, discard))]
+pub struct ShipmentCompact {
+    pub id: Uuid,
+    #[strata(renamed(from = "courier", in = 2))]
+    pub carrier: Text,
+    #[strata(changed(in = 2, from = "i32"))]
+    pub weight_grams: i64,
+    #[strata(added(in = 2, default = ""))]
+    pub tracking: Text,
+    #[strata(added(in = 2, default = false))]
+    pub insured: bool,
+}
+
+/// [`Review`] with small strings.
+#[derive(strata::Record, Debug, Clone, PartialEq)]
+#[strata(namespace = "bench")]
+#[strata(removed(field = "locale", ty = "compact_str::CompactString", in = 2, discard))]
+pub struct ReviewCompact {
+    pub id: Uuid,
+    #[strata(changed(in = 2, from = "i32"))]
+    pub stars: i64,
+    #[strata(renamed(from = "body", in = 2))]
+    pub text: Text,
+    #[strata(added(in = 2, default = ""))]
+    pub title: Text,
+    #[strata(added(in = 2, default = 0))]
+    pub helpful: i32,
+}
+
+/// [`Stream`] with small strings: the same union, branch for branch.
+#[derive(strata::Event, Debug, Clone, PartialEq)]
+#[strata(topic = "bench.stream.compact", namespace = "bench", version = 2)]
+pub enum StreamCompact {
+    Activity(ActivityCompact),
+    Payment(PaymentCompact),
+    Shipment(ShipmentCompact),
+    Review(ReviewCompact),
+}
+
 /// A customer, nested in an order.
 #[derive(strata::Record, Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[strata(namespace = "bench")]
