@@ -69,8 +69,33 @@ struct Case<'a, T> {
     deser: Option<ReadDeser<T>>,
 }
 
-fn run<T: PartialEq + std::fmt::Debug>(c: &mut Criterion, case: Case<'_, T>) {
+/// A case kept for the comparison with Avro Java ([`java_peer`]).
+struct PeerCase {
+    name: String,
+    writer: serde_json::Value,
+    reader: serde_json::Value,
+    datums: Vec<Vec<u8>>,
+    strata: Box<dyn Fn(&[u8]) + Send>,
+    handwritten: Box<dyn Fn(&[u8]) + Send>,
+}
+
+static PEER_CASES: std::sync::Mutex<Vec<PeerCase>> = std::sync::Mutex::new(Vec::new());
+
+fn run<T: PartialEq + std::fmt::Debug + 'static>(c: &mut Criterion, case: Case<'_, T>) {
     let label = if case.version == case.latest { "latest" } else { "old" };
+    let (strata, handwritten, version) = (case.strata, case.handwritten, case.version);
+    PEER_CASES.lock().unwrap().push(PeerCase {
+        name: format!("{}-{label}", case.name),
+        writer: case.writer_json.clone(),
+        reader: case.reader_json.clone(),
+        datums: case.datums.clone(),
+        strata: Box::new(move |d| {
+            black_box(strata(&mut Reader::new(d)).unwrap());
+        }),
+        handwritten: Box::new(move |d| {
+            black_box(handwritten(&mut handwritten::In::new(d), version).unwrap());
+        }),
+    });
     let mut group = c.benchmark_group(format!("decode/{}/{label}", case.name));
     group.throughput(Throughput::Elements(case.datums.len() as u64));
 
@@ -341,6 +366,88 @@ fn decode_small_strings(c: &mut Criterion) {
     }
 }
 
+/// The median time of decoding `datums` once, after a warm-up, by the same method as the Java
+/// harness: batches timed until `budget` is spent.
+fn median_batch(datums: &[Vec<u8>], decode: &dyn Fn(&[u8]), budget: std::time::Duration) -> f64 {
+    use std::time::Instant;
+    let warm = Instant::now();
+    while warm.elapsed() < budget / 2 {
+        datums.iter().for_each(|d| decode(black_box(d)));
+    }
+    let mut samples = Vec::new();
+    let start = Instant::now();
+    while start.elapsed() < budget || samples.len() < 20 {
+        let batch = Instant::now();
+        datums.iter().for_each(|d| decode(black_box(d)));
+        samples.push(batch.elapsed().as_secs_f64() * 1e6);
+    }
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+/// Avro Java's `GenericDatumReader` (Debian's Avro Java 1.8.2, the one installable here) on the
+/// same bytes, writer and reader schemas, timed by its own harness in this run, next to strata
+/// and the hand-written decoder timed the same way.
+fn java_peer(_: &mut Criterion) {
+    // Like criterion's groups, it runs when no filter is given or the filter names it.
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-') && a != "--bench");
+    if filter.is_some_and(|f| !f.contains("java")) {
+        return;
+    }
+    let available = std::path::Path::new("/usr/share/java/avro.jar").exists()
+        && std::process::Command::new("javac").arg("-version").output().is_ok();
+    if !available {
+        eprintln!("java peer: skipped (run scripts/setup-java.sh to install a JDK and Avro Java)");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("strata-java-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cases = PEER_CASES.lock().unwrap();
+    let mut names = String::new();
+    for case in cases.iter() {
+        std::fs::write(dir.join(format!("{}.writer.avsc", case.name)), case.writer.to_string())
+            .unwrap();
+        std::fs::write(dir.join(format!("{}.reader.avsc", case.name)), case.reader.to_string())
+            .unwrap();
+        let mut bytes = (case.datums.len() as u32).to_be_bytes().to_vec();
+        for d in &case.datums {
+            bytes.extend_from_slice(&(d.len() as u32).to_be_bytes());
+            bytes.extend_from_slice(d);
+        }
+        std::fs::write(dir.join(format!("{}.datums", case.name)), bytes).unwrap();
+        names.push_str(&case.name);
+        names.push('\n');
+    }
+    std::fs::write(dir.join("cases.txt"), names).unwrap();
+    let budget = std::time::Duration::from_secs(3);
+    let out = support::java("DecodeBench")
+        .arg(&dir)
+        .arg(budget.as_millis().to_string())
+        .output()
+        .expect("java runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let java: std::collections::HashMap<String, f64> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once(' ').map(|(n, t)| (n.to_owned(), t.parse().unwrap())))
+        .collect();
+    println!("\njava peer (µs per {BATCH} records, median batch, same harness on both sides):");
+    println!(
+        "| shape / writer | strata | hand-written | Avro Java 1.8.2 GenericDatumReader | strata / Java |"
+    );
+    println!("|---|---|---|---|---|");
+    for case in cases.iter() {
+        let ours = median_batch(&case.datums, &*case.strata, budget);
+        let yardstick = median_batch(&case.datums, &*case.handwritten, budget);
+        let theirs = java[&case.name];
+        println!(
+            "| {} | {ours:.0} | {yardstick:.0} | {theirs:.0} | {:.2} |",
+            case.name.replace('-', " / "),
+            ours / theirs
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn encode(c: &mut Criterion) {
     let schema = record_schema::<Activity>(2);
     let values: Vec<Activity> = write_all(&schema, (0..BATCH).map(activity_v2))
@@ -395,6 +502,6 @@ fn encode(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(30).measurement_time(std::time::Duration::from_secs(3)).warm_up_time(std::time::Duration::from_secs(1));
-    targets = decode, decode_small_strings, encode
+    targets = decode, decode_small_strings, java_peer, encode
 }
 criterion_main!(benches);

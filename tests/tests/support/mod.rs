@@ -355,13 +355,14 @@ fn java_classpath() -> String {
     jars.iter().map(|j| format!("/usr/share/java/{j}.jar")).collect::<Vec<_>>().join(":")
 }
 
-/// Runs `tests/java/AvroReference.java` (Avro Java) on `stdin`, returning its standard output.
-/// Compiled once per test process; missing Java or Avro Java fails the test with the fix.
-pub fn run_java(stdin: &str) -> String {
-    use std::sync::OnceLock;
-    static CLASSES: OnceLock<PathBuf> = OnceLock::new();
-    let classes = CLASSES.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("strata-java-{}", std::process::id()));
+/// The command running `tests/java/<class>.java` against Avro Java, compiled once per process;
+/// missing Java or Avro Java fails with the fix.
+pub fn java(class: &str) -> Command {
+    use std::sync::Mutex;
+    static COMPILED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let dir = std::env::temp_dir().join(format!("strata-java-{}", std::process::id()));
+    let mut compiled = COMPILED.lock().unwrap_or_else(|e| e.into_inner());
+    if !compiled.iter().any(|c| c == class) {
         std::fs::create_dir_all(&dir).unwrap();
         assert!(
             Path::new("/usr/share/java/avro.jar").exists(),
@@ -370,16 +371,18 @@ pub fn run_java(stdin: &str) -> String {
         let status = Command::new("javac")
             .args(["-nowarn", "-cp", &java_classpath(), "-d"])
             .arg(&dir)
-            .arg(root().join("tests/java/AvroReference.java"))
+            .arg(root().join(format!("tests/java/{class}.java")))
             .status()
             .expect("javac runs\nhint: run `scripts/setup-java.sh`");
-        assert!(status.success(), "AvroReference.java compiles");
-        dir
-    });
+        assert!(status.success(), "{class}.java compiles");
+        compiled.push(class.to_owned());
+    }
     let mut command = Command::new("java");
+    command.arg("-cp").arg(format!("{}:{}", dir.display(), java_classpath())).arg(class);
     command
-        .arg("-cp")
-        .arg(format!("{}:{}", classes.display(), java_classpath()))
-        .arg("AvroReference");
-    run_with_stdin(command, "`AvroReference` (Avro Java)", stdin)
+}
+
+/// Runs `tests/java/AvroReference.java` (Avro Java) on `stdin`, returning its standard output.
+pub fn run_java(stdin: &str) -> String {
+    run_with_stdin(java("AvroReference"), "`AvroReference` (Avro Java)", stdin)
 }
