@@ -69,14 +69,17 @@ struct Case<'a, T> {
     deser: Option<ReadDeser<T>>,
 }
 
+/// Decodes one datum, dropping the result.
+type DecodeOne = Box<dyn Fn(&[u8]) + Send>;
+
 /// A case kept for the comparison with Avro Java ([`java_peer`]).
 struct PeerCase {
     name: String,
     writer: serde_json::Value,
     reader: serde_json::Value,
     datums: Vec<Vec<u8>>,
-    strata: Box<dyn Fn(&[u8]) + Send>,
-    handwritten: Box<dyn Fn(&[u8]) + Send>,
+    strata: DecodeOne,
+    handwritten: DecodeOne,
 }
 
 static PEER_CASES: std::sync::Mutex<Vec<PeerCase>> = std::sync::Mutex::new(Vec::new());
