@@ -39,7 +39,10 @@ pub fn router(store: Arc<Store>) -> Router {
         .route("/subjects/{subject}/versions/{version}", get(get_version).delete(delete_version))
         .route("/subjects/{subject}/versions/{version}/schema", get(get_version_schema))
         .route("/subjects/{subject}/versions/{version}/referencedby", get(referenced_by))
+        .route("/schemas", get(list_schemas))
         .route("/schemas/types", get(|| async { ok(json!([store::AVRO])) }))
+        // Contexts are not supported: everything is in the default context, `.`.
+        .route("/contexts", get(|| async { ok(json!(["."])) }))
         .route("/schemas/ids/{id}", get(schema_by_id))
         .route("/schemas/ids/{id}/schema", get(schema_text_by_id))
         .route("/schemas/ids/{id}/subjects", get(subjects_by_id))
@@ -180,6 +183,28 @@ async fn list_subjects(State(store): State<Arc<Store>>, q: Params) -> Reply {
         subjects.retain(|s| !live.contains(s));
     }
     Ok(ok(page(subjects, &q)))
+}
+
+/// `GET /schemas`: every version of every subject (`subjectPrefix`, `deleted`,
+/// `latestOnly`, `offset`, `limit`), as `GET /subjects/{s}/versions/{v}` answers each.
+async fn list_schemas(State(store): State<Arc<Store>>, q: Params) -> Reply {
+    let q = params(q)?;
+    let prefix = q.get("subjectPrefix").map_or("", String::as_str);
+    let (deleted, latest_only) = (deleted(&q), flag(&q, "latestOnly"));
+    let state = store.read();
+    let mut schemas = Vec::new();
+    for subject in state.subjects(deleted, prefix) {
+        let mut versions = state.versions(subject, deleted)?;
+        if latest_only {
+            versions.drain(..versions.len() - 1);
+        }
+        for version in versions {
+            let (_, entry) = state.version(subject, VersionSpec::Number(version), deleted)?;
+            let schema = state.schema(entry.id).expect("versions name stored schemas");
+            schemas.push(schema_json(subject, version, entry.id, schema));
+        }
+    }
+    Ok(ok(page(schemas, &q)))
 }
 
 async fn list_versions(

@@ -144,6 +144,7 @@ def schemas_are_fetched_by_id_and_unknown_ids_refused():
     assert json.loads(client().get_schema(schema_id).schema_str)["name"] == "Ids"
     refused(lambda: client().get_schema(99999), 404, 40403)
     assert client().get_schema_types() == ["AVRO"]
+    assert client().get_contexts() == ["."]
 
 
 @check

@@ -118,6 +118,36 @@ fn subjects_and_versions_are_listed_with_prefix_and_deleted_filters() {
 }
 
 #[test]
+fn all_schemas_are_listed_with_filters_and_the_default_context() {
+    let sr = TestRegistry::start("schemas");
+    let a1 = sr.register("a-value", &record("A", &["a"]));
+    let a2 = sr.register("a-value", &record("A", &["a", "b?"]));
+    let b1 = sr.register("b-value", &record("B", &["a"]));
+    let (status, all) = sr.get("/schemas");
+    assert_eq!(status, 200);
+    let listed: Vec<(Value, Value, Value)> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["subject"].clone(), s["version"].clone(), s["id"].clone()))
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            (json!("a-value"), json!(1), json!(a1)),
+            (json!("a-value"), json!(2), json!(a2)),
+            (json!("b-value"), json!(1), json!(b1)),
+        ]
+    );
+    let (_, latest) = sr.get("/schemas?latestOnly=true&subjectPrefix=a");
+    assert_eq!(latest.as_array().unwrap().len(), 1);
+    assert_eq!(latest[0]["version"], json!(2));
+    let (_, page) = sr.get("/schemas?offset=1&limit=1");
+    assert_eq!(page[0]["version"], json!(2));
+    assert_eq!(sr.get("/contexts"), (200, json!(["."])));
+}
+
+#[test]
 fn a_version_is_fetched_by_number_latest_or_minus_one_and_invalid_versions_get_42202() {
     let sr = TestRegistry::start("versions");
     sr.register("v-value", &record("V", &["a"]));
