@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it, on a fresh machine or an old one: installs what the
-# tests cross-check against (Python implementations, Avro Java), then checks formatting and
+# tests cross-check against (Python implementations, Avro Java, a Kafka broker), then checks formatting and
 # lints, and runs every test of the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup-python.sh
 scripts/setup-java.sh
+# The Kafka-protocol broker of the replay tests (built once into ~/.cache/strata).
+STRATA_NISSHI="$(scripts/setup-broker.sh)"
+export STRATA_NISSHI
 export STRATA_PYTHON="$PWD/.venv/bin/python"
 # In CI the property tests take a fixed seed, so a red build reproduces; elsewhere each run
 # explores new cases (set PROPTEST_RNG_SEED to replay one).

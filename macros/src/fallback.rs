@@ -51,6 +51,9 @@ pub fn emit(input: &syn::DeriveInput, error: syn::Error, derive: Derive) -> Toke
             #avro_type
             impl #p::Record for #ident {
                 const CHANGES: &'static [u32] = &[1];
+                fn decoder(_: u32) -> #p::Option<#p::DecodeFn<Self>> {
+                    #p::Option::None
+                }
             }
         },
         Derive::Enum => quote! { #codec #avro_type },

@@ -71,6 +71,10 @@ pub trait Record: AvroType + Sized {
 
     /// Where the record and each of its fields are declared, for reports that point at code.
     const SOURCE: RecordSource = RecordSource { name: "", file: "", line: 0, fields: &[] };
+
+    /// The decoder of data written with the record's shape at `version` (1 to the last of
+    /// [`Record::CHANGES`]), upgraded to the latest record; `None` for any other version.
+    fn decoder(version: u32) -> Option<DecodeFn<Self>>;
 }
 
 /// Where a record and its fields are declared.

@@ -44,8 +44,11 @@ pub mod history;
 pub mod references;
 #[cfg(feature = "registry")]
 pub mod registry;
+#[cfg(feature = "kafka")]
+pub mod replay;
 pub mod resolve;
 pub mod schema;
+pub mod snapshot;
 pub mod source;
 pub mod types;
 pub mod wire;

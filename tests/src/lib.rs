@@ -3,6 +3,7 @@
 //! tests in `tests/tests/` exercise strata through its public API against it.
 
 pub mod bank;
+pub mod ledger;
 pub mod shop;
 
 /// Links this crate, and so registers its event types, into a program that names nothing

@@ -23,6 +23,17 @@ pub fn expand(record: &Record<'_>) -> TokenStream {
     let avro_name = &record.name;
     let file = quote_spanned! {ident.span()=> ::core::file!() };
     let line = quote_spanned! {ident.span()=> ::core::line!() };
+    // The decoder of each version's data: the shape that version had, upgraded to the latest.
+    let decoder_arms = breakpoints.iter().enumerate().map(|(i, &start)| {
+        let decode = quote! { #p::Option::Some(<#ident as #p::Decode>::decode::<#start>) };
+        match breakpoints.get(i + 1) {
+            Some(&next) => {
+                let end = next - 1;
+                quote! { #start..=#end => #decode, }
+            }
+            None => quote! { #start => #decode, },
+        }
+    });
     let field_lines = record.fields.iter().filter(|f| f.live).map(|f| {
         let name = &f.name;
         let line = quote_spanned! {f.ident.span()=> ::core::line!() };
@@ -50,6 +61,13 @@ pub fn expand(record: &Record<'_>) -> TokenStream {
                     line: #line,
                     fields: &[#(#field_lines),*],
                 };
+
+                fn decoder(version: u32) -> #p::Option<#p::DecodeFn<Self>> {
+                    match version {
+                        #(#decoder_arms)*
+                        _ => #p::Option::None,
+                    }
+                }
             }
 
             #codec

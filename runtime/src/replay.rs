@@ -1,0 +1,562 @@
+//! Replay (feature `kafka`): rebuild state from an aggregate topic, decoding every record into
+//! the latest event type through the same plans as everywhere else, applying in per-partition
+//! order, with snapshots that survive type changes.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use strata::replay::{Replay, ReplayConfig};
+//! # #[derive(strata::Record, Debug, Clone, PartialEq)] struct Opened { id: String }
+//! # #[derive(strata::Event, Debug, Clone, PartialEq)]
+//! # #[strata(topic = "bank.accounts", namespace = "bank", version = 1)]
+//! # enum AccountEvent { Opened(Opened) }
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let source = Arc::new(strata::LocalSource::from_history("schemas".as_ref())?);
+//! let replay = Replay::<AccountEvent>::new(ReplayConfig::new("127.0.0.1:9092"), source)?;
+//! let mut opened = 0;
+//! let report = replay.run(&mut |event: AccountEvent, _: &strata::replay::Position<'_>| {
+//!     if matches!(event, AccountEvent::Opened(_)) { opened += 1 }
+//! })?;
+//! println!("{} events, {opened} accounts opened", report.events);
+//! # Ok(()) }
+//! ```
+//!
+//! Memory is the state's: records are applied as they are polled, never collected.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::Message;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+
+use crate::codec::{CodecError, Decoder};
+use crate::error::DecodeError;
+use crate::event::{Event, Record};
+use crate::snapshot::{Snapshot, SnapshotError, SnapshotStore};
+use crate::source::SchemaSource;
+
+/// Where a record came from.
+#[derive(Debug, Clone, Copy)]
+pub struct Position<'a> {
+    /// The topic.
+    pub topic: &'a str,
+    /// The partition.
+    pub partition: i32,
+    /// The record's offset.
+    pub offset: i64,
+    /// The record's key.
+    pub key: Option<&'a [u8]>,
+    /// The record's timestamp (milliseconds since the epoch), when it has one.
+    pub timestamp: Option<i64>,
+}
+
+/// A fold over events: any projection. Closures `FnMut(E, &Position)` are projections.
+pub trait Projection<E> {
+    /// Applies one event, in its partition's order.
+    fn apply(&mut self, event: E, position: &Position<'_>) -> Result<(), String>;
+}
+
+impl<E, F: FnMut(E, &Position<'_>)> Projection<E> for F {
+    fn apply(&mut self, event: E, position: &Position<'_>) -> Result<(), String> {
+        self(event, position);
+        Ok(())
+    }
+}
+
+/// An aggregate: one instance per record key, built by applying that key's events in order.
+pub trait Aggregate<E>: Default {
+    /// Applies one event of this aggregate.
+    fn apply(&mut self, event: E);
+}
+
+/// Every aggregate of a topic, by record key: the projection of [`Aggregate`]s.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Aggregates<A> {
+    /// The aggregates by record key.
+    pub by_key: HashMap<Vec<u8>, A>,
+}
+
+impl<A> Default for Aggregates<A> {
+    fn default() -> Self {
+        Aggregates { by_key: HashMap::new() }
+    }
+}
+
+impl<E, A: Aggregate<E>> Projection<E> for Aggregates<A> {
+    fn apply(&mut self, event: E, position: &Position<'_>) -> Result<(), String> {
+        let key = position.key.ok_or("the record has no key, so no aggregate")?;
+        match self.by_key.get_mut(key) {
+            Some(aggregate) => aggregate.apply(event),
+            None => {
+                let mut aggregate = A::default();
+                aggregate.apply(event);
+                self.by_key.insert(key.to_vec(), aggregate);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Catch up or keep following.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Stop at the end offsets observed when the replay starts.
+    CatchUp,
+    /// Keep consuming until the progress callback asks to stop.
+    Follow,
+}
+
+/// How a replay runs.
+#[derive(Debug, Clone)]
+pub struct ReplayConfig {
+    /// `bootstrap.servers`.
+    pub brokers: String,
+    /// The topic (default: the event type's).
+    pub topic: Option<String>,
+    /// Catch up (default) or follow.
+    pub mode: Mode,
+    /// Where records that cannot be decoded or applied go, with their coordinates as headers;
+    /// `None` (the default): the replay stops at the first one.
+    pub dead_letter_topic: Option<String>,
+    /// Snapshot every this many events (with a store).
+    pub snapshot_every_events: Option<u64>,
+    /// Snapshot at least this often (with a store).
+    pub snapshot_every: Option<Duration>,
+    /// How often the progress callback is called.
+    pub progress_every: Duration,
+    /// Extra librdkafka settings, such as security ones.
+    pub kafka: Vec<(String, String)>,
+    /// How long metadata and watermark requests may take.
+    pub timeout: Duration,
+}
+
+impl ReplayConfig {
+    /// Catch-up replay from `brokers`, stopping at the first bad record, without snapshots.
+    pub fn new(brokers: impl Into<String>) -> Self {
+        ReplayConfig {
+            brokers: brokers.into(),
+            topic: None,
+            mode: Mode::CatchUp,
+            dead_letter_topic: None,
+            snapshot_every_events: None,
+            snapshot_every: None,
+            progress_every: Duration::from_secs(1),
+            kafka: Vec::new(),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Where a replay is, for progress reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    /// Events applied so far in this run.
+    pub events: u64,
+    /// Events per second since the run started.
+    pub rate: f64,
+    /// Records between the positions and the end offsets observed at start (catch-up), or the
+    /// high watermarks last seen (follow).
+    pub lag: i64,
+}
+
+/// What a replay did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReplayReport {
+    /// Events applied in this run.
+    pub events: u64,
+    /// Records sent to the dead-letter topic.
+    pub dead_lettered: u64,
+    /// The snapshot the run started from: its events and offsets.
+    pub from_snapshot: Option<(u64, BTreeMap<i32, i64>)>,
+    /// Snapshots that could not be used, each with the reason (the run then started earlier).
+    pub discarded_snapshots: Vec<String>,
+    /// Snapshots written.
+    pub snapshots_written: u32,
+    /// The next offset to read per partition when the run stopped.
+    pub positions: BTreeMap<i32, i64>,
+}
+
+/// Why a record could not be applied.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordError {
+    /// It does not decode.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// It has no value (a tombstone), which an event topic should not hold.
+    #[error("the record has no value (a tombstone)")]
+    Tombstone,
+    /// The projection refused it.
+    #[error("the projection refused it: {0}")]
+    Refused(String),
+}
+
+/// A replay that could not run or finish.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReplayError {
+    /// The client or the broker failed.
+    #[error("kafka: {0}")]
+    Kafka(String),
+    /// The decoder could not be built.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    /// A record could not be applied, and no dead-letter topic is configured.
+    #[error(
+        "topic `{topic}` partition {partition} offset {offset}{}: {source}",
+        schema_id.map(|id| format!(" (schema id {id})")).unwrap_or_default()
+    )]
+    Record {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The offset.
+        offset: i64,
+        /// The writer schema id, when the framing was readable.
+        schema_id: Option<u32>,
+        /// Why.
+        source: RecordError,
+    },
+    /// Records a snapshot does not cover are gone (retention deleted them).
+    #[error(
+        "topic `{topic}` partition {partition}: the snapshot covers offsets before {from}, but \
+         the partition starts at {low}: records in between were deleted"
+    )]
+    Gap {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The snapshot's next offset.
+        from: i64,
+        /// The partition's first offset.
+        low: i64,
+    },
+    /// A snapshot could not be written.
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+}
+
+fn kafka(context: &str) -> impl Fn(KafkaError) -> ReplayError + '_ {
+    move |e| ReplayError::Kafka(format!("{context}: {e}"))
+}
+
+/// A progress callback: return `false` to stop (the way to end a follow replay).
+pub type OnProgress<'a> = &'a mut dyn FnMut(&Progress) -> bool;
+
+/// Replays one topic of event type `E`.
+pub struct Replay<E: Event> {
+    config: ReplayConfig,
+    topic: String,
+    decoder: Decoder<E>,
+}
+
+impl<E: Event> std::fmt::Debug for Replay<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replay").field("topic", &self.topic).field("config", &self.config).finish()
+    }
+}
+
+impl<E: Event> Replay<E> {
+    /// A replay reading writer schemas from `source`.
+    pub fn new(config: ReplayConfig, source: Arc<dyn SchemaSource>) -> Result<Self, ReplayError> {
+        let topic = config.topic.clone().unwrap_or_else(|| E::TOPIC.to_owned());
+        Ok(Replay { config, topic, decoder: Decoder::new(source)? })
+    }
+
+    fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.config.brokers)
+            .set("broker.address.family", "v4")
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("group.id", format!("strata-replay-{}", self.topic));
+        for (key, value) in &self.config.kafka {
+            config.set(key, value);
+        }
+        config
+    }
+
+    /// Replays the whole topic into `projection`.
+    pub fn run<P: Projection<E>>(&self, projection: &mut P) -> Result<ReplayReport, ReplayError> {
+        self.replay(projection, BTreeMap::new(), None, &mut |_| true)
+    }
+
+    /// Replays the whole topic into `projection`, reporting progress (return `false` to stop).
+    pub fn run_with_progress<P: Projection<E>>(
+        &self,
+        projection: &mut P,
+        on_progress: OnProgress<'_>,
+    ) -> Result<ReplayReport, ReplayError> {
+        self.replay(projection, BTreeMap::new(), None, on_progress)
+    }
+
+    /// Replays into state `S` kept in `store`: starts from the latest usable snapshot (an older
+    /// state version is upcast; one that cannot be read is discarded with its reason, and the
+    /// replay starts from an earlier one or from the beginning), snapshots as configured and at
+    /// the end, and returns the state.
+    pub fn run_with_snapshots<S>(
+        &self,
+        store: &dyn SnapshotStore,
+        on_progress: OnProgress<'_>,
+    ) -> Result<(S, ReplayReport), ReplayError>
+    where
+        S: Record + Default + Projection<E>,
+    {
+        let mut discarded = Vec::new();
+        let mut start = None;
+        for candidate in store.load()? {
+            let usable = candidate.and_then(|snapshot| {
+                if snapshot.topic != self.topic {
+                    let reason = format!("it is of topic `{}`", snapshot.topic);
+                    return Err(SnapshotError::Damaged { path: Default::default(), reason });
+                }
+                let state = snapshot.state::<S>()?;
+                Ok((state, snapshot))
+            });
+            match usable {
+                Ok(found) => {
+                    start = Some(found);
+                    break;
+                }
+                Err(reason) => {
+                    tracing::warn!(topic = %self.topic, %reason, "snapshot discarded");
+                    discarded.push(reason.to_string());
+                }
+            }
+        }
+        let (mut state, offsets, from) = match start {
+            Some((state, snapshot)) => {
+                let from = (snapshot.events, snapshot.offsets.clone());
+                (state, snapshot.offsets, Some(from))
+            }
+            None => (S::default(), BTreeMap::new(), None),
+        };
+        let snapshots = Snapshots {
+            store,
+            base_events: from.as_ref().map_or(0, |(events, _)| *events),
+            make: Snapshot::of::<S>,
+        };
+        let mut report = self.replay(&mut state, offsets, Some(snapshots), on_progress)?;
+        report.discarded_snapshots = discarded;
+        report.from_snapshot = from;
+        Ok((state, report))
+    }
+
+    fn replay<P: Projection<E>>(
+        &self,
+        projection: &mut P,
+        start: BTreeMap<i32, i64>,
+        snapshots: Option<Snapshots<'_, P>>,
+        on_progress: OnProgress<'_>,
+    ) -> Result<ReplayReport, ReplayError> {
+        let span = tracing::info_span!("replay", topic = %self.topic);
+        let _entered = span.enter();
+        let topic = self.topic.as_str();
+        let consumer: BaseConsumer =
+            self.client_config().create().map_err(kafka("creating the consumer"))?;
+        let metadata = consumer
+            .fetch_metadata(Some(topic), self.config.timeout)
+            .map_err(kafka("reading the topic's metadata"))?;
+        let partitions: Vec<i32> = metadata
+            .topics()
+            .iter()
+            .filter(|t| t.name() == topic)
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .collect();
+        if partitions.is_empty() {
+            return Err(ReplayError::Kafka(format!("topic `{topic}` has no partitions")));
+        }
+        let mut ends = BTreeMap::new();
+        let mut assignment = TopicPartitionList::new();
+        let mut positions = BTreeMap::new();
+        for &partition in &partitions {
+            let (low, high) = consumer
+                .fetch_watermarks(topic, partition, self.config.timeout)
+                .map_err(kafka("reading the partition's offsets"))?;
+            let next = match start.get(&partition) {
+                Some(&from) if from < low => {
+                    return Err(ReplayError::Gap { topic: topic.into(), partition, from, low });
+                }
+                Some(&from) => from,
+                None => low,
+            };
+            ends.insert(partition, high);
+            positions.insert(partition, next);
+            assignment
+                .add_partition_offset(topic, partition, Offset::Offset(next))
+                .map_err(kafka("assigning partitions"))?;
+        }
+        consumer.assign(&assignment).map_err(kafka("assigning partitions"))?;
+        let dead_letters = match &self.config.dead_letter_topic {
+            Some(_) => Some(
+                self.client_config()
+                    .set("enable.idempotence", "true")
+                    .create::<BaseProducer>()
+                    .map_err(kafka("creating the dead-letter producer"))?,
+            ),
+            None => None,
+        };
+
+        let mut report = ReplayReport::default();
+        let started = Instant::now();
+        let mut last_progress = Instant::now();
+        let mut last_snapshot = Instant::now();
+        let mut since_snapshot = 0u64;
+        let done = |positions: &BTreeMap<i32, i64>| {
+            self.config.mode == Mode::CatchUp && positions.iter().all(|(p, next)| *next >= ends[p])
+        };
+        while !done(&positions) {
+            if last_progress.elapsed() >= self.config.progress_every {
+                last_progress = Instant::now();
+                if !on_progress(&progress(&report, started, &positions, &ends)) {
+                    break;
+                }
+            }
+            let Some(polled) = consumer.poll(Duration::from_millis(100)) else {
+                continue;
+            };
+            let message = polled.map_err(kafka("consuming"))?;
+            let (partition, offset) = (message.partition(), message.offset());
+            let position = Position {
+                topic,
+                partition,
+                offset,
+                key: message.key(),
+                timestamp: message.timestamp().to_millis(),
+            };
+            let applied = match message.payload() {
+                None => Err((None, RecordError::Tombstone)),
+                Some(bytes) => match self.decoder.decode(bytes) {
+                    Ok(event) => projection
+                        .apply(event, &position)
+                        .map_err(|e| (frame_id(bytes), RecordError::Refused(e))),
+                    Err(e) => Err((e.schema_id(), RecordError::Decode(e))),
+                },
+            };
+            if let Err((schema_id, source)) = applied {
+                let Some(producer) = &dead_letters else {
+                    return Err(ReplayError::Record {
+                        topic: topic.into(),
+                        partition,
+                        offset,
+                        schema_id,
+                        source,
+                    });
+                };
+                let dlt = self.config.dead_letter_topic.as_deref().expect("a producer has a topic");
+                dead_letter(producer, dlt, &message, schema_id, &source)?;
+                tracing::warn!(partition, offset, %source, "record sent to the dead-letter topic");
+                report.dead_lettered += 1;
+            } else {
+                report.events += 1;
+                since_snapshot += 1;
+            }
+            positions.insert(partition, offset + 1);
+            if let Some(snapshots) = &snapshots {
+                let by_count =
+                    self.config.snapshot_every_events.is_some_and(|n| since_snapshot >= n);
+                let by_time =
+                    self.config.snapshot_every.is_some_and(|t| last_snapshot.elapsed() >= t);
+                if (by_count || by_time) && since_snapshot > 0 {
+                    flush(&dead_letters)?;
+                    snapshots.save(topic, projection, &positions, report.events)?;
+                    report.snapshots_written += 1;
+                    since_snapshot = 0;
+                    last_snapshot = Instant::now();
+                }
+            }
+        }
+        flush(&dead_letters)?;
+        if let Some(snapshots) = &snapshots
+            && (since_snapshot > 0 || report.snapshots_written == 0)
+        {
+            snapshots.save(topic, projection, &positions, report.events)?;
+            report.snapshots_written += 1;
+        }
+        on_progress(&progress(&report, started, &positions, &ends));
+        report.positions = positions;
+        tracing::info!(events = report.events, dead_lettered = report.dead_lettered, "replay done");
+        Ok(report)
+    }
+}
+
+/// Where a replay with snapshots keeps them: the store, the events the starting snapshot
+/// held, and how the state becomes a snapshot.
+struct Snapshots<'a, P> {
+    store: &'a dyn SnapshotStore,
+    base_events: u64,
+    make: fn(&str, &P, BTreeMap<i32, i64>, u64) -> Snapshot,
+}
+
+impl<P> Snapshots<'_, P> {
+    fn save(
+        &self,
+        topic: &str,
+        state: &P,
+        positions: &BTreeMap<i32, i64>,
+        events: u64,
+    ) -> Result<(), ReplayError> {
+        let snapshot = (self.make)(topic, state, positions.clone(), self.base_events + events);
+        self.store.save(&snapshot)?;
+        Ok(())
+    }
+}
+
+fn progress(
+    report: &ReplayReport,
+    started: Instant,
+    positions: &BTreeMap<i32, i64>,
+    ends: &BTreeMap<i32, i64>,
+) -> Progress {
+    let seconds = started.elapsed().as_secs_f64().max(1e-9);
+    let lag = positions.iter().map(|(p, next)| (ends[p] - next).max(0)).sum();
+    Progress { events: report.events, rate: report.events as f64 / seconds, lag }
+}
+
+fn flush(producer: &Option<BaseProducer>) -> Result<(), ReplayError> {
+    if let Some(producer) = producer {
+        producer.flush(Duration::from_secs(30)).map_err(kafka("delivering dead letters"))?;
+    }
+    Ok(())
+}
+
+fn dead_letter(
+    producer: &BaseProducer,
+    topic: &str,
+    message: &rdkafka::message::BorrowedMessage<'_>,
+    schema_id: Option<u32>,
+    error: &RecordError,
+) -> Result<(), ReplayError> {
+    let (partition, offset) = (message.partition().to_string(), message.offset().to_string());
+    let schema_id = schema_id.map(|id| id.to_string()).unwrap_or_default();
+    let error = error.to_string();
+    let headers = OwnedHeaders::new()
+        .insert(Header { key: "strata.topic", value: Some(message.topic()) })
+        .insert(Header { key: "strata.partition", value: Some(&partition) })
+        .insert(Header { key: "strata.offset", value: Some(&offset) })
+        .insert(Header { key: "strata.schema_id", value: Some(&schema_id) })
+        .insert(Header { key: "strata.error", value: Some(&error) });
+    let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).headers(headers);
+    if let Some(key) = message.key() {
+        record = record.key(key);
+    }
+    if let Some(payload) = message.payload() {
+        record = record.payload(payload);
+    }
+    producer.send(record).map_err(|(e, _)| ReplayError::Kafka(format!("dead-lettering: {e}")))?;
+    producer.poll(Duration::ZERO);
+    Ok(())
+}
+
+/// The schema id of a Confluent-framed record, if its header is readable.
+fn frame_id(bytes: &[u8]) -> Option<u32> {
+    crate::wire::split_frame(bytes).ok().map(|(id, _)| id)
+}

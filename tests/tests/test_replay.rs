@@ -1,0 +1,334 @@
+//! Replay against a real broker (nisshi, started per test): a topic holding every historical
+//! version of the bank's events folds into exactly the state that applying the latest-typed
+//! events in order gives; snapshots make a restart read only what follows them, survive a
+//! change of the state type, and are discarded (never defaulted) when unreadable; a poison
+//! record stops the replay with its coordinates, or goes to the dead-letter topic.
+
+#[path = "support/broker.rs"]
+mod broker;
+mod support;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use apache_avro::types::Value;
+use rdkafka::Message;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Headers;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use strata::replay::{Position, Projection, Replay, ReplayConfig, ReplayError};
+use strata::snapshot::{DirStore, Snapshot, SnapshotStore};
+use strata::{Decoder, Event, LocalSource};
+use strata_tests::bank::AccountEvent;
+use strata_tests::ledger::Ledger;
+
+use broker::Broker;
+
+fn history(version: u32) -> String {
+    let path = support::root().join(format!("schemas/bank.accounts-value/v{version}.avsc"));
+    std::fs::read_to_string(path).unwrap()
+}
+
+/// The committed history under ids 1 to 3 (id = version).
+fn source() -> Arc<LocalSource> {
+    let source = LocalSource::new();
+    for version in 1..=AccountEvent::VERSION {
+        source.insert(version, &AccountEvent::subject(), &history(version)).unwrap();
+    }
+    Arc::new(source)
+}
+
+/// Framed records of every version (`per_branch` events of each event type it had), keyed by
+/// ten accounts in turn.
+fn records(per_branch: usize, seed: u64) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for version in 1..=AccountEvent::VERSION {
+        let schema = apache_avro::Schema::parse_str(&history(version)).unwrap();
+        for (i, value) in
+            support::samples_per_branch(&schema, per_branch, seed + u64::from(version))
+                .into_iter()
+                .enumerate()
+        {
+            let mut framed = vec![0];
+            framed.extend_from_slice(&version.to_be_bytes());
+            framed.extend(support::write_datum(&schema, value).unwrap());
+            out.push((format!("account-{}", (i + out.len()) % 10), framed));
+        }
+    }
+    out
+}
+
+fn client(brokers: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", brokers).set("broker.address.family", "v4");
+    config
+}
+
+fn create_topic(broker: &Broker, topic: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = client(&broker.brokers()).create().unwrap();
+    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let results = futures_executor::block_on(admin.create_topics([&new], &AdminOptions::new()))
+        .expect("the broker answers CreateTopics");
+    for result in results {
+        result.unwrap_or_else(|(topic, e)| panic!("creating {topic}: {e}"));
+    }
+}
+
+fn produce(broker: &Broker, topic: &str, records: &[(String, Vec<u8>)]) {
+    let producer: BaseProducer =
+        client(&broker.brokers()).set("enable.idempotence", "true").create().unwrap();
+    for (key, value) in records {
+        producer.send(BaseRecord::to(topic).key(key.as_bytes()).payload(value)).unwrap();
+        producer.poll(Duration::ZERO);
+    }
+    producer.flush(Duration::from_secs(30)).expect("every record is acknowledged");
+}
+
+/// The state that applying each record's latest-typed event in order gives.
+fn expected(records: &[(String, Vec<u8>)]) -> Ledger {
+    let decoder = Decoder::<AccountEvent>::new(source()).unwrap();
+    let mut ledger = Ledger::default();
+    for (i, (key, framed)) in records.iter().enumerate() {
+        let event = decoder.decode(framed).unwrap();
+        let at = Position {
+            topic: "",
+            partition: 0,
+            offset: i as i64,
+            key: Some(key.as_bytes()),
+            timestamp: None,
+        };
+        ledger.apply(event, &at).unwrap();
+    }
+    ledger
+}
+
+fn config(broker: &Broker, topic: &str) -> ReplayConfig {
+    let mut config = ReplayConfig::new(broker.brokers());
+    config.topic = Some(topic.to_owned());
+    config
+}
+
+fn topic(name: &str) -> String {
+    format!("bank.accounts.{name}.{}", std::process::id())
+}
+
+fn store_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("strata-snapshots-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[test]
+fn replay_of_every_historical_version_gives_the_state_of_the_latest_typed_events_in_order() {
+    let broker = Broker::start();
+    let topic = topic("rebuild");
+    create_topic(&broker, &topic, 3);
+    let records = records(8, 1);
+    produce(&broker, &topic, &records);
+
+    let replay = Replay::<AccountEvent>::new(config(&broker, &topic), source()).unwrap();
+    let mut ledger = Ledger::default();
+    let mut progress = Vec::new();
+    let report = replay
+        .run_with_progress(&mut ledger, &mut |p| {
+            progress.push(p.clone());
+            true
+        })
+        .unwrap();
+    assert_eq!(report.events, records.len() as u64);
+    assert_eq!(ledger, expected(&records));
+    assert_eq!(
+        report.positions.values().sum::<i64>(),
+        records.len() as i64,
+        "3 partitions read to their ends"
+    );
+    assert_eq!(progress.last().unwrap().lag, 0);
+    assert!(ledger.accounts.values().any(|a| a.frozen), "retired closings arrive as freezes");
+}
+
+#[test]
+fn a_restart_from_a_snapshot_reads_only_the_records_after_it() {
+    let broker = Broker::start();
+    let topic = topic("snapshots");
+    create_topic(&broker, &topic, 2);
+    let records = records(10, 2);
+    let (first, second) = records.split_at(80);
+    produce(&broker, &topic, first);
+    let dir = store_dir("restart");
+    let store = DirStore::new(&dir, "ledger");
+    let mut config = config(&broker, &topic);
+    config.snapshot_every_events = Some(25);
+    let replay = Replay::<AccountEvent>::new(config, source()).unwrap();
+
+    let (ledger, report) = replay.run_with_snapshots::<Ledger>(&store, &mut |_| true).unwrap();
+    assert_eq!((report.events, report.from_snapshot.clone()), (80, None));
+    assert_eq!(report.snapshots_written, 4, "at 25, 50, 75 and at the end");
+    assert_eq!(ledger, expected(first));
+
+    produce(&broker, &topic, second);
+    let (ledger, report) = replay.run_with_snapshots::<Ledger>(&store, &mut |_| true).unwrap();
+    assert_eq!(report.from_snapshot.as_ref().map(|s| s.0), Some(80));
+    assert_eq!(report.events, second.len() as u64, "only the records after the snapshot");
+    assert_eq!(ledger, expected(&records));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Version 1 of the ledger (no `events`, no `deposits`), written as an older program did.
+fn ledger_v1_payload(ledger: &Ledger) -> Vec<u8> {
+    let json = <Ledger as strata::AvroType>::schema(&mut strata::schema::SchemaCx::new(
+        1,
+        Some("com.example.bank.state"),
+    ))
+    .unwrap()
+    .to_json();
+    let schema = apache_avro::Schema::parse_str(&json.to_string()).unwrap();
+    let accounts = ledger
+        .accounts
+        .iter()
+        .map(|(key, a)| {
+            let account = Value::Record(vec![
+                ("holder".into(), Value::String(a.holder.clone())),
+                ("currency".into(), Value::String(a.currency.clone())),
+                ("balance_cents".into(), Value::Long(a.balance_cents)),
+                ("frozen".into(), Value::Boolean(a.frozen)),
+            ]);
+            (key.clone(), account)
+        })
+        .collect();
+    support::write_datum(&schema, Value::Record(vec![("accounts".into(), Value::Map(accounts))]))
+        .unwrap()
+}
+
+#[test]
+fn a_snapshot_of_an_older_state_version_is_upcast() {
+    let broker = Broker::start();
+    let topic = topic("upcast");
+    create_topic(&broker, &topic, 1);
+    let records = records(6, 3);
+    let (first, second) = records.split_at(40);
+    produce(&broker, &topic, first);
+    let replay = Replay::<AccountEvent>::new(config(&broker, &topic), source()).unwrap();
+    let report = replay.run(&mut Ledger::default()).unwrap();
+
+    let dir = store_dir("upcast");
+    let store = DirStore::new(&dir, "ledger");
+    let old = Snapshot {
+        topic: topic.clone(),
+        state_type: "Ledger".into(),
+        state_version: 1,
+        offsets: report.positions.clone(),
+        events: 40,
+        payload: ledger_v1_payload(&expected(first)),
+    };
+    store.save(&old).unwrap();
+    produce(&broker, &topic, second);
+    let (ledger, report) = replay.run_with_snapshots::<Ledger>(&store, &mut |_| true).unwrap();
+    assert_eq!(report.from_snapshot.as_ref().map(|s| s.0), Some(40));
+    assert_eq!(report.events, second.len() as u64);
+    let whole = expected(&records);
+    for (key, account) in &whole.accounts {
+        let got = &ledger.accounts[key];
+        // Upcast fields started at their defaults: deposits count from the snapshot on.
+        assert_eq!(
+            (&got.holder, &got.currency, got.balance_cents, got.frozen),
+            (&account.holder, &account.currency, account.balance_cents, account.frozen),
+            "{key}"
+        );
+    }
+    assert_eq!(ledger.events, second.len() as i64, "`events` was 0 (its default) in version 1");
+    // The state is written back at the latest version.
+    let newest = store.load().unwrap().remove(0).unwrap();
+    assert_eq!(newest.state_version, 2);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn an_unreadable_snapshot_is_discarded_with_its_reason_and_the_replay_starts_over() {
+    let broker = Broker::start();
+    let topic = topic("discard");
+    create_topic(&broker, &topic, 2);
+    let records = records(5, 4);
+    produce(&broker, &topic, &records);
+    let dir = store_dir("discard");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("ledger.snapshot"), b"strata-snapshot 1\n{\"topic\": 7}\n").unwrap();
+    let store = DirStore::new(&dir, "ledger");
+    let replay = Replay::<AccountEvent>::new(config(&broker, &topic), source()).unwrap();
+    let (ledger, report) = replay.run_with_snapshots::<Ledger>(&store, &mut |_| true).unwrap();
+    assert_eq!(report.discarded_snapshots.len(), 1, "{report:?}");
+    assert!(
+        report.discarded_snapshots[0].contains("ledger.snapshot` is not a readable snapshot"),
+        "{report:?}"
+    );
+    assert_eq!(report.from_snapshot, None);
+    assert_eq!(report.events, records.len() as u64, "everything replayed");
+    assert_eq!(ledger, expected(&records));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_poison_record_stops_the_replay_with_its_coordinates_or_goes_to_the_dead_letter_topic() {
+    let broker = Broker::start();
+    let topic = topic("poison");
+    create_topic(&broker, &topic, 1);
+    let mut records = records(3, 5);
+    let poison = (String::from("account-3"), vec![1, 0, 0, 0, 1, 2, 3]);
+    records.insert(7, poison.clone());
+    produce(&broker, &topic, &records);
+
+    let replay = Replay::<AccountEvent>::new(config(&broker, &topic), source()).unwrap();
+    let error = replay.run(&mut Ledger::default()).unwrap_err();
+    match &error {
+        ReplayError::Record { topic: t, partition: 0, offset: 7, schema_id: None, .. } => {
+            assert_eq!(t, &topic);
+        }
+        other => panic!("expected the poison record's coordinates, got {other}"),
+    }
+    assert!(
+        error.to_string().contains(&format!("topic `{topic}` partition 0 offset 7")),
+        "{error}"
+    );
+
+    let dead = format!("{topic}.dlt");
+    create_topic(&broker, &dead, 1);
+    let mut config = config(&broker, &topic);
+    config.dead_letter_topic = Some(dead.clone());
+    let replay = Replay::<AccountEvent>::new(config, source()).unwrap();
+    let mut ledger = Ledger::default();
+    let report = replay.run(&mut ledger).unwrap();
+    assert_eq!((report.dead_lettered, report.events), (1, records.len() as u64 - 1));
+    let mut clean = records.clone();
+    clean.remove(7);
+    assert_eq!(ledger, expected(&clean));
+
+    let consumer: BaseConsumer =
+        client(&broker.brokers()).set("group.id", "dlt-check").create().unwrap();
+    let mut assignment = rdkafka::TopicPartitionList::new();
+    assignment.add_partition_offset(&dead, 0, rdkafka::Offset::Beginning).unwrap();
+    consumer.assign(&assignment).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let message = loop {
+        if let Some(m) = consumer.poll(Duration::from_millis(500)) {
+            break m.unwrap();
+        }
+        assert!(std::time::Instant::now() < deadline, "the dead letter did not arrive");
+    };
+    assert_eq!(message.payload(), Some(&poison.1[..]));
+    assert_eq!(message.key(), Some(poison.0.as_bytes()));
+    let headers: BTreeMap<String, String> = message
+        .headers()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (h.key.to_owned(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned())
+        })
+        .collect();
+    assert_eq!(headers["strata.topic"], topic);
+    assert_eq!(headers["strata.partition"], "0");
+    assert_eq!(headers["strata.offset"], "7");
+    assert!(headers["strata.error"].contains("magic byte"), "{headers:?}");
+}
