@@ -277,6 +277,9 @@ impl<E: Event> Replay<E> {
             .set("broker.address.family", "v4")
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
+            // librdkafka 2.x waits 1 s before fetching again once its queue passed its
+            // thresholds; a replay that decodes as fast as the queue fills would then starve.
+            .set("fetch.queue.backoff.ms", "10")
             .set("group.id", format!("strata-replay-{}", self.topic));
         for (key, value) in &self.config.kafka {
             config.set(key, value);
@@ -413,8 +416,11 @@ impl<E: Event> Replay<E> {
         let done = |positions: &BTreeMap<i32, i64>| {
             self.config.mode == Mode::CatchUp && positions.iter().all(|(p, next)| *next >= ends[p])
         };
+        let mut polled_count = 0u32;
         while !done(&positions) {
-            if last_progress.elapsed() >= self.config.progress_every {
+            // The clock is read once per 256 records, not per record.
+            polled_count = polled_count.wrapping_add(1);
+            if polled_count % 256 == 0 && last_progress.elapsed() >= self.config.progress_every {
                 last_progress = Instant::now();
                 if !on_progress(&progress(&report, started, &positions, &ends)) {
                     break;

@@ -1,0 +1,201 @@
+//! Replay speed and memory against a real broker (nisshi, started here): one million events of
+//! the small shape replayed by strata (decoded into the latest type and folded), next to a bare
+//! rdkafka consumer reading the same topic without decoding, in the same run; and the peak heap
+//! of a replay of a quarter of the topic next to the whole, to show it does not grow with the
+//! topic.
+//!
+//! Run: `cargo bench -p strata-tests --bench replay` (needs `scripts/setup-broker.sh`).
+
+#[path = "../../tests/support/broker.rs"]
+mod broker;
+#[path = "../codec/shapes.rs"]
+#[allow(dead_code)]
+mod shapes;
+#[allow(dead_code)]
+#[path = "../../tests/support/mod.rs"]
+mod support;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use rdkafka::Message;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use strata::replay::{Position, Replay, ReplayConfig};
+use strata::{Encoder, Event, LocalSource};
+
+use shapes::{Activity, ActivityTopic, Kind};
+
+/// Counts the heap in use and its peak (Rust allocations; librdkafka's own buffers are bounded
+/// by its configuration, `queued.max.messages.kbytes`).
+struct Counting;
+
+static IN_USE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+#[allow(unsafe_code, reason = "a global allocator is unsafe to implement; this one only counts")]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let now = IN_USE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+        PEAK.fetch_max(now, Ordering::Relaxed);
+        // SAFETY: forwarded as is to the system allocator.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        IN_USE.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: forwarded as is to the system allocator.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+const EVENTS: usize = 1_000_000;
+const PARTITIONS: i32 = 4;
+
+fn client(brokers: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", brokers).set("broker.address.family", "v4");
+    config
+}
+
+fn activity(i: usize) -> ActivityTopic {
+    ActivityTopic::Activity(Activity {
+        id: uuid::Uuid::from_u128(0x5eed_0000 + i as u128),
+        at: time::OffsetDateTime::UNIX_EPOCH + Duration::from_secs(i as u64),
+        user: format!("user-{:05}", i % 50_000),
+        region: ["eu-west", "us-east", "ap-south"][i % 3].to_owned(),
+        count: i as i64,
+        score: i as f64 / 7.0,
+        note: (i % 4 == 0).then(|| format!("note {i}")),
+        kind: [Kind::Signup, Kind::Login, Kind::Purchase][i % 3],
+        email: format!("user-{:05}@example.com", i % 50_000),
+        priority: (i % 5) as i32,
+    })
+}
+
+/// Creates the topic and fills it with `count` framed events.
+fn fill(brokers: &str, topic: &str, source: &LocalSource, count: usize) {
+    let admin: AdminClient<DefaultClientContext> = client(brokers).create().unwrap();
+    let new = NewTopic::new(topic, PARTITIONS, TopicReplication::Fixed(1));
+    for result in futures_executor::block_on(admin.create_topics([&new], &AdminOptions::new())).unwrap() {
+        result.unwrap();
+    }
+    let encoder = Encoder::<ActivityTopic>::new(source).unwrap();
+    let producer: BaseProducer = client(brokers)
+        .set("linger.ms", "20")
+        .set("batch.num.messages", "10000")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()
+        .unwrap();
+    let mut framed = Vec::with_capacity(256);
+    for i in 0..count {
+        encoder.encode(&activity(i), &mut framed);
+        let key = format!("user-{:05}", i % 50_000);
+        loop {
+            match producer.send(BaseRecord::to(topic).key(&key).payload(&framed)) {
+                Ok(()) => break,
+                Err((e, _)) if e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::QueueFull) => {
+                    producer.poll(Duration::from_millis(10));
+                }
+                Err((e, _)) => panic!("{e}"),
+            }
+        }
+        producer.poll(Duration::ZERO);
+    }
+    producer.flush(Duration::from_secs(120)).unwrap();
+}
+
+/// Reads every record of `topic` with a bare consumer, decoding nothing.
+fn bare(brokers: &str, topic: &str) -> usize {
+    let consumer: BaseConsumer = client(brokers).set("group.id", "bare").create().unwrap();
+    let mut assignment = rdkafka::TopicPartitionList::new();
+    let mut ends = Vec::new();
+    for p in 0..PARTITIONS {
+        let (low, high) = consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).unwrap();
+        assignment.add_partition_offset(topic, p, rdkafka::Offset::Offset(low)).unwrap();
+        ends.push((low, high));
+    }
+    consumer.assign(&assignment).unwrap();
+    let mut positions: Vec<i64> = ends.iter().map(|(low, _)| *low).collect();
+    let (mut records, mut bytes) = (0, 0);
+    while positions.iter().zip(&ends).any(|(at, (_, high))| at < high) {
+        if let Some(message) = consumer.poll(Duration::from_millis(100)) {
+            let message = message.unwrap();
+            bytes += message.payload().map_or(0, <[u8]>::len);
+            positions[message.partition() as usize] = message.offset() + 1;
+            records += 1;
+        }
+    }
+    std::hint::black_box(bytes);
+    records
+}
+
+/// A small fold: events per kind and the highest count seen.
+#[derive(Default)]
+struct Tally {
+    per_kind: [u64; 4],
+    max_count: i64,
+}
+
+fn replay(brokers: &str, topic: &str, source: Arc<LocalSource>) -> (Tally, u64) {
+    let mut config = ReplayConfig::new(brokers);
+    config.topic = Some(topic.to_owned());
+    let replay = Replay::<ActivityTopic>::new(config, source).unwrap();
+    let mut tally = Tally::default();
+    let report = replay
+        .run(&mut |event: ActivityTopic, _: &Position<'_>| {
+            let ActivityTopic::Activity(a) = event;
+            tally.per_kind[a.kind as usize] += 1;
+            tally.max_count = tally.max_count.max(a.count);
+        })
+        .unwrap();
+    (tally, report.events)
+}
+
+fn bench(c: &mut Criterion) {
+    let broker = broker::Broker::start();
+    let brokers = broker.brokers();
+    let source = Arc::new(LocalSource::new());
+    let text = ActivityTopic::schema(ActivityTopic::VERSION).unwrap().to_json().to_string();
+    source.insert(1, &ActivityTopic::subject(), &text).unwrap();
+    let quarter = "bench.replay.quarter";
+    let whole = "bench.replay.whole";
+    let started = Instant::now();
+    fill(&brokers, quarter, &source, EVENTS / 4);
+    fill(&brokers, whole, &source, EVENTS);
+    eprintln!("filled the topics in {:.1} s", started.elapsed().as_secs_f64());
+
+    // Peak heap of a replay, after a warm-up (the decoder's plan, the client's state).
+    for (name, topic, count) in [("quarter", quarter, EVENTS / 4), ("whole", whole, EVENTS)] {
+        replay(&brokers, topic, source.clone());
+        let base = IN_USE.load(Ordering::Relaxed);
+        PEAK.store(base, Ordering::Relaxed);
+        let (_, events) = replay(&brokers, topic, source.clone());
+        assert_eq!(events, count as u64);
+        let peak = PEAK.load(Ordering::Relaxed) - base;
+        println!("replay memory: {name} topic ({count} events): peak Rust heap {} KiB above the start", peak / 1024);
+    }
+
+    let mut group = c.benchmark_group("replay/1M small events");
+    group.throughput(Throughput::Elements(EVENTS as u64));
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(40));
+    group.bench_function("bare rdkafka consumer (no decoding)", |b| {
+        b.iter(|| assert_eq!(bare(&brokers, whole), EVENTS))
+    });
+    group.bench_function("strata replay (decode + fold)", |b| {
+        b.iter(|| assert_eq!(replay(&brokers, whole, source.clone()).1, EVENTS as u64))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
