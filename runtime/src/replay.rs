@@ -417,16 +417,21 @@ impl<E: Event> Replay<E> {
             self.config.mode == Mode::CatchUp && positions.iter().all(|(p, next)| *next >= ends[p])
         };
         let mut polled_count = 0u32;
+        let mut idle = false;
         while !done(&positions) {
-            // The clock is read once per 256 records, not per record.
+            // The clock is read once per 256 records, and on every idle poll.
             polled_count = polled_count.wrapping_add(1);
-            if polled_count % 256 == 0 && last_progress.elapsed() >= self.config.progress_every {
+            if (idle || polled_count % 256 == 0)
+                && last_progress.elapsed() >= self.config.progress_every
+            {
                 last_progress = Instant::now();
                 if !on_progress(&progress(&report, started, &positions, &ends)) {
                     break;
                 }
             }
-            let Some(polled) = consumer.poll(Duration::from_millis(100)) else {
+            let polled = consumer.poll(Duration::from_millis(100));
+            idle = polled.is_none();
+            let Some(polled) = polled else {
                 continue;
             };
             let message = polled.map_err(kafka("consuming"))?;

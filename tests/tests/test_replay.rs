@@ -20,7 +20,9 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Headers;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use strata::replay::{Position, Projection, Replay, ReplayConfig, ReplayError};
+use strata::replay::{
+    Aggregate, Aggregates, Mode, Position, Projection, Replay, ReplayConfig, ReplayError,
+};
 use strata::snapshot::{DirStore, Snapshot, SnapshotStore};
 use strata::{Decoder, Event, LocalSource};
 use strata_tests::bank::AccountEvent;
@@ -331,4 +333,56 @@ fn a_poison_record_stops_the_replay_with_its_coordinates_or_goes_to_the_dead_let
     assert_eq!(headers["strata.partition"], "0");
     assert_eq!(headers["strata.offset"], "7");
     assert!(headers["strata.error"].contains("magic byte"), "{headers:?}");
+}
+
+/// An aggregate per account: its balance and how many events it saw.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct Balance {
+    cents: i64,
+    events: u32,
+}
+
+impl Aggregate<AccountEvent> for Balance {
+    fn apply(&mut self, event: AccountEvent) {
+        if let AccountEvent::Deposited(deposit) = event {
+            self.cents = self.cents.wrapping_add(deposit.amount_cents);
+        }
+        self.events += 1;
+    }
+}
+
+#[test]
+fn aggregates_are_built_per_record_key_and_a_follow_replay_keeps_consuming_until_stopped() {
+    let broker = Broker::start();
+    let topic = topic("follow");
+    create_topic(&broker, &topic, 2);
+    let records = records(4, 6);
+    let (first, second) = records.split_at(20);
+    produce(&broker, &topic, first);
+
+    let mut config = config(&broker, &topic);
+    config.mode = Mode::Follow;
+    config.progress_every = Duration::from_millis(50);
+    let replay = Replay::<AccountEvent>::new(config, source()).unwrap();
+    let total = records.len() as u64;
+    let (aggregates, report) = std::thread::scope(|scope| {
+        let follower = scope.spawn(|| {
+            let mut aggregates = Aggregates::<Balance>::default();
+            let report =
+                replay.run_with_progress(&mut aggregates, &mut |p| p.events < total).unwrap();
+            (aggregates, report)
+        });
+        // Records produced while it follows arrive too.
+        std::thread::sleep(Duration::from_millis(500));
+        produce(&broker, &topic, second);
+        follower.join().unwrap()
+    });
+    assert_eq!(report.events, total);
+
+    let decoder = Decoder::<AccountEvent>::new(source()).unwrap();
+    let mut expected = std::collections::HashMap::<Vec<u8>, Balance>::new();
+    for (key, framed) in &records {
+        expected.entry(key.as_bytes().to_vec()).or_default().apply(decoder.decode(framed).unwrap());
+    }
+    assert_eq!(aggregates.by_key, expected);
 }

@@ -85,7 +85,9 @@ fn activity(i: usize) -> ActivityTopic {
 fn fill(brokers: &str, topic: &str, source: &LocalSource, count: usize) {
     let admin: AdminClient<DefaultClientContext> = client(brokers).create().unwrap();
     let new = NewTopic::new(topic, PARTITIONS, TopicReplication::Fixed(1));
-    for result in futures_executor::block_on(admin.create_topics([&new], &AdminOptions::new())).unwrap() {
+    for result in
+        futures_executor::block_on(admin.create_topics([&new], &AdminOptions::new())).unwrap()
+    {
         result.unwrap();
     }
     let encoder = Encoder::<ActivityTopic>::new(source).unwrap();
@@ -102,7 +104,10 @@ fn fill(brokers: &str, topic: &str, source: &LocalSource, count: usize) {
         loop {
             match producer.send(BaseRecord::to(topic).key(&key).payload(&framed)) {
                 Ok(()) => break,
-                Err((e, _)) if e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::QueueFull) => {
+                Err((e, _))
+                    if e.rdkafka_error_code()
+                        == Some(rdkafka::types::RDKafkaErrorCode::QueueFull) =>
+                {
                     producer.poll(Duration::from_millis(10));
                 }
                 Err((e, _)) => panic!("{e}"),
@@ -181,7 +186,10 @@ fn bench(c: &mut Criterion) {
         let (_, events) = replay(&brokers, topic, source.clone());
         assert_eq!(events, count as u64);
         let peak = PEAK.load(Ordering::Relaxed) - base;
-        println!("replay memory: {name} topic ({count} events): peak Rust heap {} KiB above the start", peak / 1024);
+        println!(
+            "replay memory: {name} topic ({count} events): peak Rust heap {} KiB above the start",
+            peak / 1024
+        );
     }
 
     let mut group = c.benchmark_group("replay/1M small events");
