@@ -421,7 +421,7 @@ impl<E: Event> Replay<E> {
         while !done(&positions) {
             // The clock is read once per 256 records, and on every idle poll.
             polled_count = polled_count.wrapping_add(1);
-            if (idle || polled_count % 256 == 0)
+            if (idle || polled_count.is_multiple_of(256))
                 && last_progress.elapsed() >= self.config.progress_every
             {
                 last_progress = Instant::now();
