@@ -11,9 +11,6 @@ mod broker;
 #[path = "../codec/shapes.rs"]
 #[allow(dead_code)]
 mod shapes;
-#[allow(dead_code)]
-#[path = "../../tests/support/mod.rs"]
-mod support;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
@@ -74,7 +71,7 @@ fn activity(i: usize) -> ActivityTopic {
         region: ["eu-west", "us-east", "ap-south"][i % 3].to_owned(),
         count: i as i64,
         score: i as f64 / 7.0,
-        note: (i % 4 == 0).then(|| format!("note {i}")),
+        note: i.is_multiple_of(4).then(|| format!("note {i}")),
         kind: [Kind::Signup, Kind::Login, Kind::Purchase][i % 3],
         email: format!("user-{:05}@example.com", i % 50_000),
         priority: (i % 5) as i32,
