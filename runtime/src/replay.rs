@@ -571,3 +571,147 @@ fn dead_letter(
 fn frame_id(bytes: &[u8]) -> Option<u32> {
     crate::wire::split_frame(bytes).ok().map(|(id, _)| id)
 }
+
+/// Snapshots in a compacted Kafka topic: each saved as a record keyed by the snapshot's name
+/// (so compaction keeps the latest), written by an idempotent producer with `acks=all` and
+/// flushed before `save` returns. The topic is created compacted when missing.
+#[derive(Debug, Clone)]
+pub struct KafkaStore {
+    brokers: String,
+    topic: String,
+    name: String,
+    timeout: Duration,
+    kafka: Vec<(String, String)>,
+}
+
+impl KafkaStore {
+    /// Snapshots named `name` in `topic` on `brokers`.
+    pub fn new(brokers: impl Into<String>, topic: &str, name: &str) -> Self {
+        KafkaStore {
+            brokers: brokers.into(),
+            topic: topic.to_owned(),
+            name: name.to_owned(),
+            timeout: Duration::from_secs(30),
+            kafka: Vec::new(),
+        }
+    }
+
+    /// Extra librdkafka settings (security, `message.max.bytes` for large states).
+    pub fn with_kafka(mut self, settings: Vec<(String, String)>) -> Self {
+        self.kafka = settings;
+        self
+    }
+
+    fn client(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.brokers).set("broker.address.family", "v4");
+        for (key, value) in &self.kafka {
+            config.set(key, value);
+        }
+        config
+    }
+
+    fn error(&self, what: &str, e: impl std::fmt::Display) -> SnapshotError {
+        let path = std::path::PathBuf::from(format!("kafka topic {}", self.topic));
+        SnapshotError::Io { path, source: std::io::Error::other(format!("{what}: {e}")) }
+    }
+
+    fn ensure_topic(&self) -> Result<(), SnapshotError> {
+        use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+        use rdkafka::client::DefaultClientContext;
+        use rdkafka::types::RDKafkaErrorCode;
+        let admin: AdminClient<DefaultClientContext> =
+            self.client().create().map_err(|e| self.error("creating the admin client", e))?;
+        let topic = NewTopic::new(&self.topic, 1, TopicReplication::Fixed(1))
+            .set("cleanup.policy", "compact");
+        let options = AdminOptions::new().operation_timeout(Some(self.timeout));
+        let results = futures_executor::block_on(admin.create_topics([&topic], &options))
+            .map_err(|e| self.error("creating the topic", e))?;
+        for result in results {
+            match result {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((_, code)) => return Err(self.error("creating the topic", code)),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl SnapshotStore for KafkaStore {
+    fn save(&self, snapshot: &Snapshot) -> Result<(), SnapshotError> {
+        self.ensure_topic()?;
+        let producer: BaseProducer = self
+            .client()
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .create()
+            .map_err(|e| self.error("creating the producer", e))?;
+        let bytes = snapshot.to_bytes();
+        producer
+            .send(BaseRecord::to(&self.topic).key(self.name.as_bytes()).payload(&bytes))
+            .map_err(|(e, _)| {
+                self.error(&format!("writing a snapshot of {} bytes", bytes.len()), e)
+            })?;
+        producer.flush(self.timeout).map_err(|e| self.error("flushing the snapshot", e))?;
+        Ok(())
+    }
+
+    fn load(&self) -> Result<Vec<Result<Snapshot, SnapshotError>>, SnapshotError> {
+        let consumer: BaseConsumer = self
+            .client()
+            .set("group.id", format!("strata-snapshots-{}", self.topic))
+            .set("enable.auto.commit", "false")
+            .create()
+            .map_err(|e| self.error("creating the consumer", e))?;
+        let mut found = Vec::new();
+        let metadata = consumer
+            .fetch_metadata(Some(&self.topic), self.timeout)
+            .map_err(|e| self.error("reading metadata", e))?;
+        let partitions: Vec<i32> = metadata
+            .topics()
+            .iter()
+            .filter(|t| t.name() == self.topic && t.error().is_none())
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .collect();
+        let mut assignment = TopicPartitionList::new();
+        let mut ends = BTreeMap::new();
+        for partition in partitions {
+            let (low, high) = consumer
+                .fetch_watermarks(&self.topic, partition, self.timeout)
+                .map_err(|e| self.error("reading offsets", e))?;
+            if high > low {
+                ends.insert(partition, high);
+                assignment
+                    .add_partition_offset(&self.topic, partition, Offset::Offset(low))
+                    .map_err(|e| self.error("assigning", e))?;
+            }
+        }
+        if ends.is_empty() {
+            return Ok(found);
+        }
+        consumer.assign(&assignment).map_err(|e| self.error("assigning", e))?;
+        let deadline = Instant::now() + self.timeout;
+        let mut positions: BTreeMap<i32, i64> = BTreeMap::new();
+        while ends.iter().any(|(p, end)| positions.get(p).copied().unwrap_or(0) < *end) {
+            if Instant::now() > deadline {
+                return Err(self.error("reading snapshots", "timed out"));
+            }
+            let Some(message) = consumer.poll(Duration::from_millis(100)) else {
+                continue;
+            };
+            let message = message.map_err(|e| self.error("reading snapshots", e))?;
+            positions.insert(message.partition(), message.offset() + 1);
+            if message.key() == Some(self.name.as_bytes()) {
+                let path = std::path::PathBuf::from(format!(
+                    "kafka topic {} partition {} offset {}",
+                    self.topic,
+                    message.partition(),
+                    message.offset()
+                ));
+                found.push(Snapshot::from_bytes(message.payload().unwrap_or_default(), &path));
+            }
+        }
+        found.reverse();
+        Ok(found)
+    }
+}

@@ -21,7 +21,8 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Headers;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use strata::replay::{
-    Aggregate, Aggregates, Mode, Position, Projection, Replay, ReplayConfig, ReplayError,
+    Aggregate, Aggregates, KafkaStore, Mode, Position, Projection, Replay, ReplayConfig,
+    ReplayError,
 };
 use strata::snapshot::{DirStore, Snapshot, SnapshotStore};
 use strata::{Decoder, Event, LocalSource};
@@ -385,4 +386,30 @@ fn aggregates_are_built_per_record_key_and_a_follow_replay_keeps_consuming_until
         expected.entry(key.as_bytes().to_vec()).or_default().apply(decoder.decode(framed).unwrap());
     }
     assert_eq!(aggregates.by_key, expected);
+}
+
+#[test]
+fn snapshots_kept_in_a_compacted_kafka_topic_serve_a_restart() {
+    let broker = Broker::start();
+    let topic = topic("kafka-store");
+    create_topic(&broker, &topic, 2);
+    let records = records(5, 7);
+    let (first, second) = records.split_at(30);
+    produce(&broker, &topic, first);
+    let store = KafkaStore::new(broker.brokers(), &format!("{topic}.snapshots"), "ledger");
+    assert!(store.load().unwrap().is_empty(), "no snapshot yet");
+    let mut config = config(&broker, &topic);
+    config.snapshot_every_events = Some(10);
+    let replay = Replay::<AccountEvent>::new(config, source()).unwrap();
+    let (_, report) = replay.run_with_snapshots::<Ledger>(&store, &mut |_| true).unwrap();
+    assert_eq!((report.events, report.snapshots_written), (30, 3));
+
+    produce(&broker, &topic, second);
+    let (ledger, report) = replay.run_with_snapshots::<Ledger>(&store, &mut |_| true).unwrap();
+    assert_eq!(report.from_snapshot.as_ref().map(|s| s.0), Some(30));
+    assert_eq!(report.events, second.len() as u64);
+    assert_eq!(ledger, expected(&records));
+    let stored = store.load().unwrap();
+    assert_eq!(stored.len(), 5, "3 then 2 snapshots, newest first (until compaction)");
+    assert_eq!(stored[0].as_ref().unwrap().events, records.len() as u64);
 }
