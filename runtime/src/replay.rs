@@ -23,12 +23,12 @@
 //! Memory is the state's: records are applied as they are polled, never collected.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::Message;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, Rebalance};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -120,6 +120,12 @@ pub struct ReplayConfig {
     pub topic: Option<String>,
     /// Catch up (default) or follow.
     pub mode: Mode,
+    /// Split the topic's partitions with the other replays of this consumer group (follow mode,
+    /// without snapshots: each member holds part of the state, as projections sharded by key
+    /// do). Each member commits the next offset to read at every progress tick, when a partition
+    /// is taken from it, and when it stops, so a partition changes hands where its previous
+    /// owner stopped. `None` (the default): this replay reads every partition.
+    pub group: Option<String>,
     /// Where records that cannot be decoded or applied go, with their coordinates as headers;
     /// `None` (the default): the replay stops at the first one.
     pub dead_letter_topic: Option<String>,
@@ -142,6 +148,7 @@ impl ReplayConfig {
             brokers: brokers.into(),
             topic: None,
             mode: Mode::CatchUp,
+            group: None,
             dead_letter_topic: None,
             snapshot_every_events: None,
             snapshot_every: None,
@@ -241,6 +248,9 @@ pub enum ReplayError {
     /// A snapshot could not be written.
     #[error(transparent)]
     Snapshot(#[from] SnapshotError),
+    /// The configuration asks for something replay does not do.
+    #[error("replay configuration: {0}")]
+    Config(String),
 }
 
 fn kafka(context: &str) -> impl Fn(KafkaError) -> ReplayError + '_ {
@@ -363,41 +373,32 @@ impl<E: Event> Replay<E> {
         let span = tracing::info_span!("replay", topic = %self.topic);
         let _entered = span.enter();
         let topic = self.topic.as_str();
-        let consumer: BaseConsumer =
-            self.client_config().create().map_err(kafka("creating the consumer"))?;
-        let metadata = consumer
-            .fetch_metadata(Some(topic), self.config.timeout)
-            .map_err(kafka("reading the topic's metadata"))?;
-        let partitions: Vec<i32> = metadata
-            .topics()
-            .iter()
-            .filter(|t| t.name() == topic)
-            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-            .collect();
-        if partitions.is_empty() {
-            return Err(ReplayError::Kafka(format!("topic `{topic}` has no partitions")));
-        }
+        let shared = Arc::new(Mutex::new(BTreeMap::new()));
+        let context = GroupCommits { topic: topic.to_owned(), positions: Arc::clone(&shared) };
+        let mut client = self.client_config();
         let mut ends = BTreeMap::new();
-        let mut assignment = TopicPartitionList::new();
         let mut positions = BTreeMap::new();
-        for &partition in &partitions {
-            let (low, high) = consumer
-                .fetch_watermarks(topic, partition, self.config.timeout)
-                .map_err(kafka("reading the partition's offsets"))?;
-            let next = match start.get(&partition) {
-                Some(&from) if from < low => {
-                    return Err(ReplayError::Gap { topic: topic.into(), partition, from, low });
-                }
-                Some(&from) => from,
-                None => low,
-            };
-            ends.insert(partition, high);
-            positions.insert(partition, next);
-            assignment
-                .add_partition_offset(topic, partition, Offset::Offset(next))
-                .map_err(kafka("assigning partitions"))?;
+        if let Some(group) = &self.config.group {
+            if self.config.mode == Mode::CatchUp {
+                return Err(ReplayError::Config(
+                    "a consumer group replays in follow mode (catch-up reads every partition)"
+                        .into(),
+                ));
+            }
+            if snapshots.is_some() {
+                return Err(ReplayError::Config(
+                    "snapshots cover every partition; a group member holds only some".into(),
+                ));
+            }
+            client.set("group.id", group).set("auto.offset.reset", "earliest");
         }
-        consumer.assign(&assignment).map_err(kafka("assigning partitions"))?;
+        let consumer: BaseConsumer<GroupCommits> =
+            client.create_with_context(context).map_err(kafka("creating the consumer"))?;
+        if self.config.group.is_some() {
+            consumer.subscribe(&[topic]).map_err(kafka("joining the consumer group"))?;
+        } else {
+            self.assign_all(&consumer, &start, &mut ends, &mut positions)?;
+        }
         let dead_letters = match &self.config.dead_letter_topic {
             Some(_) => Some(
                 self.client_config()
@@ -414,7 +415,8 @@ impl<E: Event> Replay<E> {
         let mut last_snapshot = Instant::now();
         let mut since_snapshot = 0u64;
         let done = |positions: &BTreeMap<i32, i64>| {
-            self.config.mode == Mode::CatchUp && positions.iter().all(|(p, next)| *next >= ends[p])
+            self.config.mode == Mode::CatchUp
+                && positions.iter().all(|(p, next)| *next >= ends.get(p).copied().unwrap_or(0))
         };
         let mut polled_count = 0u32;
         let mut idle = false;
@@ -425,6 +427,9 @@ impl<E: Event> Replay<E> {
                 && last_progress.elapsed() >= self.config.progress_every
             {
                 last_progress = Instant::now();
+                if self.config.group.is_some() {
+                    commit(&consumer, topic, &shared)?;
+                }
                 if !on_progress(&progress(&report, started, &positions, &ends)) {
                     break;
                 }
@@ -471,6 +476,9 @@ impl<E: Event> Replay<E> {
                 since_snapshot += 1;
             }
             positions.insert(partition, offset + 1);
+            if self.config.group.is_some() {
+                shared.lock().unwrap_or_else(|e| e.into_inner()).insert(partition, offset + 1);
+            }
             if let Some(snapshots) = &snapshots {
                 let by_count =
                     self.config.snapshot_every_events.is_some_and(|n| since_snapshot >= n);
@@ -486,6 +494,9 @@ impl<E: Event> Replay<E> {
             }
         }
         flush(&dead_letters)?;
+        if self.config.group.is_some() {
+            commit(&consumer, topic, &shared)?;
+        }
         if let Some(snapshots) = &snapshots
             && (since_snapshot > 0 || report.snapshots_written == 0)
         {
@@ -497,6 +508,101 @@ impl<E: Event> Replay<E> {
         tracing::info!(events = report.events, dead_lettered = report.dead_lettered, "replay done");
         Ok(report)
     }
+}
+
+impl<E: Event> Replay<E> {
+    /// Assigns every partition of the topic, from `start` (a snapshot's offsets) or the first
+    /// offset, recording each partition's end (catch-up stops there) and next offset.
+    fn assign_all(
+        &self,
+        consumer: &BaseConsumer<GroupCommits>,
+        start: &BTreeMap<i32, i64>,
+        ends: &mut BTreeMap<i32, i64>,
+        positions: &mut BTreeMap<i32, i64>,
+    ) -> Result<(), ReplayError> {
+        let topic = self.topic.as_str();
+        let metadata = consumer
+            .fetch_metadata(Some(topic), self.config.timeout)
+            .map_err(kafka("reading the topic's metadata"))?;
+        let partitions: Vec<i32> = metadata
+            .topics()
+            .iter()
+            .filter(|t| t.name() == topic)
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .collect();
+        if partitions.is_empty() {
+            return Err(ReplayError::Kafka(format!("topic `{topic}` has no partitions")));
+        }
+        let mut assignment = TopicPartitionList::new();
+        for &partition in &partitions {
+            let (low, high) = consumer
+                .fetch_watermarks(topic, partition, self.config.timeout)
+                .map_err(kafka("reading the partition's offsets"))?;
+            let next = match start.get(&partition) {
+                Some(&from) if from < low => {
+                    return Err(ReplayError::Gap { topic: topic.into(), partition, from, low });
+                }
+                Some(&from) => from,
+                None => low,
+            };
+            ends.insert(partition, high);
+            positions.insert(partition, next);
+            assignment
+                .add_partition_offset(topic, partition, Offset::Offset(next))
+                .map_err(kafka("assigning partitions"))?;
+        }
+        consumer.assign(&assignment).map_err(kafka("assigning partitions"))
+    }
+}
+
+/// A group member's bookkeeping: the next offset to read of each partition it owns, committed
+/// when a partition is taken from it.
+struct GroupCommits {
+    topic: String,
+    positions: Arc<Mutex<BTreeMap<i32, i64>>>,
+}
+
+impl rdkafka::client::ClientContext for GroupCommits {}
+
+impl rdkafka::consumer::ConsumerContext for GroupCommits {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(revoked) = rebalance {
+            let mut positions = self.positions.lock().unwrap_or_else(|e| e.into_inner());
+            let mut offsets = TopicPartitionList::new();
+            for element in revoked.elements() {
+                if let Some(next) = positions.remove(&element.partition()) {
+                    let _ = offsets.add_partition_offset(
+                        &self.topic,
+                        element.partition(),
+                        Offset::Offset(next),
+                    );
+                }
+            }
+            if offsets.count() > 0
+                && let Err(e) = consumer.commit(&offsets, CommitMode::Sync)
+            {
+                tracing::error!(topic = %self.topic, "committing revoked partitions failed: {e}");
+            }
+        }
+    }
+}
+
+/// Commits the next offset to read of every partition this member owns.
+fn commit(
+    consumer: &BaseConsumer<GroupCommits>,
+    topic: &str,
+    positions: &Mutex<BTreeMap<i32, i64>>,
+) -> Result<(), ReplayError> {
+    let mut offsets = TopicPartitionList::new();
+    for (&partition, &next) in positions.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        offsets
+            .add_partition_offset(topic, partition, Offset::Offset(next))
+            .map_err(kafka("committing offsets"))?;
+    }
+    if offsets.count() > 0 {
+        consumer.commit(&offsets, CommitMode::Sync).map_err(kafka("committing offsets"))?;
+    }
+    Ok(())
 }
 
 /// Where a replay with snapshots keeps them: the store, the events the starting snapshot
@@ -528,7 +634,7 @@ fn progress(
     ends: &BTreeMap<i32, i64>,
 ) -> Progress {
     let seconds = started.elapsed().as_secs_f64().max(1e-9);
-    let lag = positions.iter().map(|(p, next)| (ends[p] - next).max(0)).sum();
+    let lag = positions.iter().map(|(p, next)| (ends.get(p).unwrap_or(next) - next).max(0)).sum();
     Progress { events: report.events, rate: report.events as f64 / seconds, lag }
 }
 

@@ -413,3 +413,68 @@ fn snapshots_kept_in_a_compacted_kafka_topic_serve_a_restart() {
     assert_eq!(stored.len(), 5, "3 then 2 snapshots, newest first (until compaction)");
     assert_eq!(stored[0].as_ref().unwrap().events, records.len() as u64);
 }
+
+#[test]
+fn replays_in_one_consumer_group_split_the_partitions_between_them() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let broker = Broker::start();
+    let topic = topic("group");
+    create_topic(&broker, &topic, 4);
+    let records = records(6, 8);
+    let total = records.len() as u64;
+    let applied = AtomicU64::new(0);
+    let mut config = config(&broker, &topic);
+    config.mode = Mode::Follow;
+    config.group = Some(format!("{topic}.projection"));
+    config.progress_every = Duration::from_millis(50);
+    let replay = Replay::<AccountEvent>::new(config, source()).unwrap();
+    let members: Vec<(Aggregates<Balance>, u64)> = std::thread::scope(|scope| {
+        let members: Vec<_> = (0..2)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut aggregates = Aggregates::<Balance>::default();
+                    let report = replay
+                        .run_with_progress(
+                            &mut |event: AccountEvent, at: &Position<'_>| {
+                                applied.fetch_add(1, Ordering::Relaxed);
+                                aggregates.apply(event, at).unwrap();
+                            },
+                            &mut |_| applied.load(Ordering::Relaxed) < total,
+                        )
+                        .unwrap();
+                    (aggregates, report.events)
+                })
+            })
+            .collect();
+        // Both have joined and split the partitions before the records arrive.
+        std::thread::sleep(Duration::from_secs(3));
+        produce(&broker, &topic, &records);
+        members.into_iter().map(|m| m.join().unwrap()).collect()
+    });
+    assert_eq!(members.iter().map(|(_, events)| events).sum::<u64>(), total, "each record once");
+    assert!(
+        members.iter().all(|(_, events)| *events > 0),
+        "both members had partitions: {:?}",
+        members.iter().map(|m| m.1).collect::<Vec<_>>()
+    );
+    // Keys are split too: each account's events all went to one member.
+    let decoder = Decoder::<AccountEvent>::new(source()).unwrap();
+    let mut expected = std::collections::HashMap::<Vec<u8>, Balance>::new();
+    for (key, framed) in &records {
+        expected.entry(key.as_bytes().to_vec()).or_default().apply(decoder.decode(framed).unwrap());
+    }
+    let mut merged = std::collections::HashMap::new();
+    for (aggregates, _) in members {
+        for (key, balance) in aggregates.by_key {
+            assert!(merged.insert(key, balance).is_none(), "a key on both members");
+        }
+    }
+    assert_eq!(merged, expected);
+
+    // Catch-up and snapshots need every partition: refused with the reason.
+    let mut config = ReplayConfig::new(broker.brokers());
+    config.group = Some("g".into());
+    let replay = Replay::<AccountEvent>::new(config, source()).unwrap();
+    let error = replay.run(&mut Ledger::default()).unwrap_err();
+    assert!(error.to_string().contains("follow mode"), "{error}");
+}
