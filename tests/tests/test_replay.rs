@@ -172,6 +172,14 @@ fn a_restart_from_a_snapshot_reads_only_the_records_after_it() {
     assert_eq!(report.snapshots_written, 4, "at 25, 50, 75 and at the end");
     assert_eq!(ledger, expected(first));
 
+    // By time too: with a zero interval, a snapshot after every event.
+    let mut timed = config(&broker, &topic);
+    timed.snapshot_every = Some(Duration::ZERO);
+    let timed_store = DirStore::new(dir.join("timed"), "ledger");
+    let timed = Replay::<AccountEvent>::new(timed, source()).unwrap();
+    let (_, report) = timed.run_with_snapshots::<Ledger>(&timed_store, &mut |_| true).unwrap();
+    assert_eq!(report.snapshots_written, 80);
+
     produce(&broker, &topic, second);
     let (ledger, report) = replay.run_with_snapshots::<Ledger>(&store, &mut |_| true).unwrap();
     assert_eq!(report.from_snapshot.as_ref().map(|s| s.0), Some(80));
