@@ -173,7 +173,8 @@ fn a_restart_from_a_snapshot_reads_only_the_records_after_it() {
     assert_eq!(ledger, expected(first));
 
     // By time too: with a zero interval, a snapshot after every event.
-    let mut timed = config(&broker, &topic);
+    let mut timed = ReplayConfig::new(broker.brokers());
+    timed.topic = Some(topic.clone());
     timed.snapshot_every = Some(Duration::ZERO);
     let timed_store = DirStore::new(dir.join("timed"), "ledger");
     let timed = Replay::<AccountEvent>::new(timed, source()).unwrap();
