@@ -31,38 +31,48 @@ use strata_tests::ledger::Ledger;
 
 use broker::Broker;
 
-fn history(version: u32) -> String {
-    let path = support::root().join(format!("schemas/bank.accounts-value/v{version}.avsc"));
+fn history<E: Event>(version: u32) -> String {
+    let path = support::root().join(format!("schemas/{}/v{version}.avsc", E::subject()));
     std::fs::read_to_string(path).unwrap()
 }
 
-/// The committed history under ids 1 to 3 (id = version).
-fn source() -> Arc<LocalSource> {
+/// `E`'s committed history under ids 1 to its latest version (id = version).
+fn source_of<E: Event>() -> Arc<LocalSource> {
     let source = LocalSource::new();
-    for version in 1..=AccountEvent::VERSION {
-        source.insert(version, &AccountEvent::subject(), &history(version)).unwrap();
+    for version in 1..=E::VERSION {
+        source.insert(version, &E::subject(), &history::<E>(version)).unwrap();
     }
     Arc::new(source)
 }
 
-/// Framed records of every version (`per_branch` events of each event type it had), keyed by
-/// ten accounts in turn.
-fn records(per_branch: usize, seed: u64) -> Vec<(String, Vec<u8>)> {
+fn source() -> Arc<LocalSource> {
+    source_of::<AccountEvent>()
+}
+
+/// Framed records of every version of `E` (`per_branch` events of each event type it had),
+/// keyed by `keys` keys in turn (`<prefix>-<n>`).
+fn records_of<E: Event>(
+    per_branch: usize,
+    seed: u64,
+    prefix: &str,
+    keys: usize,
+) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
-    for version in 1..=AccountEvent::VERSION {
-        let schema = apache_avro::Schema::parse_str(&history(version)).unwrap();
-        for (i, value) in
-            support::samples_per_branch(&schema, per_branch, seed + u64::from(version))
-                .into_iter()
-                .enumerate()
-        {
+    for version in 1..=E::VERSION {
+        let schema = apache_avro::Schema::parse_str(&history::<E>(version)).unwrap();
+        for value in support::samples_per_branch(&schema, per_branch, seed + u64::from(version)) {
             let mut framed = vec![0];
             framed.extend_from_slice(&version.to_be_bytes());
             framed.extend(support::write_datum(&schema, value).unwrap());
-            out.push((format!("account-{}", (i + out.len()) % 10), framed));
+            out.push((format!("{prefix}-{}", out.len() % keys), framed));
         }
     }
     out
+}
+
+/// The bank's records, keyed by ten accounts in turn.
+fn records(per_branch: usize, seed: u64) -> Vec<(String, Vec<u8>)> {
+    records_of::<AccountEvent>(per_branch, seed, "account", 10)
 }
 
 fn client(brokers: &str) -> ClientConfig {
@@ -115,6 +125,14 @@ fn config(broker: &Broker, topic: &str) -> ReplayConfig {
     config
 }
 
+/// A broker with a fresh topic of `partitions` partitions.
+fn start(name: &str, partitions: i32) -> (Broker, String) {
+    let broker = Broker::start();
+    let topic = topic(name);
+    create_topic(&broker, &topic, partitions);
+    (broker, topic)
+}
+
 fn topic(name: &str) -> String {
     format!("bank.accounts.{name}.{}", std::process::id())
 }
@@ -127,9 +145,7 @@ fn store_dir(name: &str) -> std::path::PathBuf {
 
 #[test]
 fn replay_of_every_historical_version_gives_the_state_of_the_latest_typed_events_in_order() {
-    let broker = Broker::start();
-    let topic = topic("rebuild");
-    create_topic(&broker, &topic, 3);
+    let (broker, topic) = start("rebuild", 3);
     let records = records(8, 1);
     produce(&broker, &topic, &records);
 
@@ -155,9 +171,7 @@ fn replay_of_every_historical_version_gives_the_state_of_the_latest_typed_events
 
 #[test]
 fn a_restart_from_a_snapshot_reads_only_the_records_after_it() {
-    let broker = Broker::start();
-    let topic = topic("snapshots");
-    create_topic(&broker, &topic, 2);
+    let (broker, topic) = start("snapshots", 2);
     let records = records(10, 2);
     let (first, second) = records.split_at(80);
     produce(&broker, &topic, first);
@@ -217,9 +231,7 @@ fn ledger_v1_payload(ledger: &Ledger) -> Vec<u8> {
 
 #[test]
 fn a_snapshot_of_an_older_state_version_is_upcast() {
-    let broker = Broker::start();
-    let topic = topic("upcast");
-    create_topic(&broker, &topic, 1);
+    let (broker, topic) = start("upcast", 1);
     let records = records(6, 3);
     let (first, second) = records.split_at(40);
     produce(&broker, &topic, first);
@@ -260,9 +272,7 @@ fn a_snapshot_of_an_older_state_version_is_upcast() {
 
 #[test]
 fn an_unreadable_snapshot_is_discarded_with_its_reason_and_the_replay_starts_over() {
-    let broker = Broker::start();
-    let topic = topic("discard");
-    create_topic(&broker, &topic, 2);
+    let (broker, topic) = start("discard", 2);
     let records = records(5, 4);
     produce(&broker, &topic, &records);
     let dir = store_dir("discard");
@@ -284,9 +294,7 @@ fn an_unreadable_snapshot_is_discarded_with_its_reason_and_the_replay_starts_ove
 
 #[test]
 fn a_poison_record_stops_the_replay_with_its_coordinates_or_goes_to_the_dead_letter_topic() {
-    let broker = Broker::start();
-    let topic = topic("poison");
-    create_topic(&broker, &topic, 1);
+    let (broker, topic) = start("poison", 1);
     let mut records = records(3, 5);
     let poison = (String::from("account-3"), vec![1, 0, 0, 0, 1, 2, 3]);
     records.insert(7, poison.clone());
@@ -363,9 +371,7 @@ impl Aggregate<AccountEvent> for Balance {
 
 #[test]
 fn aggregates_are_built_per_record_key_and_a_follow_replay_keeps_consuming_until_stopped() {
-    let broker = Broker::start();
-    let topic = topic("follow");
-    create_topic(&broker, &topic, 2);
+    let (broker, topic) = start("follow", 2);
     let records = records(4, 6);
     let (first, second) = records.split_at(20);
     produce(&broker, &topic, first);
@@ -399,9 +405,7 @@ fn aggregates_are_built_per_record_key_and_a_follow_replay_keeps_consuming_until
 
 #[test]
 fn snapshots_kept_in_a_compacted_kafka_topic_serve_a_restart() {
-    let broker = Broker::start();
-    let topic = topic("kafka-store");
-    create_topic(&broker, &topic, 2);
+    let (broker, topic) = start("kafka-store", 2);
     let records = records(5, 7);
     let (first, second) = records.split_at(30);
     produce(&broker, &topic, first);
@@ -426,9 +430,7 @@ fn snapshots_kept_in_a_compacted_kafka_topic_serve_a_restart() {
 #[test]
 fn replays_in_one_consumer_group_split_the_partitions_between_them() {
     use std::sync::atomic::{AtomicU64, Ordering};
-    let broker = Broker::start();
-    let topic = topic("group");
-    create_topic(&broker, &topic, 4);
+    let (broker, topic) = start("group", 4);
     let records = records(6, 8);
     let total = records.len() as u64;
     let applied = AtomicU64::new(0);
@@ -491,24 +493,9 @@ fn replays_in_one_consumer_group_split_the_partitions_between_them() {
 /// Every version of `E`'s committed history, replayed: each key's events, in order, equal the
 /// latest-typed events decoded one by one.
 fn replay_every_version<E: Event + std::fmt::Debug + PartialEq>(name: &str) {
-    let broker = Broker::start();
-    let topic = topic(name);
-    create_topic(&broker, &topic, 3);
-    let source = LocalSource::new();
-    let mut records = Vec::new();
-    for version in 1..=E::VERSION {
-        let path = support::root().join(format!("schemas/{}/v{version}.avsc", E::subject()));
-        let text = std::fs::read_to_string(path).unwrap();
-        source.insert(version, &E::subject(), &text).unwrap();
-        let schema = apache_avro::Schema::parse_str(&text).unwrap();
-        for value in support::samples_per_branch(&schema, 6, u64::from(version)) {
-            let mut framed = vec![0];
-            framed.extend_from_slice(&version.to_be_bytes());
-            framed.extend(support::write_datum(&schema, value).unwrap());
-            records.push((format!("key-{}", records.len() % 7), framed));
-        }
-    }
-    let source = Arc::new(source);
+    let (broker, topic) = start(name, 3);
+    let source = source_of::<E>();
+    let records = records_of::<E>(6, 1, "key", 7);
     produce(&broker, &topic, &records);
     let decoder = Decoder::<E>::new(source.clone()).unwrap();
     let mut expected: BTreeMap<Vec<u8>, Vec<E>> = BTreeMap::new();
