@@ -41,6 +41,8 @@ pub mod error;
 pub mod event;
 pub mod guide;
 pub mod history;
+#[cfg(feature = "kafka")]
+pub mod migrate;
 pub mod references;
 #[cfg(feature = "registry")]
 pub mod registry;

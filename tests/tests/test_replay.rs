@@ -4,8 +4,6 @@
 //! change of the state type, and are discarded (never defaulted) when unreadable; a poison
 //! record stops the replay with its coordinates, or goes to the dead-letter topic.
 
-#[path = "support/broker.rs"]
-mod broker;
 mod support;
 
 use std::collections::BTreeMap;
@@ -14,12 +12,8 @@ use std::time::Duration;
 
 use apache_avro::types::Value;
 use rdkafka::Message;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Headers;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use strata::replay::{
     Aggregate, Aggregates, KafkaStore, Mode, Position, Projection, Replay, ReplayConfig,
     ReplayError,
@@ -29,76 +23,16 @@ use strata::{Decoder, Event, LocalSource};
 use strata_tests::bank::AccountEvent;
 use strata_tests::ledger::Ledger;
 
-use broker::Broker;
-
-fn history<E: Event>(version: u32) -> String {
-    let path = support::root().join(format!("schemas/{}/v{version}.avsc", E::subject()));
-    std::fs::read_to_string(path).unwrap()
-}
-
-/// `E`'s committed history under ids 1 to its latest version (id = version).
-fn source_of<E: Event>() -> Arc<LocalSource> {
-    let source = LocalSource::new();
-    for version in 1..=E::VERSION {
-        source.insert(version, &E::subject(), &history::<E>(version)).unwrap();
-    }
-    Arc::new(source)
-}
+use support::broker::Broker;
+use support::kafka::{client, create_topic, produce, records_of, source_of, start};
 
 fn source() -> Arc<LocalSource> {
     source_of::<AccountEvent>()
 }
 
-/// Framed records of every version of `E` (`per_branch` events of each event type it had),
-/// keyed by `keys` keys in turn (`<prefix>-<n>`).
-fn records_of<E: Event>(
-    per_branch: usize,
-    seed: u64,
-    prefix: &str,
-    keys: usize,
-) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    for version in 1..=E::VERSION {
-        let schema = apache_avro::Schema::parse_str(&history::<E>(version)).unwrap();
-        for value in support::samples_per_branch(&schema, per_branch, seed + u64::from(version)) {
-            let mut framed = vec![0];
-            framed.extend_from_slice(&version.to_be_bytes());
-            framed.extend(support::write_datum(&schema, value).unwrap());
-            out.push((format!("{prefix}-{}", out.len() % keys), framed));
-        }
-    }
-    out
-}
-
 /// The bank's records, keyed by ten accounts in turn.
 fn records(per_branch: usize, seed: u64) -> Vec<(String, Vec<u8>)> {
     records_of::<AccountEvent>(per_branch, seed, "account", 10)
-}
-
-fn client(brokers: &str) -> ClientConfig {
-    let mut config = ClientConfig::new();
-    config.set("bootstrap.servers", brokers).set("broker.address.family", "v4");
-    config
-}
-
-fn create_topic(broker: &Broker, topic: &str, partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> = client(&broker.brokers()).create().unwrap();
-    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
-    let results = futures_executor::block_on(admin.create_topics([&new], &AdminOptions::new()))
-        .expect("the broker answers CreateTopics");
-    for result in results {
-        result.unwrap_or_else(|(topic, e)| panic!("creating {topic}: {e}"));
-    }
-}
-
-fn produce(broker: &Broker, topic: &str, records: &[(String, Vec<u8>)]) {
-    let producer: BaseProducer =
-        client(&broker.brokers()).set("enable.idempotence", "true").create().unwrap();
-    for (key, value) in records {
-        producer.send(BaseRecord::to(topic).key(key.as_bytes()).payload(value)).unwrap();
-        producer.poll(Duration::ZERO);
-    }
-    producer.flush(Duration::from_secs(30)).expect("every record is acknowledged");
 }
 
 /// The state that applying each record's latest-typed event in order gives.
@@ -123,18 +57,6 @@ fn config(broker: &Broker, topic: &str) -> ReplayConfig {
     let mut config = ReplayConfig::new(broker.brokers());
     config.topic = Some(topic.to_owned());
     config
-}
-
-/// A broker with a fresh topic of `partitions` partitions.
-fn start(name: &str, partitions: i32) -> (Broker, String) {
-    let broker = Broker::start();
-    let topic = topic(name);
-    create_topic(&broker, &topic, partitions);
-    (broker, topic)
-}
-
-fn topic(name: &str) -> String {
-    format!("bank.accounts.{name}.{}", std::process::id())
 }
 
 fn store_dir(name: &str) -> std::path::PathBuf {

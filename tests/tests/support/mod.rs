@@ -3,6 +3,9 @@
 
 #![allow(dead_code)] // Each test binary uses its own part of the helpers.
 
+pub mod broker;
+pub mod kafka;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;

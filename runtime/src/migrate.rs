@@ -1,0 +1,521 @@
+//! Topic migration (feature `kafka`): rewrite a topic so every record carries the latest schema,
+//! partition for partition, without losing, duplicating or reordering a record.
+//!
+//! Source partition p goes to target partition p. Each record keeps its key, timestamp and
+//! headers; its value is decoded (any version, upcasters included) and re-encoded with the latest
+//! schema; provenance headers (`strata.source.topic`, `.partition`, `.offset`, `.schema_id`) are
+//! added. Exactly once without transactions: an idempotent producer writes each partition in
+//! order, and every start reads the last record of each target partition and resumes right after
+//! the source offset it names. One writer per partition is assumed (a second, zombie writer of
+//! the same partition would duplicate records; `verify` finds them).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::Message;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+
+use crate::codec::{CodecError, Decoder, Encoder};
+use crate::error::DecodeError;
+use crate::event::Event;
+use crate::source::SchemaSource;
+
+/// Provenance headers added to every migrated record.
+pub const SOURCE_TOPIC: &str = "strata.source.topic";
+/// The source partition.
+pub const SOURCE_PARTITION: &str = "strata.source.partition";
+/// The source offset.
+pub const SOURCE_OFFSET: &str = "strata.source.offset";
+/// The source record's writer schema id.
+pub const SOURCE_SCHEMA_ID: &str = "strata.source.schema_id";
+
+/// Rewrites a framed record of any version as the latest version.
+pub trait Transcode: Send + Sync {
+    /// Writes `record`'s event, framed with the latest schema's id, into `out` (cleared first).
+    fn transcode(&self, record: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError>;
+    /// Whether two framed records (any versions) hold the same latest event. Compared as
+    /// values, since equal values may encode differently (a map's entry order).
+    fn same(&self, a: &[u8], b: &[u8]) -> Result<bool, DecodeError>;
+    /// The id records are framed with.
+    fn latest_id(&self) -> u32;
+}
+
+/// [`Transcode`] for event type `E`: its decoder and its encoder.
+#[derive(Debug)]
+pub struct Transcoder<E: Event> {
+    decoder: Decoder<E>,
+    encoder: Encoder<E>,
+}
+
+impl<E: Event> Transcoder<E> {
+    /// Schemas from `source`; the latest one's id is looked up (or registered, as the source
+    /// does) once.
+    pub fn new(source: Arc<dyn SchemaSource>) -> Result<Self, CodecError> {
+        let encoder = Encoder::new(source.as_ref())?;
+        Ok(Transcoder { decoder: Decoder::new(source)?, encoder })
+    }
+}
+
+impl<E: Event + PartialEq + Send + Sync> Transcode for Transcoder<E> {
+    fn transcode(&self, record: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
+        let event = self.decoder.decode(record)?;
+        out.clear();
+        self.encoder.encode(&event, out);
+        Ok(())
+    }
+
+    fn same(&self, a: &[u8], b: &[u8]) -> Result<bool, DecodeError> {
+        Ok(self.decoder.decode(a)? == self.decoder.decode(b)?)
+    }
+
+    fn latest_id(&self) -> u32 {
+        self.encoder.schema_id()
+    }
+}
+
+/// What to migrate, and how.
+#[derive(Debug, Clone)]
+pub struct MigrateConfig {
+    /// `bootstrap.servers`.
+    pub brokers: String,
+    /// The source topic.
+    pub from: String,
+    /// The target topic (created with the source's partition count when missing).
+    pub to: String,
+    /// Where records that cannot be decoded go (with their coordinates as headers); `None`:
+    /// the migration stops at the first one.
+    pub dead_letter_topic: Option<String>,
+    /// Extra librdkafka settings.
+    pub kafka: Vec<(String, String)>,
+    /// How long metadata, offsets and flushes may take.
+    pub timeout: Duration,
+}
+
+impl MigrateConfig {
+    /// Migrate `from` into `to` on `brokers`, stopping at the first bad record.
+    pub fn new(brokers: impl Into<String>, from: &str, to: &str) -> Self {
+        MigrateConfig {
+            brokers: brokers.into(),
+            from: from.to_owned(),
+            to: to.to_owned(),
+            dead_letter_topic: None,
+            kafka: Vec::new(),
+            timeout: Duration::from_secs(30),
+        }
+    }
+
+    fn client(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.brokers)
+            .set("broker.address.family", "v4")
+            .set("enable.auto.commit", "false")
+            .set("fetch.queue.backoff.ms", "10")
+            .set("group.id", format!("strata-migrate-{}", self.from));
+        for (key, value) in &self.kafka {
+            config.set(key, value);
+        }
+        config
+    }
+}
+
+/// What a migration did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MigrationReport {
+    /// Records written to the target in this run.
+    pub migrated: u64,
+    /// Records sent to the dead-letter topic.
+    pub dead_lettered: u64,
+    /// Per partition, the source offset this run started from (resumed after the target's
+    /// last record, or the source's first offset).
+    pub resumed_from: BTreeMap<i32, i64>,
+    /// Per partition, the source's end offset when the run started: everything before it is
+    /// in the target now.
+    pub ends: BTreeMap<i32, i64>,
+}
+
+/// A migration or verification that could not run or finish.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MigrateError {
+    /// The client or the broker failed.
+    #[error("kafka: {0}")]
+    Kafka(String),
+    /// The topics do not fit together.
+    #[error("{0}")]
+    Topics(String),
+    /// A source record could not be decoded, and no dead-letter topic is configured.
+    #[error("topic `{topic}` partition {partition} offset {offset}: {source}")]
+    Record {
+        /// The source topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The offset.
+        offset: i64,
+        /// Why.
+        source: DecodeError,
+    },
+}
+
+fn kafka(context: &str) -> impl Fn(rdkafka::error::KafkaError) -> MigrateError + '_ {
+    move |e| MigrateError::Kafka(format!("{context}: {e}"))
+}
+
+/// The partitions of `topic`, or `None` when it does not exist.
+fn partitions(
+    consumer: &BaseConsumer,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Option<Vec<i32>>, MigrateError> {
+    let metadata =
+        consumer.fetch_metadata(Some(topic), timeout).map_err(kafka("reading metadata"))?;
+    let found: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic && t.error().is_none())
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    Ok((!found.is_empty()).then_some(found))
+}
+
+fn header<'a>(message: &'a BorrowedMessage<'_>, name: &str) -> Option<&'a str> {
+    let headers = message.headers()?;
+    headers.iter().find(|h| h.key == name).and_then(|h| std::str::from_utf8(h.value?).ok())
+}
+
+/// The source offset named by the last record of target partition `partition`, if any.
+fn target_tail(config: &MigrateConfig, partition: i32) -> Result<Option<i64>, MigrateError> {
+    let consumer: BaseConsumer = config.client().create().map_err(kafka("creating a consumer"))?;
+    let (low, high) = consumer
+        .fetch_watermarks(&config.to, partition, config.timeout)
+        .map_err(kafka("reading the target's offsets"))?;
+    if high <= low {
+        return Ok(None);
+    }
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset(&config.to, partition, Offset::Offset(high - 1))
+        .map_err(kafka("reading the target's tail"))?;
+    consumer.assign(&assignment).map_err(kafka("reading the target's tail"))?;
+    let deadline = Instant::now() + config.timeout;
+    loop {
+        if let Some(message) = consumer.poll(Duration::from_millis(100)) {
+            let message = message.map_err(kafka("reading the target's tail"))?;
+            let source_partition = header(&message, SOURCE_PARTITION);
+            let offset = header(&message, SOURCE_OFFSET).and_then(|o| o.parse::<i64>().ok());
+            return match (source_partition, offset) {
+                (Some(p), Some(offset)) if p == partition.to_string() => Ok(Some(offset)),
+                _ => Err(MigrateError::Topics(format!(
+                    "target `{}` partition {partition} offset {} has no provenance from source \
+                     partition {partition}: it was not written by this migration",
+                    config.to,
+                    message.offset()
+                ))),
+            };
+        }
+        if Instant::now() > deadline {
+            return Err(MigrateError::Kafka(format!(
+                "reading the last record of `{}` partition {partition} timed out",
+                config.to
+            )));
+        }
+    }
+}
+
+/// Creates the target with the source's partition count, or checks the existing one has it.
+fn prepare_target(config: &MigrateConfig, source: &[i32]) -> Result<(), MigrateError> {
+    let consumer: BaseConsumer = config.client().create().map_err(kafka("creating a consumer"))?;
+    match partitions(&consumer, &config.to, config.timeout)? {
+        Some(target) if target.len() == source.len() => Ok(()),
+        Some(target) => Err(MigrateError::Topics(format!(
+            "target `{}` exists with {} partition(s), the source `{}` has {}: partition p must go \
+             to partition p, so the counts must match",
+            config.to,
+            target.len(),
+            config.from,
+            source.len()
+        ))),
+        None => {
+            let admin: AdminClient<DefaultClientContext> =
+                config.client().create().map_err(kafka("creating the admin client"))?;
+            let topic = NewTopic::new(&config.to, source.len() as i32, TopicReplication::Fixed(1));
+            let options = AdminOptions::new().operation_timeout(Some(config.timeout));
+            for result in futures_executor::block_on(admin.create_topics([&topic], &options))
+                .map_err(kafka("creating the target"))?
+            {
+                result.map_err(|(t, e)| MigrateError::Kafka(format!("creating `{t}`: {e}")))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Migrates every source record up to the end offsets seen at start, resuming after what the
+/// target already holds.
+pub fn migrate(
+    config: &MigrateConfig,
+    transcoder: &dyn Transcode,
+) -> Result<MigrationReport, MigrateError> {
+    let consumer: BaseConsumer = config.client().create().map_err(kafka("creating a consumer"))?;
+    let source = partitions(&consumer, &config.from, config.timeout)?
+        .ok_or_else(|| MigrateError::Topics(format!("source `{}` does not exist", config.from)))?;
+    prepare_target(config, &source)?;
+    let mut report = MigrationReport::default();
+    let mut assignment = TopicPartitionList::new();
+    for &partition in &source {
+        let (low, high) = consumer
+            .fetch_watermarks(&config.from, partition, config.timeout)
+            .map_err(kafka("reading the source's offsets"))?;
+        let start = match target_tail(config, partition)? {
+            Some(done) => done + 1,
+            None => low,
+        };
+        report.resumed_from.insert(partition, start);
+        report.ends.insert(partition, high);
+        assignment
+            .add_partition_offset(&config.from, partition, Offset::Offset(start))
+            .map_err(kafka("assigning"))?;
+    }
+    consumer.assign(&assignment).map_err(kafka("assigning"))?;
+    let producer: BaseProducer = config
+        .client()
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .create()
+        .map_err(kafka("creating the producer"))?;
+    let mut positions = report.resumed_from.clone();
+    let mut value = Vec::with_capacity(256);
+    while positions.iter().any(|(p, next)| *next < report.ends[p]) {
+        let Some(message) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        let message = message.map_err(kafka("consuming"))?;
+        let (partition, offset) = (message.partition(), message.offset());
+        if offset >= report.ends[&partition] {
+            positions.insert(partition, offset + 1);
+            continue;
+        }
+        let payload = message.payload().unwrap_or_default();
+        let schema_id = crate::wire::split_frame(payload).ok().map(|(id, _)| id);
+        match transcoder.transcode(payload, &mut value) {
+            Ok(()) => {
+                let (p, o) = (partition.to_string(), offset.to_string());
+                let id = schema_id.map(|id| id.to_string()).unwrap_or_default();
+                let mut headers = OwnedHeaders::new();
+                if let Some(existing) = message.headers() {
+                    for h in existing.iter() {
+                        headers = headers.insert(Header { key: h.key, value: h.value });
+                    }
+                }
+                let headers = headers
+                    .insert(Header { key: SOURCE_TOPIC, value: Some(config.from.as_str()) })
+                    .insert(Header { key: SOURCE_PARTITION, value: Some(p.as_str()) })
+                    .insert(Header { key: SOURCE_OFFSET, value: Some(o.as_str()) })
+                    .insert(Header { key: SOURCE_SCHEMA_ID, value: Some(id.as_str()) });
+                let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&config.to)
+                    .partition(partition)
+                    .payload(&value[..])
+                    .headers(headers);
+                if let Some(key) = message.key() {
+                    record = record.key(key);
+                }
+                if let Some(at) = message.timestamp().to_millis() {
+                    record = record.timestamp(at);
+                }
+                send(&producer, record)?;
+                report.migrated += 1;
+            }
+            Err(source) => {
+                let Some(dead) = &config.dead_letter_topic else {
+                    return Err(MigrateError::Record {
+                        topic: config.from.clone(),
+                        partition,
+                        offset,
+                        source,
+                    });
+                };
+                let (p, o, error) = (partition.to_string(), offset.to_string(), source.to_string());
+                let headers = OwnedHeaders::new()
+                    .insert(Header { key: SOURCE_TOPIC, value: Some(config.from.as_str()) })
+                    .insert(Header { key: SOURCE_PARTITION, value: Some(p.as_str()) })
+                    .insert(Header { key: SOURCE_OFFSET, value: Some(o.as_str()) })
+                    .insert(Header { key: "strata.error", value: Some(error.as_str()) });
+                let mut record: BaseRecord<'_, [u8], [u8]> =
+                    BaseRecord::to(dead).payload(payload).headers(headers);
+                if let Some(key) = message.key() {
+                    record = record.key(key);
+                }
+                send(&producer, record)?;
+                report.dead_lettered += 1;
+            }
+        }
+        positions.insert(partition, offset + 1);
+    }
+    producer.flush(config.timeout).map_err(kafka("delivering the migrated records"))?;
+    Ok(report)
+}
+
+fn send(
+    producer: &BaseProducer,
+    mut record: BaseRecord<'_, [u8], [u8]>,
+) -> Result<(), MigrateError> {
+    loop {
+        match producer.send(record) {
+            Ok(()) => {
+                producer.poll(Duration::ZERO);
+                return Ok(());
+            }
+            Err((e, returned))
+                if e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::QueueFull) =>
+            {
+                producer.poll(Duration::from_millis(10));
+                record = returned;
+            }
+            Err((e, _)) => return Err(MigrateError::Kafka(format!("producing: {e}"))),
+        }
+    }
+}
+
+/// One partition's verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionCheck {
+    /// The partition.
+    pub partition: i32,
+    /// Records in the source.
+    pub source: u64,
+    /// Records in the target.
+    pub target: u64,
+    /// The first difference, if any.
+    pub problem: Option<String>,
+}
+
+/// Reads both topics and checks each partition: the same count; target record i names source
+/// offset i's record (no gap, no duplicate, same order); the same key and timestamp; the target
+/// value is the source value re-encoded as the latest version.
+pub fn verify(
+    config: &MigrateConfig,
+    transcoder: &dyn Transcode,
+) -> Result<Vec<PartitionCheck>, MigrateError> {
+    let consumer: BaseConsumer = config.client().create().map_err(kafka("creating a consumer"))?;
+    let source = partitions(&consumer, &config.from, config.timeout)?
+        .ok_or_else(|| MigrateError::Topics(format!("source `{}` does not exist", config.from)))?;
+    let target = partitions(&consumer, &config.to, config.timeout)?
+        .ok_or_else(|| MigrateError::Topics(format!("target `{}` does not exist", config.to)))?;
+    if target.len() != source.len() {
+        return Err(MigrateError::Topics(format!(
+            "source has {} partition(s), target {}",
+            source.len(),
+            target.len()
+        )));
+    }
+    let latest = transcoder.latest_id().to_be_bytes();
+    let mut checks = Vec::new();
+    for &partition in &source {
+        let source_records = read_partition(config, &config.from, partition)?;
+        let target_records = read_partition(config, &config.to, partition)?;
+        let mut problem = None;
+        for (i, (s, t)) in source_records.iter().zip(&target_records).enumerate() {
+            let named = t.headers.get(SOURCE_OFFSET).and_then(|o| o.parse::<i64>().ok());
+            let why = if named != Some(s.offset) {
+                Some(format!(
+                    "target record {i} (offset {}) names source offset {named:?}, expected {}",
+                    t.offset, s.offset
+                ))
+            } else if t.key != s.key {
+                Some(format!("target offset {}: the key differs", t.offset))
+            } else if t.timestamp != s.timestamp {
+                Some(format!("target offset {}: the timestamp differs", t.offset))
+            } else if t.value.get(1..5) != Some(&latest[..]) {
+                Some(format!("target offset {}: not framed with the latest schema id", t.offset))
+            } else {
+                match transcoder.same(&s.value, &t.value) {
+                    Ok(true) => None,
+                    Ok(false) => Some(format!("target offset {}: the value differs", t.offset)),
+                    Err(e) => Some(format!("offset {} or its source: {e}", t.offset)),
+                }
+            };
+            if why.is_some() {
+                problem = why;
+                break;
+            }
+        }
+        if problem.is_none() && source_records.len() != target_records.len() {
+            problem = Some(format!(
+                "{} source record(s), {} target record(s)",
+                source_records.len(),
+                target_records.len()
+            ));
+        }
+        checks.push(PartitionCheck {
+            partition,
+            source: source_records.len() as u64,
+            target: target_records.len() as u64,
+            problem,
+        });
+    }
+    Ok(checks)
+}
+
+struct Copied {
+    offset: i64,
+    key: Option<Vec<u8>>,
+    timestamp: Option<i64>,
+    value: Vec<u8>,
+    headers: BTreeMap<String, String>,
+}
+
+fn read_partition(
+    config: &MigrateConfig,
+    topic: &str,
+    partition: i32,
+) -> Result<Vec<Copied>, MigrateError> {
+    let consumer: BaseConsumer = config.client().create().map_err(kafka("creating a consumer"))?;
+    let (low, high) = consumer
+        .fetch_watermarks(topic, partition, config.timeout)
+        .map_err(kafka("reading offsets"))?;
+    let mut out = Vec::new();
+    if high <= low {
+        return Ok(out);
+    }
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset(topic, partition, Offset::Offset(low))
+        .map_err(kafka("assigning"))?;
+    consumer.assign(&assignment).map_err(kafka("assigning"))?;
+    let mut next = low;
+    while next < high {
+        let Some(message) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        let message = message.map_err(kafka("reading"))?;
+        next = message.offset() + 1;
+        let headers = message
+            .headers()
+            .map(|hs| {
+                hs.iter()
+                    .map(|h| {
+                        let value = h.value.map(String::from_utf8_lossy).unwrap_or_default();
+                        (h.key.to_owned(), value.into_owned())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push(Copied {
+            offset: message.offset(),
+            key: message.key().map(<[u8]>::to_vec),
+            timestamp: message.timestamp().to_millis(),
+            value: message.payload().unwrap_or_default().to_vec(),
+            headers,
+        });
+    }
+    Ok(out)
+}

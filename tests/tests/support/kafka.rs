@@ -1,0 +1,88 @@
+//! Kafka helpers shared by the tests that need the broker: the example domain's history as
+//! framed records, topics, producing.
+
+#![allow(dead_code)] // Each test binary uses its own part of the helpers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use strata::{Event, LocalSource};
+
+use super::broker::Broker;
+
+pub fn history<E: Event>(version: u32) -> String {
+    let path = super::root().join(format!("schemas/{}/v{version}.avsc", E::subject()));
+    std::fs::read_to_string(path).unwrap()
+}
+
+/// `E`'s committed history under ids 1 to its latest version (id = version).
+pub fn source_of<E: Event>() -> Arc<LocalSource> {
+    let source = LocalSource::new();
+    for version in 1..=E::VERSION {
+        source.insert(version, &E::subject(), &history::<E>(version)).unwrap();
+    }
+    Arc::new(source)
+}
+
+/// Framed records of every version of `E` (`per_branch` events of each event type it had),
+/// keyed by `keys` keys in turn (`<prefix>-<n>`).
+pub fn records_of<E: Event>(
+    per_branch: usize,
+    seed: u64,
+    prefix: &str,
+    keys: usize,
+) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for version in 1..=E::VERSION {
+        let schema = apache_avro::Schema::parse_str(&history::<E>(version)).unwrap();
+        for value in super::samples_per_branch(&schema, per_branch, seed + u64::from(version)) {
+            let mut framed = vec![0];
+            framed.extend_from_slice(&version.to_be_bytes());
+            framed.extend(super::write_datum(&schema, value).unwrap());
+            out.push((format!("{prefix}-{}", out.len() % keys), framed));
+        }
+    }
+    out
+}
+
+pub fn client(brokers: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", brokers).set("broker.address.family", "v4");
+    config
+}
+
+pub fn create_topic(broker: &Broker, topic: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = client(&broker.brokers()).create().unwrap();
+    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let results = futures_executor::block_on(admin.create_topics([&new], &AdminOptions::new()))
+        .expect("the broker answers CreateTopics");
+    for result in results {
+        result.unwrap_or_else(|(topic, e)| panic!("creating {topic}: {e}"));
+    }
+}
+
+pub fn produce(broker: &Broker, topic: &str, records: &[(String, Vec<u8>)]) {
+    let producer: BaseProducer =
+        client(&broker.brokers()).set("enable.idempotence", "true").create().unwrap();
+    for (key, value) in records {
+        producer.send(BaseRecord::to(topic).key(key.as_bytes()).payload(value)).unwrap();
+        producer.poll(Duration::ZERO);
+    }
+    producer.flush(Duration::from_secs(30)).expect("every record is acknowledged");
+}
+
+/// A broker with a fresh topic of `partitions` partitions.
+pub fn start(name: &str, partitions: i32) -> (Broker, String) {
+    let broker = Broker::start();
+    let topic = topic(name);
+    create_topic(&broker, &topic, partitions);
+    (broker, topic)
+}
+
+pub fn topic(name: &str) -> String {
+    format!("bank.accounts.{name}.{}", std::process::id())
+}
