@@ -2,7 +2,8 @@
 //! the small shape replayed by strata (decoded into the latest type and folded), next to a bare
 //! rdkafka consumer reading the same topic without decoding, in the same run; and the peak heap
 //! of a replay of a quarter of the topic next to the whole, to show it does not grow with the
-//! topic.
+//! topic. Then migration: the topic rewritten by `strata::migrate` next to a bare copy of its
+//! bytes into a new topic.
 //!
 //! Run: `cargo bench -p strata-tests --bench replay` (needs `scripts/setup-broker.sh`).
 
@@ -200,6 +201,92 @@ fn bench(c: &mut Criterion) {
         b.iter(|| assert_eq!(replay(&brokers, whole, source.clone()).1, EVENTS as u64))
     });
     group.finish();
+
+    // Migration: the same topic rewritten into a new one, against a bare copy of the bytes.
+    let transcoder = strata::migrate::Transcoder::<ActivityTopic>::new(source.clone()).unwrap();
+    let mut group = c.benchmark_group("migrate/1M small events");
+    group.throughput(Throughput::Elements(EVENTS as u64));
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(60));
+    let mut run = 0;
+    group.bench_function("bare rdkafka copy (same bytes, no decoding)", |b| {
+        b.iter(|| {
+            run += 1;
+            assert_eq!(copy(&brokers, whole, &format!("bench.copy.{run}")), EVENTS);
+        })
+    });
+    group.bench_function("strata migrate (decode, re-encode, provenance)", |b| {
+        b.iter(|| {
+            run += 1;
+            let config = strata::migrate::MigrateConfig::new(
+                &brokers,
+                whole,
+                &format!("bench.migrated.{run}"),
+            );
+            let report = strata::migrate::migrate(&config, &transcoder).unwrap();
+            assert_eq!(report.migrated, EVENTS as u64);
+        })
+    });
+    group.finish();
+}
+
+/// Copies every record of `from` into a new topic `to`, partition for partition, bytes as they
+/// are: the bare floor of a migration.
+fn copy(brokers: &str, from: &str, to: &str) -> usize {
+    let admin: AdminClient<DefaultClientContext> = client(brokers).create().unwrap();
+    let new = NewTopic::new(to, PARTITIONS, TopicReplication::Fixed(1));
+    for result in
+        futures_executor::block_on(admin.create_topics([&new], &AdminOptions::new())).unwrap()
+    {
+        result.unwrap();
+    }
+    // The same fetch setting strata uses (librdkafka's 1 s default starves a consumer that
+    // also produces).
+    let consumer: BaseConsumer = client(brokers)
+        .set("group.id", "copy")
+        .set("fetch.queue.backoff.ms", "10")
+        .create()
+        .unwrap();
+    let producer: BaseProducer =
+        client(brokers).set("enable.idempotence", "true").set("linger.ms", "5").create().unwrap();
+    let mut assignment = rdkafka::TopicPartitionList::new();
+    let mut ends = Vec::new();
+    for p in 0..PARTITIONS {
+        let (low, high) = consumer.fetch_watermarks(from, p, Duration::from_secs(10)).unwrap();
+        assignment.add_partition_offset(from, p, rdkafka::Offset::Offset(low)).unwrap();
+        ends.push((low, high));
+    }
+    consumer.assign(&assignment).unwrap();
+    let mut positions: Vec<i64> = ends.iter().map(|(low, _)| *low).collect();
+    let mut records = 0;
+    while positions.iter().zip(&ends).any(|(at, (_, high))| at < high) {
+        let Some(message) = consumer.poll(Duration::from_millis(100)) else { continue };
+        let message = message.unwrap();
+        let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(to)
+            .partition(message.partition())
+            .payload(message.payload().unwrap_or_default());
+        if let Some(key) = message.key() {
+            record = record.key(key);
+        }
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((e, back))
+                    if e.rdkafka_error_code()
+                        == Some(rdkafka::types::RDKafkaErrorCode::QueueFull) =>
+                {
+                    producer.poll(Duration::from_millis(10));
+                    record = back;
+                }
+                Err((e, _)) => panic!("{e}"),
+            }
+        }
+        producer.poll(Duration::ZERO);
+        positions[message.partition() as usize] = message.offset() + 1;
+        records += 1;
+    }
+    producer.flush(Duration::from_secs(120)).unwrap();
+    records
 }
 
 criterion_group!(benches, bench);
