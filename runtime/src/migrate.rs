@@ -294,6 +294,10 @@ pub fn migrate(
         .map_err(kafka("creating the producer"))?;
     let mut positions = report.resumed_from.clone();
     let mut value = Vec::with_capacity(256);
+    // Header values reused from record to record.
+    let partition_text: BTreeMap<i32, String> =
+        source.iter().map(|p| (*p, p.to_string())).collect();
+    let (mut offset_text, mut id_text, mut last_id) = (String::new(), String::new(), None);
     while positions.iter().any(|(p, next)| *next < report.ends[p]) {
         let Some(message) = consumer.poll(Duration::from_millis(100)) else {
             continue;
@@ -308,19 +312,29 @@ pub fn migrate(
         let schema_id = crate::wire::split_frame(payload).ok().map(|(id, _)| id);
         match transcoder.transcode(payload, &mut value) {
             Ok(()) => {
-                let (p, o) = (partition.to_string(), offset.to_string());
-                let id = schema_id.map(|id| id.to_string()).unwrap_or_default();
-                let mut headers = OwnedHeaders::new();
-                if let Some(existing) = message.headers() {
+                use std::fmt::Write;
+                offset_text.clear();
+                let _ = write!(offset_text, "{offset}");
+                if schema_id != last_id {
+                    last_id = schema_id;
+                    id_text = schema_id.map(|id| id.to_string()).unwrap_or_default();
+                }
+                let existing = message.headers();
+                let mut headers =
+                    OwnedHeaders::new_with_capacity(4 + existing.as_ref().map_or(0, |h| h.count()));
+                if let Some(existing) = existing {
                     for h in existing.iter() {
                         headers = headers.insert(Header { key: h.key, value: h.value });
                     }
                 }
                 let headers = headers
                     .insert(Header { key: SOURCE_TOPIC, value: Some(config.from.as_str()) })
-                    .insert(Header { key: SOURCE_PARTITION, value: Some(p.as_str()) })
-                    .insert(Header { key: SOURCE_OFFSET, value: Some(o.as_str()) })
-                    .insert(Header { key: SOURCE_SCHEMA_ID, value: Some(id.as_str()) });
+                    .insert(Header {
+                        key: SOURCE_PARTITION,
+                        value: Some(partition_text[&partition].as_str()),
+                    })
+                    .insert(Header { key: SOURCE_OFFSET, value: Some(offset_text.as_str()) })
+                    .insert(Header { key: SOURCE_SCHEMA_ID, value: Some(id_text.as_str()) });
                 let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&config.to)
                     .partition(partition)
                     .payload(&value[..])
