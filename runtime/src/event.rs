@@ -129,7 +129,13 @@ pub struct EventType {
     pub records: &'static [RecordSource],
     schema: fn(u32) -> Result<Schema, SchemaError>,
     schema_at: fn(u32) -> Result<Schema, SchemaError>,
+    transcoder: TranscoderFn,
 }
+
+/// Builds the [`crate::codec::Transcode`] of an event type.
+type TranscoderFn = fn(
+    std::sync::Arc<dyn crate::source::SchemaSource>,
+) -> Result<Box<dyn crate::codec::Transcode>, crate::codec::CodecError>;
 
 impl EventType {
     /// The registration of `E`. Generated code registers every event type with it; tools and
@@ -154,7 +160,17 @@ impl EventType {
             records,
             schema: E::schema,
             schema_at: E::schema_at,
+            transcoder: crate::codec::Transcoder::<E>::boxed,
         }
+    }
+
+    /// The event type's transcoder (any version in, the latest out), with schemas from
+    /// `source`: what `cargo xtask migrate` runs on every record.
+    pub fn transcoder(
+        &self,
+        source: std::sync::Arc<dyn crate::source::SchemaSource>,
+    ) -> Result<Box<dyn crate::codec::Transcode>, crate::codec::CodecError> {
+        (self.transcoder)(source)
     }
 
     /// The subject under the TopicNameStrategy: `<topic>-value`.

@@ -10,7 +10,6 @@
 //! the same partition would duplicate records; `verify` finds them).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::Message;
@@ -22,10 +21,8 @@ use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
-use crate::codec::{CodecError, Decoder, Encoder};
+pub use crate::codec::{Transcode, Transcoder};
 use crate::error::DecodeError;
-use crate::event::Event;
-use crate::source::SchemaSource;
 
 /// Provenance headers added to every migrated record.
 pub const SOURCE_TOPIC: &str = "strata.source.topic";
@@ -35,50 +32,6 @@ pub const SOURCE_PARTITION: &str = "strata.source.partition";
 pub const SOURCE_OFFSET: &str = "strata.source.offset";
 /// The source record's writer schema id.
 pub const SOURCE_SCHEMA_ID: &str = "strata.source.schema_id";
-
-/// Rewrites a framed record of any version as the latest version.
-pub trait Transcode: Send + Sync {
-    /// Writes `record`'s event, framed with the latest schema's id, into `out` (cleared first).
-    fn transcode(&self, record: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError>;
-    /// Whether two framed records (any versions) hold the same latest event. Compared as
-    /// values, since equal values may encode differently (a map's entry order).
-    fn same(&self, a: &[u8], b: &[u8]) -> Result<bool, DecodeError>;
-    /// The id records are framed with.
-    fn latest_id(&self) -> u32;
-}
-
-/// [`Transcode`] for event type `E`: its decoder and its encoder.
-#[derive(Debug)]
-pub struct Transcoder<E: Event> {
-    decoder: Decoder<E>,
-    encoder: Encoder<E>,
-}
-
-impl<E: Event> Transcoder<E> {
-    /// Schemas from `source`; the latest one's id is looked up (or registered, as the source
-    /// does) once.
-    pub fn new(source: Arc<dyn SchemaSource>) -> Result<Self, CodecError> {
-        let encoder = Encoder::new(source.as_ref())?;
-        Ok(Transcoder { decoder: Decoder::new(source)?, encoder })
-    }
-}
-
-impl<E: Event + PartialEq + Send + Sync> Transcode for Transcoder<E> {
-    fn transcode(&self, record: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
-        let event = self.decoder.decode(record)?;
-        out.clear();
-        self.encoder.encode(&event, out);
-        Ok(())
-    }
-
-    fn same(&self, a: &[u8], b: &[u8]) -> Result<bool, DecodeError> {
-        Ok(self.decoder.decode(a)? == self.decoder.decode(b)?)
-    }
-
-    fn latest_id(&self) -> u32 {
-        self.encoder.schema_id()
-    }
-}
 
 /// What to migrate, and how.
 #[derive(Debug, Clone)]

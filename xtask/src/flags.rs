@@ -42,6 +42,14 @@ pub enum Command {
     /// of the topic union is registered under `<topic>-<record full name>` and the union refers
     /// to them; otherwise (or with `--inline`) the union is registered whole.
     Register(Register),
+    /// Rewrite a topic so every record carries the newest schema version, exactly once.
+    ///
+    /// Source partition p goes to target partition p (created with the source's partition
+    /// count when missing); keys, timestamps and headers are kept, provenance headers added
+    /// (`strata.source.topic`, `.partition`, `.offset`, `.schema_id`). A rerun resumes after
+    /// the last record of each target partition. With `--verify`, compares the two topics
+    /// instead and exits 1 on any difference.
+    Migrate(Migrate),
     /// A local Confluent-compatible Schema Registry, for development and tests.
     #[command(subcommand)]
     Registry(Registry),
@@ -132,6 +140,35 @@ pub struct Schemas {
     pub dir: Option<PathBuf>,
 }
 
+/// Flags of `cargo xtask migrate`.
+#[derive(Debug, Parser)]
+pub struct Migrate {
+    /// The source topic.
+    #[arg(long, value_name = "TOPIC")]
+    pub from: String,
+    /// The target topic.
+    #[arg(long, value_name = "TOPIC")]
+    pub to: String,
+    /// The Kafka bootstrap servers.
+    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS", default_value = "127.0.0.1:9092")]
+    pub brokers: String,
+    /// The event type, by its topic (default: the one whose topic is `--from`).
+    #[arg(long, value_name = "TOPIC")]
+    pub event: Option<String>,
+    /// Compare the target with the source instead: per partition, the same count, each target
+    /// record naming its source offset in order, the same key, timestamp and value.
+    #[arg(long)]
+    pub verify: bool,
+    /// Send records that cannot be decoded here (with their coordinates), instead of stopping.
+    #[arg(long, value_name = "TOPIC")]
+    pub dead_letter_topic: Option<String>,
+    /// The schema history directory, when no registry is given (ids as `schemas/` assigns them).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub registry: crate::remote::RegistryFlags,
+}
+
 /// Flags of `cargo xtask register`.
 #[derive(Debug, Parser)]
 pub struct Register {
@@ -171,6 +208,7 @@ impl Xtask {
             Command::Schemas(flags) => flags.run(),
             Command::Check(flags) => flags.run(),
             Command::Register(flags) => flags.run(),
+            Command::Migrate(flags) => flags.run(),
             Command::Avro(Avro::Decode(flags)) => flags.run(),
             Command::Compat(flags) => flags.run(),
             Command::Registry(Registry::Serve(config)) => {

@@ -14,6 +14,7 @@ pub mod avro;
 pub mod check;
 pub mod compat;
 pub mod flags;
+pub mod migrate;
 pub mod remote;
 pub mod report;
 pub mod schemas;

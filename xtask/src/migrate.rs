@@ -1,0 +1,69 @@
+//! `cargo xtask migrate --from SRC --to DST`: rewrite a topic into the newest schema version
+//! (`strata::migrate` underneath), or with `--dry-run` only decode it, or with `--verify` only
+//! compare it with its migration.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use strata::SchemaSource;
+use strata::migrate::{MigrateConfig, migrate, verify};
+
+use crate::Outcome;
+use crate::flags::Migrate;
+
+impl Migrate {
+    pub fn run(self) -> anyhow::Result<Outcome> {
+        let events = strata::event_types();
+        let topic = self.event.as_deref().unwrap_or(&self.from);
+        let event = events.iter().find(|e| e.topic == topic).with_context(|| {
+            let known: Vec<&str> = events.iter().map(|e| e.topic).collect();
+            format!(
+                "no linked event type has topic `{topic}` (give --event TOPIC); known: {}",
+                known.join(", ")
+            )
+        })?;
+        let source: Arc<dyn SchemaSource> = match self.registry.client()? {
+            Some(registry) => Arc::new(registry),
+            None => {
+                let dir = self.dir.clone().unwrap_or_else(|| PathBuf::from("schemas"));
+                Arc::new(strata::LocalSource::from_history(&dir).with_context(|| {
+                    format!("reading the schema history in `{}`", dir.display())
+                })?)
+            }
+        };
+        let transcoder = event
+            .transcoder(source)
+            .with_context(|| format!("building the transcoder of `{}`", event.rust_name))?;
+        let mut config = MigrateConfig::new(&self.brokers, &self.from, &self.to);
+        config.dead_letter_topic = self.dead_letter_topic.clone();
+        if self.verify {
+            let checks = verify(&config, transcoder.as_ref())?;
+            println!("partition  source  target  result");
+            let mut failed = false;
+            for check in &checks {
+                failed |= check.problem.is_some();
+                println!(
+                    "{:>9}  {:>6}  {:>6}  {}",
+                    check.partition,
+                    check.source,
+                    check.target,
+                    check.problem.as_deref().unwrap_or("ok")
+                );
+            }
+            return Ok(if failed { Outcome::Failed } else { Outcome::Passed });
+        }
+        let report = migrate(&config, transcoder.as_ref())?;
+        for (partition, from) in &report.resumed_from {
+            println!(
+                "partition {partition}: source offsets {from}..{} migrated",
+                report.ends[partition]
+            );
+        }
+        println!(
+            "{} record(s) migrated from `{}` to `{}`, {} dead-lettered",
+            report.migrated, self.from, self.to, report.dead_lettered
+        );
+        Ok(Outcome::Passed)
+    }
+}

@@ -1,0 +1,118 @@
+//! `cargo xtask migrate` as a process against a real broker (nisshi): it migrates every version
+//! of the bank's events, `--verify` passes and then fails once a record is duplicated into the
+//! target by hand; killed with SIGKILL at random moments again and again and restarted, it
+//! still migrates every record exactly once, in order.
+
+#[path = "../../tests/tests/support/mod.rs"]
+#[allow(dead_code)]
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use strata_tests::bank::AccountEvent;
+use support::kafka::{client, produce, records_of, start};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask/ is in the workspace").to_owned()
+}
+
+fn xtask() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    command.current_dir(root()).env_remove("CI").env_remove("SCHEMA_REGISTRY_URL");
+    command
+}
+
+fn migrate(brokers: &str, from: &str, to: &str, extra: &[&str]) -> Output {
+    xtask()
+        .args(["migrate", "--from", from, "--to", to, "--brokers", brokers])
+        .args(["--event", "bank.accounts"])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+#[test]
+fn migrate_then_verify_and_verify_catches_a_duplicate() {
+    let (broker, from) = start("cli-migrate", 3);
+    let records = records_of::<AccountEvent>(6, 21, "account", 9);
+    produce(&broker, &from, &records);
+    let to = format!("{from}.v3");
+    let out = migrate(&broker.brokers(), &from, &to, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("{} record(s) migrated", records.len())),
+        "{}",
+        text(&out)
+    );
+
+    let out = migrate(&broker.brokers(), &from, &to, &["--verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(text(&out).matches("  ok").count(), 3, "{}", text(&out));
+
+    // A rerun has nothing left to do.
+    let out = migrate(&broker.brokers(), &from, &to, &[]);
+    assert!(text(&out).contains("0 record(s) migrated"), "{}", text(&out));
+
+    let producer: BaseProducer = client(&broker.brokers()).create().unwrap();
+    producer
+        .send(BaseRecord::to(&to).partition(1).key("account-1").payload(&records[0].1))
+        .unwrap();
+    producer.flush(Duration::from_secs(30)).unwrap();
+    let out = migrate(&broker.brokers(), &from, &to, &["--verify"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+}
+
+#[test]
+fn killed_with_sigkill_again_and_again_it_still_migrates_every_record_once_in_order() {
+    let (broker, from) = start("cli-crash", 3);
+    let batch = records_of::<AccountEvent>(10, 22, "account", 50);
+    let mut records = Vec::new();
+    while records.len() < 100_000 {
+        records.extend(batch.iter().cloned());
+    }
+    produce(&broker, &from, &records);
+    let to = format!("{from}.v3");
+    let seed =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+            as u64;
+    eprintln!("seed {seed}");
+    let mut rng = support::Rng::new(seed);
+    let mut kills = 0;
+    let started = Instant::now();
+    loop {
+        let mut child = xtask()
+            .args(["migrate", "--from", &from, "--to", &to, "--brokers", &broker.brokers()])
+            .args(["--event", "bank.accounts"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        if kills < 10 {
+            std::thread::sleep(Duration::from_millis(300 + rng.below(900) as u64));
+            if child.try_wait().unwrap().is_none() {
+                child.kill().unwrap(); // SIGKILL
+                child.wait().unwrap();
+                kills += 1;
+                continue;
+            }
+        }
+        let status = child.wait().unwrap();
+        assert!(status.success(), "the migration finishes once left alone");
+        break;
+    }
+    assert!(
+        kills >= 10,
+        "killed {kills} times in {:?}: the migration ran too fast to test",
+        started.elapsed()
+    );
+    let out = migrate(&broker.brokers(), &from, &to, &["--verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(text(&out).matches("  ok").count(), 3, "{}", text(&out));
+}
