@@ -4,7 +4,6 @@
 //! still migrates every record exactly once, in order.
 
 #[path = "../../tests/tests/support/mod.rs"]
-#[allow(dead_code)]
 mod support;
 
 use std::path::{Path, PathBuf};
