@@ -345,6 +345,8 @@ pub trait Transcode: Send + Sync {
     fn same(&self, a: &[u8], b: &[u8]) -> Result<bool, DecodeError>;
     /// The id records are framed with.
     fn latest_id(&self) -> u32;
+    /// The declared version a writer schema id is read as, and whether it matched exactly.
+    fn writer_version(&self, id: u32) -> Result<(u32, bool), DecodeError>;
 }
 
 /// [`Transcode`] for event type `E`: its decoder and its encoder.
@@ -389,5 +391,9 @@ impl<E: Event> Transcode for Transcoder<E> {
 
     fn latest_id(&self) -> u32 {
         self.encoder.schema_id()
+    }
+
+    fn writer_version(&self, id: u32) -> Result<(u32, bool), DecodeError> {
+        self.decoder.version_of(id)
     }
 }

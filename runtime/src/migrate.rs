@@ -486,3 +486,40 @@ fn read_partition(
     }
     Ok(out)
 }
+
+/// What a dry run found: every source record read and decoded, nothing written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DryRunReport {
+    /// Records read.
+    pub records: u64,
+    /// Records per writer schema id, with the declared version each id is read as (`None`: the
+    /// id cannot be read).
+    pub by_schema_id: BTreeMap<u32, (Option<u32>, u64)>,
+    /// Every record that cannot be decoded: partition, offset, why.
+    pub undecodable: Vec<(i32, i64, String)>,
+}
+
+/// Reads and decodes every source record up to the end offsets seen at start; writes nothing.
+pub fn dry_run(
+    config: &MigrateConfig,
+    transcoder: &dyn Transcode,
+) -> Result<DryRunReport, MigrateError> {
+    let consumer: BaseConsumer = config.client().create().map_err(kafka("creating a consumer"))?;
+    let source = partitions(&consumer, &config.from, config.timeout)?
+        .ok_or_else(|| MigrateError::Topics(format!("source `{}` does not exist", config.from)))?;
+    let mut report = DryRunReport::default();
+    let mut value = Vec::new();
+    for partition in source {
+        for record in read_partition(config, &config.from, partition)? {
+            report.records += 1;
+            if let Ok((id, _)) = crate::wire::split_frame(&record.value) {
+                let version = transcoder.writer_version(id).ok().map(|(v, _)| v);
+                report.by_schema_id.entry(id).or_insert((version, 0)).1 += 1;
+            }
+            if let Err(e) = transcoder.transcode(&record.value, &mut value) {
+                report.undecodable.push((partition, record.offset, e.to_string()));
+            }
+        }
+    }
+    Ok(report)
+}

@@ -155,6 +155,10 @@ pub struct Migrate {
     /// The event type, by its topic (default: the one whose topic is `--from`).
     #[arg(long, value_name = "TOPIC")]
     pub event: Option<String>,
+    /// Read and decode every source record, write nothing: counts per writer schema id and
+    /// version, and every record that cannot be decoded with its coordinates (exit 1 if any).
+    #[arg(long, conflicts_with = "verify")]
+    pub dry_run: bool,
     /// Compare the target with the source instead: per partition, the same count, each target
     /// record naming its source offset in order, the same key, timestamp and value.
     #[arg(long)]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use strata::SchemaSource;
-use strata::migrate::{MigrateConfig, migrate, verify};
+use strata::migrate::{MigrateConfig, dry_run, migrate, verify};
 
 use crate::Outcome;
 use crate::flags::Migrate;
@@ -52,6 +52,22 @@ impl Migrate {
                 );
             }
             return Ok(if failed { Outcome::Failed } else { Outcome::Passed });
+        }
+        if self.dry_run {
+            let report = dry_run(&config, transcoder.as_ref())?;
+            println!("{} record(s) read from `{}`, nothing written", report.records, self.from);
+            for (id, (version, count)) in &report.by_schema_id {
+                let version = version.map_or("unreadable".to_owned(), |v| format!("version {v}"));
+                println!("  schema id {id} ({version} of `{}`): {count}", event.rust_name);
+            }
+            for (partition, offset, why) in &report.undecodable {
+                println!("  cannot decode partition {partition} offset {offset}: {why}");
+            }
+            return Ok(if report.undecodable.is_empty() {
+                Outcome::Passed
+            } else {
+                Outcome::Failed
+            });
         }
         let report = migrate(&config, transcoder.as_ref())?;
         for (partition, from) in &report.resumed_from {

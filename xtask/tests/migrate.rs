@@ -43,6 +43,19 @@ fn migrate_then_verify_and_verify_catches_a_duplicate() {
     let records = records_of::<AccountEvent>(6, 21, "account", 9);
     produce(&broker, &from, &records);
     let to = format!("{from}.v3");
+
+    // A dry run decodes everything and writes nothing.
+    let out = migrate(&broker.brokers(), &from, &to, &["--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains(&format!("{} record(s) read", records.len())), "{}", text(&out));
+    for version in 1..=3 {
+        assert!(
+            text(&out).contains(&format!("schema id {version} (version {version} of")),
+            "{}",
+            text(&out)
+        );
+    }
+
     let out = migrate(&broker.brokers(), &from, &to, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
@@ -66,6 +79,23 @@ fn migrate_then_verify_and_verify_catches_a_duplicate() {
     producer.flush(Duration::from_secs(30)).unwrap();
     let out = migrate(&broker.brokers(), &from, &to, &["--verify"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+
+    // A poison record: the dry run names it; the migration stops at it with its coordinates.
+    producer
+        .send(BaseRecord::to(&from).partition(2).key("account-2").payload(&[9u8, 9, 9][..]))
+        .unwrap();
+    producer.flush(Duration::from_secs(30)).unwrap();
+    let out = migrate(&broker.brokers(), &from, &to, &["--dry-run"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("cannot decode partition 2 offset"), "{}", text(&out));
+    // Into the target holding the foreign record, the migration refuses to resume after it.
+    let out = migrate(&broker.brokers(), &from, &to, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("has no provenance"), "{}", text(&out));
+    // Into a new target, it stops at the poison record with its coordinates.
+    let out = migrate(&broker.brokers(), &from, &format!("{to}.again"), &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains(&format!("topic `{from}` partition 2 offset")), "{}", text(&out));
 }
 
 #[test]
