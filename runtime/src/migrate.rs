@@ -523,3 +523,60 @@ pub fn dry_run(
     }
     Ok(report)
 }
+
+/// Sets consumer group `group`'s committed offsets on the target to the positions equivalent to
+/// its committed offsets on the source: per partition, the first target record migrated from
+/// the source offset the group would read next (or the target's end, when that record is not
+/// migrated yet). The group must have no active members. Returns the offsets set, by
+/// partition: (source offset, target offset).
+pub fn translate_group(
+    config: &MigrateConfig,
+    group: &str,
+) -> Result<BTreeMap<i32, (i64, i64)>, MigrateError> {
+    let mut client = config.client();
+    client.set("group.id", group);
+    let consumer: BaseConsumer = client.create().map_err(kafka("creating a consumer"))?;
+    let source = partitions(&consumer, &config.from, config.timeout)?
+        .ok_or_else(|| MigrateError::Topics(format!("source `{}` does not exist", config.from)))?;
+    let mut asked = TopicPartitionList::new();
+    for &partition in &source {
+        asked.add_partition(&config.from, partition);
+    }
+    let committed = consumer
+        .committed_offsets(asked, config.timeout)
+        .map_err(kafka("reading the group's committed offsets"))?;
+    let mut moves = BTreeMap::new();
+    let mut target = TopicPartitionList::new();
+    for element in committed.elements() {
+        let Offset::Offset(next) = element.offset() else {
+            continue; // nothing committed for this partition: nothing to translate
+        };
+        let partition = element.partition();
+        let records = read_partition(config, &config.to, partition)?;
+        let position = records
+            .iter()
+            .find(|r| {
+                r.headers.get(SOURCE_OFFSET).and_then(|o| o.parse::<i64>().ok()) >= Some(next)
+            })
+            .map(|r| r.offset);
+        let position = match position {
+            Some(offset) => offset,
+            None => {
+                let (_, high) = consumer
+                    .fetch_watermarks(&config.to, partition, config.timeout)
+                    .map_err(kafka("reading the target's offsets"))?;
+                high
+            }
+        };
+        target
+            .add_partition_offset(&config.to, partition, Offset::Offset(position))
+            .map_err(kafka("translating offsets"))?;
+        moves.insert(partition, (next, position));
+    }
+    if target.count() > 0 {
+        consumer
+            .commit(&target, rdkafka::consumer::CommitMode::Sync)
+            .map_err(kafka("committing the group's offsets on the target"))?;
+    }
+    Ok(moves)
+}

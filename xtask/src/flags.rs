@@ -163,6 +163,11 @@ pub struct Migrate {
     /// record naming its source offset in order, the same key, timestamp and value.
     #[arg(long)]
     pub verify: bool,
+    /// After migrating, set consumer group G's committed offsets on the target to the positions
+    /// equivalent to its committed offsets on the source (G must have no active members), so
+    /// its consumers switch topics without reprocessing or skipping.
+    #[arg(long, value_name = "GROUP")]
+    pub translate_group: Option<String>,
     /// Send records that cannot be decoded here (with their coordinates), instead of stopping.
     #[arg(long, value_name = "TOPIC")]
     pub dead_letter_topic: Option<String>,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use strata::SchemaSource;
-use strata::migrate::{MigrateConfig, dry_run, migrate, verify};
+use strata::migrate::{MigrateConfig, dry_run, migrate, translate_group, verify};
 
 use crate::Outcome;
 use crate::flags::Migrate;
@@ -80,6 +80,14 @@ impl Migrate {
             "{} record(s) migrated from `{}` to `{}`, {} dead-lettered",
             report.migrated, self.from, self.to, report.dead_lettered
         );
+        if let Some(group) = &self.translate_group {
+            for (partition, (source, target)) in translate_group(&config, group)? {
+                println!(
+                    "group `{group}` partition {partition}: source offset {source} is target \
+                     offset {target}"
+                );
+            }
+        }
         Ok(Outcome::Passed)
     }
 }

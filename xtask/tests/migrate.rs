@@ -145,3 +145,56 @@ fn killed_with_sigkill_again_and_again_it_still_migrates_every_record_once_in_or
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(text(&out).matches("  ok").count(), 3, "{}", text(&out));
 }
+
+#[test]
+fn translate_group_moves_a_consumer_group_to_the_equivalent_positions_on_the_target() {
+    use rdkafka::Message;
+    use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+    let (broker, from) = start("cli-translate", 2);
+    let records = records_of::<AccountEvent>(5, 23, "account", 6);
+    produce(&broker, &from, &records);
+    let group = format!("{from}.readers");
+    // The group read the first 7 records of partition 0 and 4 of partition 1, and committed.
+    let reader: BaseConsumer = client(&broker.brokers()).set("group.id", &group).create().unwrap();
+    let mut committed = rdkafka::TopicPartitionList::new();
+    committed.add_partition_offset(&from, 0, rdkafka::Offset::Offset(7)).unwrap();
+    committed.add_partition_offset(&from, 1, rdkafka::Offset::Offset(4)).unwrap();
+    reader.commit(&committed, CommitMode::Sync).unwrap();
+    drop(reader);
+
+    let to = format!("{from}.v3");
+    let out = migrate(&broker.brokers(), &from, &to, &["--translate-group", &group]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out)
+            .contains(&format!("group `{group}` partition 0: source offset 7 is target offset 7")),
+        "{}",
+        text(&out)
+    );
+
+    // A consumer of the group on the target continues exactly after the last record it had.
+    let consumer: BaseConsumer = client(&broker.brokers())
+        .set("group.id", &group)
+        .set("auto.offset.reset", "error")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[&to]).unwrap();
+    let mut firsts = std::collections::BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while firsts.len() < 2 {
+        assert!(Instant::now() < deadline, "the group did not resume on the target: {firsts:?}");
+        let Some(message) = consumer.poll(Duration::from_millis(200)) else { continue };
+        let message = message.unwrap();
+        let source_offset = {
+            use rdkafka::message::Headers;
+            let headers = message.headers().unwrap();
+            headers
+                .iter()
+                .find(|h| h.key == "strata.source.offset")
+                .map(|h| String::from_utf8_lossy(h.value.unwrap()).parse::<i64>().unwrap())
+                .unwrap()
+        };
+        firsts.entry(message.partition()).or_insert(source_offset);
+    }
+    assert_eq!(firsts, std::collections::BTreeMap::from([(0, 7), (1, 4)]));
+}
