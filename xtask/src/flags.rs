@@ -163,6 +163,10 @@ pub struct Migrate {
     /// record naming its source offset in order, the same key, timestamp and value.
     #[arg(long)]
     pub verify: bool,
+    /// Register the newest schema version under the topic's subject when the registry lacks it
+    /// (otherwise its id must already be registered).
+    #[arg(long, requires = "url")]
+    pub register: bool,
     /// After migrating, set consumer group G's committed offsets on the target to the positions
     /// equivalent to its committed offsets on the source (G must have no active members), so
     /// its consumers switch topics without reprocessing or skipping.

@@ -23,7 +23,7 @@ impl Migrate {
                 known.join(", ")
             )
         })?;
-        let source: Arc<dyn SchemaSource> = match self.registry.client()? {
+        let source: Arc<dyn SchemaSource> = match self.registry.client_registering(self.register)? {
             Some(registry) => Arc::new(registry),
             None => {
                 let dir = self.dir.clone().unwrap_or_else(|| PathBuf::from("schemas"));

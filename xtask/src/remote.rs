@@ -57,6 +57,11 @@ pub struct RegistryFlags {
 impl RegistryFlags {
     /// The client, if a registry is named.
     pub fn client(&self) -> anyhow::Result<Option<Registry>> {
+        self.client_registering(false)
+    }
+
+    /// The client, registering schemas it is asked the id of when `register`.
+    pub fn client_registering(&self, register: bool) -> anyhow::Result<Option<Registry>> {
         let Some(url) = self.url.as_deref().filter(|u| !u.is_empty()) else {
             return Ok(None);
         };
@@ -75,6 +80,7 @@ impl RegistryFlags {
         }
         config.timeout = Duration::from_secs(self.timeout);
         config.retries = self.retries;
+        config.auto_register = register;
         Ok(Some(Registry::new(config)))
     }
 }

@@ -198,3 +198,65 @@ fn translate_group_moves_a_consumer_group_to_the_equivalent_positions_on_the_tar
     }
     assert_eq!(firsts, std::collections::BTreeMap::from([(0, 7), (1, 4)]));
 }
+
+#[test]
+fn with_a_registry_and_register_the_newest_version_is_registered_and_used() {
+    let (broker, from) = start("cli-register", 2);
+    let dir = std::env::temp_dir().join(format!("strata-migrate-sr-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let registry = strata_registry::Server::start(strata_registry::Config::new(&dir)).unwrap();
+    let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
+    let subject = "bank.accounts-value";
+    let post = |path: &str, body: serde_json::Value| {
+        let response = agent
+            .post(&format!("{}{path}", registry.url()))
+            .header("Content-Type", "application/vnd.schemaregistry.v1+json")
+            .send(body.to_string())
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    };
+    let put = agent
+        .put(&format!("{}/config/{subject}", registry.url()))
+        .header("Content-Type", "application/json")
+        .send(r#"{"compatibility":"NONE"}"#)
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    // Versions 1 and 2 registered (ids 1 and 2); the topic holds their records only.
+    for version in 1..=2 {
+        post(
+            &format!("/subjects/{subject}/versions"),
+            serde_json::json!({"schema": support::kafka::history::<AccountEvent>(version)}),
+        );
+    }
+    let records: Vec<_> = records_of::<AccountEvent>(4, 24, "account", 5)
+        .into_iter()
+        .filter(|(_, framed)| framed[4] <= 2)
+        .collect();
+    produce(&broker, &from, &records);
+    let to = format!("{from}.v3");
+    let url = registry.url();
+    let out = migrate(&broker.brokers(), &from, &to, &["--registry", &url]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "without --register the newest id is missing: {}",
+        text(&out)
+    );
+    let out = migrate(&broker.brokers(), &from, &to, &["--registry", &url, "--register"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = migrate(&broker.brokers(), &from, &to, &["--registry", &url, "--verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let versions: serde_json::Value = serde_json::from_str(
+        &agent
+            .get(&format!("{url}/subjects/{subject}/versions"))
+            .call()
+            .unwrap()
+            .into_body()
+            .read_to_string()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(versions, serde_json::json!([1, 2, 3]));
+    drop(registry);
+    let _ = std::fs::remove_dir_all(dir);
+}
