@@ -49,6 +49,10 @@ pub struct MigrateConfig {
     pub kafka: Vec<(String, String)>,
     /// How long metadata, offsets and flushes may take.
     pub timeout: Duration,
+    /// Keep migrating new source records until the progress callback says stop.
+    pub follow: bool,
+    /// How often the progress callback is called.
+    pub progress_every: Duration,
 }
 
 impl MigrateConfig {
@@ -61,6 +65,8 @@ impl MigrateConfig {
             dead_letter_topic: None,
             kafka: Vec::new(),
             timeout: Duration::from_secs(30),
+            follow: false,
+            progress_every: Duration::from_secs(1),
         }
     }
 
@@ -92,6 +98,8 @@ pub struct MigrationReport {
     /// Per partition, the source's end offset when the run started: everything before it is
     /// in the target now.
     pub ends: BTreeMap<i32, i64>,
+    /// Per partition, where the run stopped: (next source offset, next target offset).
+    pub offset_map: BTreeMap<i32, (i64, i64)>,
 }
 
 /// A migration or verification that could not run or finish.
@@ -211,11 +219,33 @@ fn prepare_target(config: &MigrateConfig, source: &[i32]) -> Result<(), MigrateE
     }
 }
 
+/// Where a migration is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MigrateProgress {
+    /// Records migrated in this run.
+    pub migrated: u64,
+    /// Records per second since the run started.
+    pub rate: f64,
+    /// Source records not migrated yet, up to the end offsets seen at start (catch-up) or
+    /// last seen (follow).
+    pub lag: i64,
+}
+
 /// Migrates every source record up to the end offsets seen at start, resuming after what the
 /// target already holds.
 pub fn migrate(
     config: &MigrateConfig,
     transcoder: &dyn Transcode,
+) -> Result<MigrationReport, MigrateError> {
+    migrate_with(config, transcoder, &mut |_| true)
+}
+
+/// [`migrate`] reporting progress about every `progress_every`; the callback returns `false` to
+/// stop (the way to end a follow migration: `config.follow`).
+pub fn migrate_with(
+    config: &MigrateConfig,
+    transcoder: &dyn Transcode,
+    on_progress: &mut dyn FnMut(&MigrateProgress) -> bool,
 ) -> Result<MigrationReport, MigrateError> {
     let consumer: BaseConsumer = config.client().create().map_err(kafka("creating a consumer"))?;
     let source = partitions(&consumer, &config.from, config.timeout)?
@@ -251,15 +281,38 @@ pub fn migrate(
     let partition_text: BTreeMap<i32, String> =
         source.iter().map(|p| (*p, p.to_string())).collect();
     let (mut offset_text, mut id_text, mut last_id) = (String::new(), String::new(), None);
-    while positions.iter().any(|(p, next)| *next < report.ends[p]) {
-        let Some(message) = consumer.poll(Duration::from_millis(100)) else {
+    let started = Instant::now();
+    let mut last_progress = Instant::now();
+    let mut polls = 0u32;
+    let mut idle = false;
+    while config.follow || positions.iter().any(|(p, next)| *next < report.ends[p]) {
+        polls = polls.wrapping_add(1);
+        if (idle || polls.is_multiple_of(256)) && last_progress.elapsed() >= config.progress_every {
+            last_progress = Instant::now();
+            let lag = positions.iter().map(|(p, next)| (report.ends[p] - next).max(0)).sum();
+            let seconds = started.elapsed().as_secs_f64().max(1e-9);
+            let progress = MigrateProgress {
+                migrated: report.migrated,
+                rate: report.migrated as f64 / seconds,
+                lag,
+            };
+            if !on_progress(&progress) {
+                break;
+            }
+        }
+        let polled = consumer.poll(Duration::from_millis(100));
+        idle = polled.is_none();
+        let Some(message) = polled else {
             continue;
         };
         let message = message.map_err(kafka("consuming"))?;
         let (partition, offset) = (message.partition(), message.offset());
         if offset >= report.ends[&partition] {
-            positions.insert(partition, offset + 1);
-            continue;
+            if !config.follow {
+                positions.insert(partition, offset + 1);
+                continue;
+            }
+            report.ends.insert(partition, offset + 1);
         }
         let payload = message.payload().unwrap_or_default();
         let schema_id = crate::wire::split_frame(payload).ok().map(|(id, _)| id);
@@ -328,6 +381,13 @@ pub fn migrate(
         positions.insert(partition, offset + 1);
     }
     producer.flush(config.timeout).map_err(kafka("delivering the migrated records"))?;
+    // The offset map: where each partition stands, in both topics.
+    for (&partition, &next) in &positions {
+        let (_, high) = consumer
+            .fetch_watermarks(&config.to, partition, config.timeout)
+            .map_err(kafka("reading the target's offsets"))?;
+        report.offset_map.insert(partition, (next, high));
+    }
     Ok(report)
 }
 

@@ -202,3 +202,33 @@ fn verify_fails_when_a_record_is_duplicated_into_or_missing_from_the_target() {
     let checks = verify(&config, &transcoder).unwrap();
     assert!(checks.iter().all(|c| c.problem.is_some()), "{checks:?}");
 }
+
+#[test]
+fn a_follow_migration_keeps_up_with_new_records_and_reports_the_offset_map() {
+    let (broker, from) = start("migrate-follow", 2);
+    let records = records_of::<AccountEvent>(4, 13, "account", 6);
+    let (first, second) = records.split_at(15);
+    produce_with_headers(&broker, &from, first);
+    let to = format!("{from}.v3");
+    let transcoder = Transcoder::<AccountEvent>::new(source_of::<AccountEvent>()).unwrap();
+    let mut config = MigrateConfig::new(broker.brokers(), &from, &to);
+    config.follow = true;
+    config.progress_every = Duration::from_millis(50);
+    let total = records.len() as u64;
+    let report = std::thread::scope(|scope| {
+        let follower = scope.spawn(|| {
+            strata::migrate::migrate_with(&config, &transcoder, &mut |p| p.migrated < total)
+                .unwrap()
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        produce_with_headers(&broker, &from, second);
+        follower.join().unwrap()
+    });
+    assert_eq!(report.migrated, total);
+    let migrated: i64 = report.offset_map.values().map(|(source, _)| source).sum();
+    assert_eq!(migrated, total as i64);
+    for (source, target) in report.offset_map.values() {
+        assert_eq!(source, target, "partition p of both topics holds the same records");
+    }
+    assert!(verify(&config, &transcoder).unwrap().iter().all(|c| c.problem.is_none()));
+}

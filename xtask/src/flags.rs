@@ -155,6 +155,10 @@ pub struct Migrate {
     /// The event type, by its topic (default: the one whose topic is `--from`).
     #[arg(long, value_name = "TOPIC")]
     pub event: Option<String>,
+    /// Keep migrating new source records until Ctrl-C or SIGTERM, then print where each
+    /// partition stands in both topics (for the consumers' cut-over).
+    #[arg(long, conflicts_with_all = ["verify", "dry_run"])]
+    pub follow: bool,
     /// Read and decode every source record, write nothing: counts per writer schema id and
     /// version, and every record that cannot be decoded with its coordinates (exit 1 if any).
     #[arg(long, conflicts_with = "verify")]

@@ -6,8 +6,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 use strata::SchemaSource;
-use strata::migrate::{MigrateConfig, dry_run, migrate, translate_group, verify};
+
+use strata::migrate::{
+    MigrateConfig, MigrateProgress, dry_run, migrate_with, translate_group, verify,
+};
 
 use crate::Outcome;
 use crate::flags::Migrate;
@@ -69,11 +75,17 @@ impl Migrate {
                 Outcome::Failed
             });
         }
-        let report = migrate(&config, transcoder.as_ref())?;
-        for (partition, from) in &report.resumed_from {
+        config.follow = self.follow;
+        let stop = Arc::new(AtomicBool::new(false));
+        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            signal_hook::flag::register(signal, Arc::clone(&stop))?;
+        }
+        let report = migrate_with(&config, transcoder.as_ref(), &mut progress(&stop))?;
+        for (partition, (source, target)) in &report.offset_map {
             println!(
-                "partition {partition}: source offsets {from}..{} migrated",
-                report.ends[partition]
+                "partition {partition}: source offset {source} = target offset {target} (resumed \
+                 from source offset {})",
+                report.resumed_from[partition]
             );
         }
         println!(
@@ -89,5 +101,35 @@ impl Migrate {
             }
         }
         Ok(Outcome::Passed)
+    }
+}
+
+/// Progress as a bar on a terminal (records, rate, ETA from the lag), else a log line every
+/// 10 s; stops when `stop` is set (Ctrl-C, SIGTERM).
+fn progress(stop: &AtomicBool) -> impl FnMut(&MigrateProgress) -> bool + '_ {
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} records, {per_sec}, ETA {eta}",
+            )
+            .expect("the template parses"),
+        );
+        bar
+    });
+    let mut last_line = Instant::now();
+    move |p: &MigrateProgress| {
+        match &bar {
+            Some(bar) => {
+                bar.set_length(p.migrated + p.lag.max(0) as u64);
+                bar.set_position(p.migrated);
+            }
+            None if last_line.elapsed() >= Duration::from_secs(10) => {
+                last_line = Instant::now();
+                eprintln!("migrate: {} records, {:.0}/s, {} to go", p.migrated, p.rate, p.lag);
+            }
+            None => {}
+        }
+        !stop.load(Ordering::Relaxed)
     }
 }

@@ -260,3 +260,34 @@ fn with_a_registry_and_register_the_newest_version_is_registered_and_used() {
     drop(registry);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn follow_keeps_migrating_until_sigterm_then_prints_the_offset_map() {
+    let (broker, from) = start("cli-follow", 2);
+    let records = records_of::<AccountEvent>(3, 25, "account", 4);
+    let (first, second) = records.split_at(10);
+    produce(&broker, &from, first);
+    let to = format!("{from}.v3");
+    let child = xtask()
+        .args(["migrate", "--from", &from, "--to", &to, "--brokers", &broker.brokers()])
+        .args(["--event", "bank.accounts", "--follow"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    produce(&broker, &from, second);
+    std::thread::sleep(Duration::from_secs(2));
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("{} record(s) migrated", records.len())),
+        "{}",
+        text(&out)
+    );
+    assert!(text(&out).contains("partition 0: source offset"), "{}", text(&out));
+    let out = migrate(&broker.brokers(), &from, &to, &["--verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
