@@ -492,19 +492,27 @@ pub fn verify(
     Ok(checks)
 }
 
-struct Copied {
-    offset: i64,
-    key: Option<Vec<u8>>,
-    timestamp: Option<i64>,
-    value: Vec<u8>,
-    headers: BTreeMap<String, String>,
+/// A record as stored: what `verify` compares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    /// Its offset.
+    pub offset: i64,
+    /// Its key.
+    pub key: Option<Vec<u8>>,
+    /// Its timestamp (milliseconds since the epoch), if any.
+    pub timestamp: Option<i64>,
+    /// Its value.
+    pub value: Vec<u8>,
+    /// Its headers (values read as UTF-8, lossily).
+    pub headers: BTreeMap<String, String>,
 }
 
-fn read_partition(
+/// Every record of one partition, up to its end offset when read.
+pub fn read_partition(
     config: &MigrateConfig,
     topic: &str,
     partition: i32,
-) -> Result<Vec<Copied>, MigrateError> {
+) -> Result<Vec<StoredRecord>, MigrateError> {
     let consumer: BaseConsumer = config.client().create().map_err(kafka("creating a consumer"))?;
     let (low, high) = consumer
         .fetch_watermarks(topic, partition, config.timeout)
@@ -536,7 +544,7 @@ fn read_partition(
                     .collect()
             })
             .unwrap_or_default();
-        out.push(Copied {
+        out.push(StoredRecord {
             offset: message.offset(),
             key: message.key().map(<[u8]>::to_vec),
             timestamp: message.timestamp().to_millis(),

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use strata::migrate::{MigrateConfig, Transcoder, migrate, verify};
+use strata::migrate::{MigrateConfig, StoredRecord, Transcoder, migrate, read_partition, verify};
 use strata::{Decoder, Event};
 use strata_tests::bank::AccountEvent;
 use strata_tests::shop::OrderEvent;
@@ -60,12 +60,13 @@ fn migrates_every_version<E: Event + Send + Sync + std::fmt::Debug + PartialEq>(
     for partition in 0..3 {
         for record in read(&broker, &to, partition) {
             assert_eq!(record.value[1..5], E::VERSION.to_be_bytes(), "framed with the latest id");
-            let index: usize = record.header("trace").trim_start_matches("trace-").parse().unwrap();
+            let index: usize =
+                header(&record, "trace").trim_start_matches("trace-").parse().unwrap();
             let (key, framed) = &records[index];
             assert_eq!(record.key.as_deref(), Some(key.as_bytes()));
             assert_eq!(record.timestamp, Some(1_700_000_000_000 + index as i64));
             assert_eq!(decoder.decode(&record.value).unwrap(), decoder.decode(framed).unwrap());
-            assert_eq!(record.header("strata.source.schema_id"), &framed[4].to_string());
+            assert_eq!(header(&record, "strata.source.schema_id"), &framed[4].to_string());
         }
     }
 
@@ -78,56 +79,13 @@ fn migrates_every_version<E: Event + Send + Sync + std::fmt::Debug + PartialEq>(
     assert!(verify(&config, &transcoder).unwrap().iter().all(|c| c.problem.is_none()));
 }
 
-struct Read {
-    key: Option<Vec<u8>>,
-    timestamp: Option<i64>,
-    value: Vec<u8>,
-    headers: Vec<(String, String)>,
+fn read(broker: &Broker, topic: &str, partition: i32) -> Vec<StoredRecord> {
+    let config = MigrateConfig::new(broker.brokers(), topic, topic);
+    read_partition(&config, topic, partition).unwrap()
 }
 
-impl Read {
-    fn header(&self, name: &str) -> &str {
-        &self.headers.iter().find(|(k, _)| k == name).unwrap_or_else(|| panic!("no {name}")).1
-    }
-}
-
-fn read(broker: &Broker, topic: &str, partition: i32) -> Vec<Read> {
-    use rdkafka::Message;
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    use rdkafka::message::Headers;
-    let consumer: BaseConsumer =
-        client(&broker.brokers()).set("group.id", "read").create().unwrap();
-    let (low, high) = consumer.fetch_watermarks(topic, partition, Duration::from_secs(10)).unwrap();
-    let mut assignment = rdkafka::TopicPartitionList::new();
-    assignment.add_partition_offset(topic, partition, rdkafka::Offset::Offset(low)).unwrap();
-    consumer.assign(&assignment).unwrap();
-    let mut out = Vec::new();
-    let mut next = low;
-    while next < high {
-        let Some(message) = consumer.poll(Duration::from_millis(200)) else { continue };
-        let message = message.unwrap();
-        next = message.offset() + 1;
-        let headers = message
-            .headers()
-            .map(|hs| {
-                hs.iter()
-                    .map(|h| {
-                        (
-                            h.key.to_owned(),
-                            String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        out.push(Read {
-            key: message.key().map(<[u8]>::to_vec),
-            timestamp: message.timestamp().to_millis(),
-            value: message.payload().unwrap_or_default().to_vec(),
-            headers,
-        });
-    }
-    out
+fn header<'a>(record: &'a StoredRecord, name: &str) -> &'a str {
+    record.headers.get(name).unwrap_or_else(|| panic!("no {name}"))
 }
 
 #[test]
