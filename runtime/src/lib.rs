@@ -42,6 +42,8 @@ pub mod event;
 pub mod guide;
 pub mod history;
 #[cfg(feature = "kafka")]
+mod kafka;
+#[cfg(feature = "kafka")]
 pub mod migrate;
 pub mod references;
 #[cfg(feature = "registry")]

@@ -71,17 +71,9 @@ impl MigrateConfig {
     }
 
     fn client(&self) -> ClientConfig {
-        let mut config = ClientConfig::new();
-        config
-            .set("bootstrap.servers", &self.brokers)
-            .set("broker.address.family", "v4")
-            .set("enable.auto.commit", "false")
-            .set("fetch.queue.backoff.ms", "10")
-            .set("group.id", format!("strata-migrate-{}", self.from));
-        for (key, value) in &self.kafka {
-            config.set(key, value);
-        }
-        config
+        let group = format!("strata-migrate-{}", self.from);
+        let settings = [("enable.auto.commit", "false"), ("group.id", group.as_str())];
+        crate::kafka::client(&self.brokers, &settings, &self.kafka)
     }
 }
 
@@ -136,14 +128,8 @@ fn partitions(
     topic: &str,
     timeout: Duration,
 ) -> Result<Option<Vec<i32>>, MigrateError> {
-    let metadata =
-        consumer.fetch_metadata(Some(topic), timeout).map_err(kafka("reading metadata"))?;
-    let found: Vec<i32> = metadata
-        .topics()
-        .iter()
-        .filter(|t| t.name() == topic && t.error().is_none())
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-        .collect();
+    let found =
+        crate::kafka::partitions(consumer, topic, timeout).map_err(kafka("reading metadata"))?;
     Ok((!found.is_empty()).then_some(found))
 }
 

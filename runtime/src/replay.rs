@@ -281,20 +281,13 @@ impl<E: Event> Replay<E> {
     }
 
     fn client_config(&self) -> ClientConfig {
-        let mut config = ClientConfig::new();
-        config
-            .set("bootstrap.servers", &self.config.brokers)
-            .set("broker.address.family", "v4")
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            // librdkafka 2.x waits 1 s before fetching again once its queue passed its
-            // thresholds; a replay that decodes as fast as the queue fills would then starve.
-            .set("fetch.queue.backoff.ms", "10")
-            .set("group.id", format!("strata-replay-{}", self.topic));
-        for (key, value) in &self.config.kafka {
-            config.set(key, value);
-        }
-        config
+        let group = format!("strata-replay-{}", self.topic);
+        let settings = [
+            ("enable.auto.commit", "false"),
+            ("enable.auto.offset.store", "false"),
+            ("group.id", group.as_str()),
+        ];
+        crate::kafka::client(&self.config.brokers, &settings, &self.config.kafka)
     }
 
     /// Replays the whole topic into `projection`.
@@ -521,15 +514,8 @@ impl<E: Event> Replay<E> {
         positions: &mut BTreeMap<i32, i64>,
     ) -> Result<(), ReplayError> {
         let topic = self.topic.as_str();
-        let metadata = consumer
-            .fetch_metadata(Some(topic), self.config.timeout)
+        let partitions = crate::kafka::partitions(consumer, topic, self.config.timeout)
             .map_err(kafka("reading the topic's metadata"))?;
-        let partitions: Vec<i32> = metadata
-            .topics()
-            .iter()
-            .filter(|t| t.name() == topic)
-            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-            .collect();
         if partitions.is_empty() {
             return Err(ReplayError::Kafka(format!("topic `{topic}` has no partitions")));
         }
@@ -709,12 +695,7 @@ impl KafkaStore {
     }
 
     fn client(&self) -> ClientConfig {
-        let mut config = ClientConfig::new();
-        config.set("bootstrap.servers", &self.brokers).set("broker.address.family", "v4");
-        for (key, value) in &self.kafka {
-            config.set(key, value);
-        }
-        config
+        crate::kafka::client(&self.brokers, &[], &self.kafka)
     }
 
     fn error(&self, what: &str, e: impl std::fmt::Display) -> SnapshotError {
@@ -770,15 +751,8 @@ impl SnapshotStore for KafkaStore {
             .create()
             .map_err(|e| self.error("creating the consumer", e))?;
         let mut found = Vec::new();
-        let metadata = consumer
-            .fetch_metadata(Some(&self.topic), self.timeout)
+        let partitions = crate::kafka::partitions(&consumer, &self.topic, self.timeout)
             .map_err(|e| self.error("reading metadata", e))?;
-        let partitions: Vec<i32> = metadata
-            .topics()
-            .iter()
-            .filter(|t| t.name() == self.topic && t.error().is_none())
-            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-            .collect();
         let mut assignment = TopicPartitionList::new();
         let mut ends = BTreeMap::new();
         for partition in partitions {
