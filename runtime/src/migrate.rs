@@ -10,16 +10,20 @@
 //! the same partition would duplicate records; `verify` finds them).
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use rdkafka::Message;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaRespErr;
 
 pub use crate::codec::{Transcode, Transcoder};
 use crate::error::DecodeError;
@@ -53,6 +57,9 @@ pub struct MigrateConfig {
     pub follow: bool,
     /// How often the progress callback is called.
     pub progress_every: Duration,
+    /// A consumer group: instances sharing it split the source partitions between them.
+    /// `None`: this instance migrates every partition.
+    pub group: Option<String>,
 }
 
 impl MigrateConfig {
@@ -67,6 +74,7 @@ impl MigrateConfig {
             timeout: Duration::from_secs(30),
             follow: false,
             progress_every: Duration::from_secs(1),
+            group: None,
         }
     }
 
@@ -123,8 +131,8 @@ fn kafka(context: &str) -> impl Fn(rdkafka::error::KafkaError) -> MigrateError +
 }
 
 /// The partitions of `topic`, or `None` when it does not exist.
-fn partitions(
-    consumer: &BaseConsumer,
+fn partitions<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
     topic: &str,
     timeout: Duration,
 ) -> Result<Option<Vec<i32>>, MigrateError> {
@@ -138,9 +146,13 @@ fn header<'a>(message: &'a BorrowedMessage<'_>, name: &str) -> Option<&'a str> {
     headers.iter().find(|h| h.key == name).and_then(|h| std::str::from_utf8(h.value?).ok())
 }
 
-/// The source offset named by the last record of target partition `partition`, if any.
-fn target_tail(config: &MigrateConfig, partition: i32) -> Result<Option<i64>, MigrateError> {
-    let consumer: BaseConsumer = config.client().create().map_err(kafka("creating a consumer"))?;
+/// The source offset named by the last record of target partition `partition`, if any, read
+/// with `consumer` (a helper of its own: never a group member's handle).
+fn target_tail(
+    consumer: &BaseConsumer,
+    config: &MigrateConfig,
+    partition: i32,
+) -> Result<Option<i64>, MigrateError> {
     let (low, high) = consumer
         .fetch_watermarks(&config.to, partition, config.timeout)
         .map_err(kafka("reading the target's offsets"))?;
@@ -173,6 +185,186 @@ fn target_tail(config: &MigrateConfig, partition: i32) -> Result<Option<i64>, Mi
                 "reading the last record of `{}` partition {partition} timed out",
                 config.to
             )));
+        }
+    }
+}
+
+/// Where one source partition's migration resumes.
+#[derive(Debug, Clone, Copy)]
+struct Resume {
+    partition: i32,
+    /// The next source offset to migrate: right after the one the target's last record names.
+    next: i64,
+    /// The source's end offset when resumed.
+    end: i64,
+}
+
+/// Where each of `partitions` resumes, from the target's tail. Refuses when the source no
+/// longer holds the records right after it (deleted by retention before being migrated).
+fn resume_points(config: &MigrateConfig, partitions: &[i32]) -> Result<Vec<Resume>, MigrateError> {
+    let consumer: BaseConsumer = config.client().create().map_err(kafka("creating a consumer"))?;
+    partitions
+        .iter()
+        .map(|&partition| {
+            let (low, end) = consumer
+                .fetch_watermarks(&config.from, partition, config.timeout)
+                .map_err(kafka("reading the source's offsets"))?;
+            let next = match target_tail(&consumer, config, partition)? {
+                Some(done) if done + 1 < low => {
+                    return Err(MigrateError::Topics(format!(
+                        "source `{}` partition {partition} starts at offset {low}, but the \
+                         target holds records up to source offset {done} only: offsets {} to \
+                         {} were deleted before they were migrated",
+                        config.from,
+                        done + 1,
+                        low - 1
+                    )));
+                }
+                Some(done) => done + 1,
+                None => low,
+            };
+            Ok(Resume { partition, next, end })
+        })
+        .collect()
+}
+
+/// The producer's delivery reports: the first failure stops the migration.
+struct Deliveries {
+    failed: Mutex<Option<String>>,
+}
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((e, message)) = result {
+            let from = |name| header(message, name).unwrap_or("?");
+            let mut failed = self.failed.lock().unwrap_or_else(PoisonError::into_inner);
+            failed.get_or_insert_with(|| {
+                format!(
+                    "delivering the record of source partition {} offset {} to `{}`: {e}",
+                    from(SOURCE_PARTITION),
+                    from(SOURCE_OFFSET),
+                    message.topic()
+                )
+            });
+        }
+    }
+}
+
+type MigrationProducer = BaseProducer<Deliveries>;
+
+/// Fails with the first delivery failure, if any.
+fn delivered(producer: &MigrationProducer) -> Result<(), MigrateError> {
+    match producer.context().failed.lock().unwrap_or_else(PoisonError::into_inner).take() {
+        Some(failure) => Err(MigrateError::Kafka(failure)),
+        None => Ok(()),
+    }
+}
+
+/// What a rebalance changed, for the migration loop to apply after its poll.
+enum Change {
+    Assigned(Vec<Resume>),
+    /// Partitions revoked (their records flushed); `reassigned`: an assignment follows (the
+    /// eager protocol revokes everything first).
+    Revoked {
+        partitions: Vec<i32>,
+        reassigned: bool,
+    },
+    Failed(MigrateError),
+}
+
+/// The source consumer's context. In a consumer group it resumes each assigned partition from
+/// the target's tail, and delivers every record of a revoked partition before letting it go,
+/// so that the next owner reads a complete tail.
+struct Membership {
+    config: MigrateConfig,
+    producer: Arc<MigrationProducer>,
+    changes: Mutex<Vec<Change>>,
+    changed: AtomicBool,
+}
+
+impl Membership {
+    fn push(&self, change: Change) {
+        self.changes.lock().unwrap_or_else(PoisonError::into_inner).push(change);
+        self.changed.store(true, Ordering::Release);
+    }
+
+    fn take(&self) -> Vec<Change> {
+        if !self.changed.swap(false, Ordering::Acquire) {
+            return Vec::new();
+        }
+        std::mem::take(&mut *self.changes.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+impl ClientContext for Membership {}
+
+impl ConsumerContext for Membership {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        assignment: &mut TopicPartitionList,
+    ) {
+        let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
+        let partitions: Vec<i32> = assignment
+            .elements_for_topic(&self.config.from)
+            .iter()
+            .map(|e| e.partition())
+            .collect();
+        let done = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let points = resume_points(&self.config, &partitions).and_then(|points| {
+                    for point in &points {
+                        assignment
+                            .set_partition_offset(
+                                &self.config.from,
+                                point.partition,
+                                Offset::Offset(point.next),
+                            )
+                            .map_err(kafka("assigning"))?;
+                    }
+                    Ok(points)
+                });
+                match points {
+                    Ok(points) => {
+                        self.push(Change::Assigned(points));
+                        if cooperative {
+                            consumer.incremental_assign(assignment)
+                        } else {
+                            consumer.assign(assignment)
+                        }
+                    }
+                    Err(e) => {
+                        self.push(Change::Failed(e));
+                        consumer.assign(&TopicPartitionList::new())
+                    }
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                if let Err(e) = self.producer.flush(self.config.timeout) {
+                    self.push(Change::Failed(MigrateError::Kafka(format!(
+                        "delivering the records of revoked partitions {partitions:?}: {e}"
+                    ))));
+                }
+                self.push(Change::Revoked { partitions, reassigned: !cooperative });
+                if cooperative {
+                    consumer.incremental_unassign(assignment)
+                } else {
+                    consumer.unassign()
+                }
+            }
+            other => {
+                let code: RDKafkaErrorCode = other.into();
+                self.push(Change::Failed(MigrateError::Kafka(format!("rebalancing: {code}"))));
+                consumer.unassign()
+            }
+        };
+        if let Err(e) = done {
+            self.push(Change::Failed(MigrateError::Kafka(format!("rebalancing: {e}"))));
         }
     }
 }
@@ -213,8 +405,10 @@ pub struct MigrateProgress {
     /// Records per second since the run started.
     pub rate: f64,
     /// Source records not migrated yet, up to the end offsets seen at start (catch-up) or
-    /// last seen (follow).
+    /// last seen (follow), in the partitions this instance holds.
     pub lag: i64,
+    /// The source partitions this instance holds now (all of them without a group).
+    pub partitions: Vec<i32>,
 }
 
 /// Migrates every source record up to the end offsets seen at start, resuming after what the
@@ -228,40 +422,61 @@ pub fn migrate(
 
 /// [`migrate`] reporting progress about every `progress_every`; the callback returns `false` to
 /// stop (the way to end a follow migration: `config.follow`).
+///
+/// With `config.group`, instances sharing the group split the source partitions through
+/// Kafka's consumer-group protocol: each resumes every partition it is assigned from the
+/// target's tail, and delivers everything it wrote to a partition before giving it up. In
+/// catch-up mode an instance stops once the partitions it holds are migrated up to their end
+/// offsets when assigned (the others' partitions are theirs to finish).
 pub fn migrate_with(
     config: &MigrateConfig,
     transcoder: &dyn Transcode,
     on_progress: &mut dyn FnMut(&MigrateProgress) -> bool,
 ) -> Result<MigrationReport, MigrateError> {
-    let consumer: BaseConsumer = config.client().create().map_err(kafka("creating a consumer"))?;
+    let producer: Arc<MigrationProducer> = Arc::new(
+        config
+            .client()
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "5")
+            // A failed batch stops the producer rather than leave a gap behind later records,
+            // and records never expire locally: an unreachable broker fails the final flush.
+            .set("enable.gapless.guarantee", "true")
+            .set("message.timeout.ms", "0")
+            .create_with_context(Deliveries { failed: Mutex::new(None) })
+            .map_err(kafka("creating the producer"))?,
+    );
+    let membership = Membership {
+        config: config.clone(),
+        producer: Arc::clone(&producer),
+        changes: Mutex::new(Vec::new()),
+        changed: AtomicBool::new(false),
+    };
+    let mut client = config.client();
+    if let Some(group) = &config.group {
+        client.set("group.id", group);
+    }
+    let consumer: BaseConsumer<Membership> =
+        client.create_with_context(membership).map_err(kafka("creating a consumer"))?;
     let source = partitions(&consumer, &config.from, config.timeout)?
         .ok_or_else(|| MigrateError::Topics(format!("source `{}` does not exist", config.from)))?;
     prepare_target(config, &source)?;
-    let mut report = MigrationReport::default();
-    let mut assignment = TopicPartitionList::new();
-    for &partition in &source {
-        let (low, high) = consumer
-            .fetch_watermarks(&config.from, partition, config.timeout)
-            .map_err(kafka("reading the source's offsets"))?;
-        let start = match target_tail(config, partition)? {
-            Some(done) => done + 1,
-            None => low,
-        };
-        report.resumed_from.insert(partition, start);
-        report.ends.insert(partition, high);
-        assignment
-            .add_partition_offset(&config.from, partition, Offset::Offset(start))
-            .map_err(kafka("assigning"))?;
+    if config.group.is_some() {
+        consumer.subscribe(&[config.from.as_str()]).map_err(kafka("joining the group"))?;
+    } else {
+        let points = resume_points(config, &source)?;
+        let mut assignment = TopicPartitionList::new();
+        for point in &points {
+            assignment
+                .add_partition_offset(&config.from, point.partition, Offset::Offset(point.next))
+                .map_err(kafka("assigning"))?;
+        }
+        consumer.assign(&assignment).map_err(kafka("assigning"))?;
+        consumer.context().push(Change::Assigned(points));
     }
-    consumer.assign(&assignment).map_err(kafka("assigning"))?;
-    let producer: BaseProducer = config
-        .client()
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("linger.ms", "5")
-        .create()
-        .map_err(kafka("creating the producer"))?;
-    let mut positions = report.resumed_from.clone();
+
+    let mut report = MigrationReport::default();
+    let mut held = Held::default();
     let mut value = Vec::with_capacity(256);
     // Header values reused from record to record.
     let partition_text: BTreeMap<i32, String> =
@@ -271,16 +486,22 @@ pub fn migrate_with(
     let mut last_progress = Instant::now();
     let mut polls = 0u32;
     let mut idle = false;
-    while config.follow || positions.iter().any(|(p, next)| *next < report.ends[p]) {
+    loop {
+        held.apply(consumer.context().take(), &mut report)?;
+        if held.done() && !config.follow {
+            break;
+        }
         polls = polls.wrapping_add(1);
         if (idle || polls.is_multiple_of(256)) && last_progress.elapsed() >= config.progress_every {
             last_progress = Instant::now();
-            let lag = positions.iter().map(|(p, next)| (report.ends[p] - next).max(0)).sum();
+            delivered(&producer)?;
+            let lag = held.positions.iter().map(|(p, next)| (held.ends[p] - next).max(0)).sum();
             let seconds = started.elapsed().as_secs_f64().max(1e-9);
             let progress = MigrateProgress {
                 migrated: report.migrated,
                 rate: report.migrated as f64 / seconds,
                 lag,
+                partitions: held.positions.keys().copied().collect(),
             };
             if !on_progress(&progress) {
                 break;
@@ -293,11 +514,23 @@ pub fn migrate_with(
         };
         let message = message.map_err(kafka("consuming"))?;
         let (partition, offset) = (message.partition(), message.offset());
-        if offset >= report.ends[&partition] {
+        held.apply(consumer.context().take(), &mut report)?;
+        // A record of a partition no longer held, or from before it was resumed: its owner
+        // migrates it (after the target's tail).
+        let (Some(end), Some(next)) =
+            (held.ends.get_mut(&partition), held.positions.get(&partition))
+        else {
+            continue;
+        };
+        if offset < *next {
+            continue;
+        }
+        if offset >= *end {
             if !config.follow {
-                positions.insert(partition, offset + 1);
+                held.positions.insert(partition, offset + 1);
                 continue;
             }
+            *end = offset + 1;
             report.ends.insert(partition, offset + 1);
         }
         let payload = message.payload().unwrap_or_default();
@@ -337,7 +570,7 @@ pub fn migrate_with(
                 if let Some(at) = message.timestamp().to_millis() {
                     record = record.timestamp(at);
                 }
-                send(&producer, record)?;
+                send(&producer, record, config.timeout)?;
                 report.migrated += 1;
             }
             Err(source) => {
@@ -360,15 +593,18 @@ pub fn migrate_with(
                 if let Some(key) = message.key() {
                     record = record.key(key);
                 }
-                send(&producer, record)?;
+                send(&producer, record, config.timeout)?;
                 report.dead_lettered += 1;
             }
         }
-        positions.insert(partition, offset + 1);
+        held.positions.insert(partition, offset + 1);
     }
     producer.flush(config.timeout).map_err(kafka("delivering the migrated records"))?;
+    delivered(&producer)?;
     // The offset map: where each partition stands, in both topics.
-    for (&partition, &next) in &positions {
+    let mut stood = held.left;
+    stood.extend(held.positions);
+    for (partition, next) in stood {
         let (_, high) = consumer
             .fetch_watermarks(&config.to, partition, config.timeout)
             .map_err(kafka("reading the target's offsets"))?;
@@ -377,10 +613,64 @@ pub fn migrate_with(
     Ok(report)
 }
 
+/// The source partitions an instance holds, and where they stand.
+#[derive(Default)]
+struct Held {
+    /// Per held partition: the next source offset to migrate.
+    positions: BTreeMap<i32, i64>,
+    /// Per held partition: the end offset to reach (catch-up), or the highest seen (follow).
+    ends: BTreeMap<i32, i64>,
+    /// Where the partitions given up stood (for the offset map).
+    left: BTreeMap<i32, i64>,
+    /// Whether partitions are assigned (none may be) and no assignment is pending.
+    assigned: bool,
+}
+
+impl Held {
+    fn apply(
+        &mut self,
+        changes: Vec<Change>,
+        report: &mut MigrationReport,
+    ) -> Result<(), MigrateError> {
+        for change in changes {
+            match change {
+                Change::Assigned(points) => {
+                    self.assigned = true;
+                    for Resume { partition, next, end } in points {
+                        self.positions.insert(partition, next);
+                        self.ends.insert(partition, end);
+                        report.resumed_from.insert(partition, next);
+                        report.ends.insert(partition, end);
+                    }
+                }
+                Change::Revoked { partitions, reassigned } => {
+                    self.assigned = !reassigned;
+                    for partition in partitions {
+                        self.ends.remove(&partition);
+                        if let Some(next) = self.positions.remove(&partition) {
+                            self.left.insert(partition, next);
+                        }
+                    }
+                }
+                Change::Failed(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Every held partition migrated up to its end offset.
+    fn done(&self) -> bool {
+        self.assigned && self.positions.iter().all(|(p, next)| *next >= self.ends[p])
+    }
+}
+
+/// Queues `record`, waiting up to `timeout` while the producer's queue is full.
 fn send(
-    producer: &BaseProducer,
+    producer: &MigrationProducer,
     mut record: BaseRecord<'_, [u8], [u8]>,
+    timeout: Duration,
 ) -> Result<(), MigrateError> {
+    let mut deadline = None;
     loop {
         match producer.send(record) {
             Ok(()) => {
@@ -390,10 +680,20 @@ fn send(
             Err((e, returned))
                 if e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::QueueFull) =>
             {
+                let deadline = *deadline.get_or_insert_with(|| Instant::now() + timeout);
+                if Instant::now() > deadline {
+                    delivered(producer)?;
+                    return Err(MigrateError::Kafka(format!(
+                        "producing: the queue stayed full for {timeout:?}"
+                    )));
+                }
                 producer.poll(Duration::from_millis(10));
                 record = returned;
             }
-            Err((e, _)) => return Err(MigrateError::Kafka(format!("producing: {e}"))),
+            Err((e, _)) => {
+                delivered(producer)?;
+                return Err(MigrateError::Kafka(format!("producing: {e}")));
+            }
         }
     }
 }

@@ -179,11 +179,25 @@ pub struct Migrate {
     /// Send records that cannot be decoded here (with their coordinates), instead of stopping.
     #[arg(long, value_name = "TOPIC")]
     pub dead_letter_topic: Option<String>,
+    /// Split the source partitions with every instance started with the same group (Kafka's
+    /// consumer-group protocol); each resumes its partitions from the target's tail.
+    #[arg(long, value_name = "GROUP", conflicts_with_all = ["verify", "dry_run"])]
+    pub group: Option<String>,
+    /// A librdkafka setting for every client (repeatable), e.g. `-X session.timeout.ms=6000`.
+    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = kafka_setting)]
+    pub kafka: Vec<(String, String)>,
     /// The schema history directory, when no registry is given (ids as `schemas/` assigns them).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
     #[command(flatten)]
     pub registry: crate::remote::RegistryFlags,
+}
+
+fn kafka_setting(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("`{text}` is not KEY=VALUE")),
+    }
 }
 
 /// Flags of `cargo xtask register`.

@@ -43,6 +43,8 @@ impl Migrate {
             .with_context(|| format!("building the transcoder of `{}`", event.rust_name))?;
         let mut config = MigrateConfig::new(&self.brokers, &self.from, &self.to);
         config.dead_letter_topic = self.dead_letter_topic.clone();
+        config.group = self.group.clone();
+        config.kafka = self.kafka.clone();
         if self.verify {
             let checks = verify(&config, transcoder.as_ref())?;
             println!("partition  source  target  result");
@@ -118,7 +120,17 @@ fn progress(stop: &AtomicBool) -> impl FnMut(&MigrateProgress) -> bool + '_ {
         bar
     });
     let mut last_line = Instant::now();
+    let mut held: Option<Vec<i32>> = None;
     move |p: &MigrateProgress| {
+        if held.as_ref() != Some(&p.partitions) {
+            let list: Vec<String> = p.partitions.iter().map(i32::to_string).collect();
+            let line = format!("migrate: holding source partition(s) [{}]", list.join(", "));
+            match &bar {
+                Some(bar) => bar.println(line),
+                None => eprintln!("{line}"),
+            }
+            held = Some(p.partitions.clone());
+        }
         match &bar {
             Some(bar) => {
                 bar.set_length(p.migrated + p.lag.max(0) as u64);

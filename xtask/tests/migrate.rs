@@ -291,3 +291,150 @@ fn follow_keeps_migrating_until_sigterm_then_prints_the_offset_map() {
     let out = migrate(&broker.brokers(), &from, &to, &["--verify"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
+
+/// A `migrate --follow` process whose standard error is collected line by line.
+struct Instance {
+    child: std::process::Child,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Instance {
+    fn start(brokers: &str, from: &str, to: &str, extra: &[&str]) -> Instance {
+        let mut child = xtask()
+            .args(["migrate", "--from", from, "--to", to, "--brokers", brokers])
+            .args(["--event", "bank.accounts", "--follow"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().unwrap();
+        let collected = std::sync::Arc::clone(&lines);
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                collected.lock().unwrap().push(line);
+            }
+        });
+        Instance { child, lines }
+    }
+
+    /// Waits until the instance announces it holds `count` partitions; returns them.
+    fn holds(&self, count: usize) -> Vec<i32> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let held = self.lines.lock().unwrap().iter().rev().find_map(|line| {
+                let list = line.strip_prefix("migrate: holding source partition(s) [")?;
+                let list = list.strip_suffix(']')?;
+                Some(list.split(", ").filter_map(|p| p.parse().ok()).collect::<Vec<i32>>())
+            });
+            if let Some(held) = held.filter(|h| h.len() == count) {
+                return held;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "never held {count} partitions: {:?}",
+                self.lines.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// SIGTERM, then what it printed.
+    fn stop(self) -> String {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        let out = self.child.wait_with_output().unwrap();
+        let stderr = self.lines.lock().unwrap().join("\n");
+        let text = format!("{}{stderr}", String::from_utf8_lossy(&out.stdout));
+        assert_eq!(out.status.code(), Some(0), "{text}");
+        text
+    }
+}
+
+/// Waits until the target holds `count` records.
+fn wait_for_target(brokers: &str, topic: &str, partitions: i32, count: i64) {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = client(brokers).create().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let held: i64 = (0..partitions)
+            .map(|p| {
+                consumer
+                    .fetch_watermarks(topic, p, Duration::from_secs(10))
+                    .map(|(low, high)| high - low)
+                    .unwrap_or(0)
+            })
+            .sum();
+        if held >= count {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the target holds {held} of {count} records");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn migrated(text: &str) -> u64 {
+    let line = text.lines().find(|l| l.contains(" record(s) migrated from")).expect(text);
+    line.split(' ').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn two_instances_in_one_group_split_the_partitions_and_take_over_from_each_other() {
+    let (broker, from) = start("cli-group", 4);
+    let to = format!("{from}.v3");
+    let batch = records_of::<AccountEvent>(10, 26, "account", 40);
+    produce(&broker, &from, &batch);
+    let group = format!("migrators-{}", std::process::id());
+    // A member that dies is noticed after 6 s (the broker's least session timeout).
+    let flags = ["--group", &group, "-X", "session.timeout.ms=6000"];
+    let brokers = broker.brokers();
+    let first = Instance::start(&brokers, &from, &to, &flags);
+    first.holds(4);
+    let second = Instance::start(&brokers, &from, &to, &flags);
+    // The group splits the partitions: two each (range assignment).
+    let mut split = second.holds(2);
+    split.extend(first.holds(2));
+    split.sort();
+    assert_eq!(split, [0, 1, 2, 3]);
+    produce(&broker, &from, &batch);
+    wait_for_target(&brokers, &to, 4, 2 * batch.len() as i64);
+
+    // The second leaves cleanly: the first takes its partitions over from the target's tail.
+    let second_said = second.stop();
+    first.holds(4);
+    produce(&broker, &from, &batch);
+    wait_for_target(&brokers, &to, 4, 3 * batch.len() as i64);
+
+    // A third joins, is killed with SIGKILL while records arrive; the first takes over again.
+    let mut third = Instance::start(&brokers, &from, &to, &flags);
+    third.holds(2);
+    first.holds(2);
+    let producing = {
+        let (broker_url, from, batch) = (brokers.clone(), from.clone(), batch.clone());
+        std::thread::spawn(move || {
+            let producer: BaseProducer = client(&broker_url).create().unwrap();
+            for (key, value) in batch.iter().cycle().take(20 * batch.len()) {
+                producer.send(BaseRecord::to(&from).key(key).payload(value)).unwrap();
+                producer.poll(Duration::ZERO);
+            }
+            producer.flush(Duration::from_secs(30)).unwrap();
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    third.child.kill().unwrap();
+    third.child.wait().unwrap();
+    producing.join().unwrap();
+    first.holds(4);
+    let total = 23 * batch.len() as i64;
+    wait_for_target(&brokers, &to, 4, total);
+    let first_said = first.stop();
+
+    let (first_count, second_count) = (migrated(&first_said), migrated(&second_said));
+    assert!(second_count > 0 && first_count > 0, "{first_said}\n{second_said}");
+    assert!(first_count < total as u64, "the others migrated part: {first_said}");
+    let out = migrate(&brokers, &from, &to, &["--verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(text(&out).matches("  ok").count(), 4, "{}", text(&out));
+}
