@@ -96,6 +96,31 @@ fn migrate_then_verify_and_verify_catches_a_duplicate() {
     let out = migrate(&broker.brokers(), &from, &format!("{to}.again"), &[]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains(&format!("topic `{from}` partition 2 offset")), "{}", text(&out));
+    // With a dead-letter topic, it lands there with its coordinates and the rest migrates.
+    let dead = format!("{from}.dead");
+    let out = migrate(
+        &broker.brokers(),
+        &from,
+        &format!("{to}.dead-lettered"),
+        &["--dead-letter-topic", &dead],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("{} record(s) migrated", records.len())),
+        "{}",
+        text(&out)
+    );
+    assert!(text(&out).contains("1 dead-lettered"), "{}", text(&out));
+    let config = strata::migrate::MigrateConfig::new(broker.brokers(), &from, &dead);
+    let letters: Vec<_> = (0..3)
+        .flat_map(|p| strata::migrate::read_partition(&config, &dead, p).unwrap_or_default())
+        .collect();
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0].value, [9, 9, 9]);
+    assert_eq!(letters[0].key.as_deref(), Some(&b"account-2"[..]));
+    assert_eq!(letters[0].headers["strata.source.partition"], "2");
+    assert_eq!(letters[0].headers["strata.source.topic"], from);
+    assert!(letters[0].headers["strata.error"].contains("byte 0"), "{letters:?}");
 }
 
 #[test]

@@ -223,6 +223,15 @@ fn bench(c: &mut Criterion) {
                 whole,
                 &format!("bench.migrated.{run}"),
             );
+            let mut config = config;
+            for kv in std::env::var("STRATA_BENCH_X")
+                .unwrap_or_default()
+                .split(',')
+                .filter(|s| !s.is_empty())
+            {
+                let (k, v) = kv.split_once('=').unwrap();
+                config.kafka.push((k.into(), v.into()));
+            }
             let report = strata::migrate::migrate(&config, &transcoder).unwrap();
             assert_eq!(report.migrated, EVENTS as u64);
         })
@@ -240,11 +249,14 @@ fn copy(brokers: &str, from: &str, to: &str) -> usize {
     {
         result.unwrap();
     }
-    // The same fetch setting strata uses (librdkafka's 1 s default starves a consumer that
-    // also produces).
+    // The same fetch settings strata's migration uses: librdkafka's 1 s queue backoff starves
+    // a consumer that also produces, and large fetches spare the broker (the copy runs at the
+    // same rate with and without them, within the noise).
     let consumer: BaseConsumer = client(brokers)
         .set("group.id", "copy")
         .set("fetch.queue.backoff.ms", "10")
+        .set("fetch.min.bytes", "500000")
+        .set("fetch.wait.max.ms", "100")
         .create()
         .unwrap();
     let producer: BaseProducer =
