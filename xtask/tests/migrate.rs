@@ -24,13 +24,24 @@ fn xtask() -> Command {
     command
 }
 
-fn migrate(brokers: &str, from: &str, to: &str, extra: &[&str]) -> Output {
-    xtask()
+/// `cargo xtask migrate` of the bank's events from `from` to `to`.
+fn migrate_command(brokers: &str, from: &str, to: &str) -> Command {
+    let mut command = xtask();
+    command
         .args(["migrate", "--from", from, "--to", to, "--brokers", brokers])
-        .args(["--event", "bank.accounts"])
-        .args(extra)
-        .output()
-        .unwrap()
+        .args(["--event", "bank.accounts"]);
+    command
+}
+
+fn migrate(brokers: &str, from: &str, to: &str, extra: &[&str]) -> Output {
+    migrate_command(brokers, from, to).args(extra).output().unwrap()
+}
+
+/// The run succeeded and migrated `count` records.
+fn assert_migrated(out: &Output, count: usize) {
+    assert_eq!(out.status.code(), Some(0), "{}", text(out));
+    let said = format!("{count} record(s) migrated");
+    assert!(text(out).contains(&said), "{}", text(out));
 }
 
 fn text(out: &Output) -> String {
@@ -57,12 +68,7 @@ fn migrate_then_verify_and_verify_catches_a_duplicate() {
     }
 
     let out = migrate(&broker.brokers(), &from, &to, &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(
-        text(&out).contains(&format!("{} record(s) migrated", records.len())),
-        "{}",
-        text(&out)
-    );
+    assert_migrated(&out, records.len());
 
     let out = migrate(&broker.brokers(), &from, &to, &["--verify"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -104,12 +110,7 @@ fn migrate_then_verify_and_verify_catches_a_duplicate() {
         &format!("{to}.dead-lettered"),
         &["--dead-letter-topic", &dead],
     );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(
-        text(&out).contains(&format!("{} record(s) migrated", records.len())),
-        "{}",
-        text(&out)
-    );
+    assert_migrated(&out, records.len());
     assert!(text(&out).contains("1 dead-lettered"), "{}", text(&out));
     let config = strata::migrate::MigrateConfig::new(broker.brokers(), &from, &dead);
     let letters: Vec<_> = (0..3)
@@ -141,9 +142,7 @@ fn killed_with_sigkill_again_and_again_it_still_migrates_every_record_once_in_or
     let mut kills = 0;
     let started = Instant::now();
     loop {
-        let mut child = xtask()
-            .args(["migrate", "--from", &from, "--to", &to, "--brokers", &broker.brokers()])
-            .args(["--event", "bank.accounts"])
+        let mut child = migrate_command(&broker.brokers(), &from, &to)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -293,9 +292,8 @@ fn follow_keeps_migrating_until_sigterm_then_prints_the_offset_map() {
     let (first, second) = records.split_at(10);
     produce(&broker, &from, first);
     let to = format!("{from}.v3");
-    let child = xtask()
-        .args(["migrate", "--from", &from, "--to", &to, "--brokers", &broker.brokers()])
-        .args(["--event", "bank.accounts", "--follow"])
+    let child = migrate_command(&broker.brokers(), &from, &to)
+        .arg("--follow")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -306,12 +304,7 @@ fn follow_keeps_migrating_until_sigterm_then_prints_the_offset_map() {
     let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(
-        text(&out).contains(&format!("{} record(s) migrated", records.len())),
-        "{}",
-        text(&out)
-    );
+    assert_migrated(&out, records.len());
     assert!(text(&out).contains("partition 0: source offset"), "{}", text(&out));
     let out = migrate(&broker.brokers(), &from, &to, &["--verify"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -325,9 +318,8 @@ struct Instance {
 
 impl Instance {
     fn start(brokers: &str, from: &str, to: &str, extra: &[&str]) -> Instance {
-        let mut child = xtask()
-            .args(["migrate", "--from", from, "--to", to, "--brokers", brokers])
-            .args(["--event", "bank.accounts", "--follow"])
+        let mut child = migrate_command(brokers, from, to)
+            .arg("--follow")
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
