@@ -1,7 +1,10 @@
 //! Topic migration (feature `kafka`): rewrite a topic so every record carries the latest schema,
 //! partition for partition, without losing, duplicating or reordering a record.
 //!
-//! Source partition p goes to target partition p. Each record keeps its key, timestamp and
+//! Source partition p goes to target partition p. A missing target is created with the
+//! source's partition count, replication factor and own settings of retention, compaction,
+//! record size, timestamp type, `min.insync.replicas` and compression; an existing one with
+//! another partition count is refused. Each record keeps its key, timestamp and
 //! headers; its value is decoded (any version, upcasters included) and re-encoded with the latest
 //! schema; provenance headers (`strata.source.topic`, `.partition`, `.offset`, `.schema_id`) are
 //! added. Reading (consume, decode, re-encode) and writing (produce) run on two threads.
@@ -39,7 +42,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use rdkafka::Message;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{
+    AdminClient, AdminOptions, ConfigSource, NewTopic, ResourceSpecifier, TopicReplication,
+};
 use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
@@ -394,8 +399,14 @@ fn prepare_target(config: &MigrateConfig, source: &[i32]) -> Result<(), MigrateE
         None => {
             let admin: AdminClient<DefaultClientContext> =
                 config.client().create().map_err(kafka("creating the admin client"))?;
-            let topic = NewTopic::new(&config.to, source.len() as i32, TopicReplication::Fixed(1));
             let options = AdminOptions::new().operation_timeout(Some(config.timeout));
+            let carried = carried_settings(config, &admin, &options)?;
+            let replicas = source_replicas(&consumer, config)?;
+            let mut topic =
+                NewTopic::new(&config.to, source.len() as i32, TopicReplication::Fixed(replicas));
+            for (name, value) in &carried {
+                topic = topic.set(name, value);
+            }
             for result in futures_executor::block_on(admin.create_topics([&topic], &options))
                 .map_err(kafka("creating the target"))?
             {
@@ -403,6 +414,68 @@ fn prepare_target(config: &MigrateConfig, source: &[i32]) -> Result<(), MigrateE
             }
             Ok(())
         }
+    }
+}
+
+/// Topic settings a target created for the source takes from it (where set on the source):
+/// what the topic keeps, what it accepts and how it stamps records.
+const CARRIED: [&str; 9] = [
+    "cleanup.policy",
+    "retention.ms",
+    "retention.bytes",
+    "delete.retention.ms",
+    "min.compaction.lag.ms",
+    "max.message.bytes",
+    "message.timestamp.type",
+    "min.insync.replicas",
+    "compression.type",
+];
+
+/// The source's own values of the [`CARRIED`] settings.
+fn carried_settings(
+    config: &MigrateConfig,
+    admin: &AdminClient<DefaultClientContext>,
+    options: &AdminOptions,
+) -> Result<Vec<(String, String)>, MigrateError> {
+    let source = ResourceSpecifier::Topic(&config.from);
+    let described = futures_executor::block_on(admin.describe_configs([&source], options))
+        .map_err(kafka("reading the source's settings"))?;
+    let mut carried = Vec::new();
+    for resource in described {
+        let resource = resource.map_err(|code| {
+            MigrateError::Kafka(format!("reading the settings of `{}`: {code}", config.from))
+        })?;
+        for entry in resource.entries {
+            let own = matches!(entry.source, ConfigSource::DynamicTopic) && !entry.is_default;
+            if let (true, Some(value)) =
+                (own && CARRIED.contains(&entry.name.as_str()), entry.value)
+            {
+                carried.push((entry.name, value));
+            }
+        }
+    }
+    Ok(carried)
+}
+
+/// The source's replication factor (that of its first partition).
+fn source_replicas(consumer: &BaseConsumer, config: &MigrateConfig) -> Result<i32, MigrateError> {
+    let metadata = consumer
+        .fetch_metadata(Some(&config.from), config.timeout)
+        .map_err(kafka("reading the source's metadata"))?;
+    let replicas = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == config.from)
+        .flat_map(|t| t.partitions().iter().map(|p| p.replicas().len()))
+        .next()
+        .unwrap_or(0);
+    match i32::try_from(replicas) {
+        Ok(replicas) if replicas > 0 => Ok(replicas),
+        _ => Err(MigrateError::Topics(format!(
+            "the broker names no replicas of source `{}`: cannot create the target with the \
+             same replication factor",
+            config.from
+        ))),
     }
 }
 

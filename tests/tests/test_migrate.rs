@@ -190,3 +190,39 @@ fn a_follow_migration_keeps_up_with_new_records_and_reports_the_offset_map() {
     }
     assert!(verify(&config, &transcoder).unwrap().iter().all(|c| c.problem.is_none()));
 }
+
+#[test]
+fn a_target_created_for_the_source_takes_its_partitions_and_settings() {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier};
+    use rdkafka::admin::{ConfigSource, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+
+    let broker = Broker::start();
+    let from = support::kafka::topic("migrate-settings");
+    let admin: AdminClient<DefaultClientContext> = client(&broker.brokers()).create().unwrap();
+    let options = AdminOptions::new();
+    let own = [("retention.ms", "1234567890"), ("max.message.bytes", "2000000")];
+    let mut topic = NewTopic::new(&from, 5, TopicReplication::Fixed(1));
+    for (name, value) in own {
+        topic = topic.set(name, value);
+    }
+    for result in futures_executor::block_on(admin.create_topics([&topic], &options)).unwrap() {
+        result.unwrap();
+    }
+    support::kafka::produce(&broker, &from, &records_of::<AccountEvent>(1, 3, "account", 3));
+    let to = format!("{from}.v3");
+    let transcoder = Transcoder::<AccountEvent>::new(source_of::<AccountEvent>()).unwrap();
+    migrate(&MigrateConfig::new(broker.brokers(), &from, &to), &transcoder).unwrap();
+
+    let target = ResourceSpecifier::Topic(&to);
+    let described =
+        futures_executor::block_on(admin.describe_configs([&target], &options)).unwrap();
+    let entries = &described[0].as_ref().unwrap().entries;
+    for (name, value) in own {
+        let entry = entries.iter().find(|e| e.name == name).unwrap();
+        assert_eq!(entry.value.as_deref(), Some(value), "{entry:?}");
+        assert!(matches!(entry.source, ConfigSource::DynamicTopic), "{entry:?}");
+    }
+    let checks = verify(&MigrateConfig::new(broker.brokers(), &from, &to), &transcoder).unwrap();
+    assert_eq!(checks.len(), 5, "the target has the source's 5 partitions");
+}
