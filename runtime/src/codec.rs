@@ -347,6 +347,10 @@ pub trait Transcode: Send + Sync {
     fn latest_id(&self) -> u32;
     /// The declared version a writer schema id is read as, and whether it matched exactly.
     fn writer_version(&self, id: u32) -> Result<(u32, bool), DecodeError>;
+    /// The event type a record was written as: the full name of its writer schema's union
+    /// branch. `None` when the record cannot be read so far, or its writer schema is none of
+    /// the declared versions (its branches may be in another order).
+    fn event_name(&self, record: &[u8]) -> Option<String>;
 }
 
 /// [`Transcode`] for event type `E`: its decoder and its encoder.
@@ -395,5 +399,17 @@ impl<E: Event> Transcode for Transcoder<E> {
 
     fn writer_version(&self, id: u32) -> Result<(u32, bool), DecodeError> {
         self.decoder.version_of(id)
+    }
+
+    fn event_name(&self, record: &[u8]) -> Option<String> {
+        let (id, datum) = wire::split_frame(record).ok()?;
+        let (version, true) = self.decoder.version_of(id).ok()? else {
+            return None;
+        };
+        let crate::Schema::Union(branches) = E::schema(version).ok()? else {
+            return None;
+        };
+        let branch = usize::try_from(Reader::new(datum).read_long().ok()?).ok()?;
+        Some(branches.get(branch)?.name()?.full_name())
     }
 }

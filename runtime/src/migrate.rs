@@ -883,6 +883,9 @@ pub struct DryRunReport {
     /// Records per writer schema id, with the declared version each id is read as (`None`: the
     /// id cannot be read).
     pub by_schema_id: BTreeMap<u32, (Option<u32>, u64)>,
+    /// Records per writer schema id and event type (the full name of the writer's union
+    /// branch; `?` where it cannot be told).
+    pub by_event: BTreeMap<(u32, String), u64>,
     /// Every record that cannot be decoded: partition, offset, why.
     pub undecodable: Vec<(i32, i64, String)>,
 }
@@ -903,6 +906,8 @@ pub fn dry_run(
             if let Ok((id, _)) = crate::wire::split_frame(&record.value) {
                 let version = transcoder.writer_version(id).ok().map(|(v, _)| v);
                 report.by_schema_id.entry(id).or_insert((version, 0)).1 += 1;
+                let event = transcoder.event_name(&record.value).unwrap_or_else(|| "?".into());
+                *report.by_event.entry((id, event)).or_default() += 1;
             }
             if let Err(e) = transcoder.transcode(&record.value, &mut value) {
                 report.undecodable.push((partition, record.offset, e.to_string()));

@@ -67,6 +67,10 @@ impl Migrate {
             for (id, (version, count)) in &report.by_schema_id {
                 let version = version.map_or("unreadable".to_owned(), |v| format!("version {v}"));
                 println!("  schema id {id} ({version} of `{}`): {count}", event.rust_name);
+                let events = report.by_event.range((*id, String::new())..);
+                for ((_, name), count) in events.take_while(|((of, _), _)| of == id) {
+                    println!("    {name}: {count}");
+                }
             }
             for (partition, offset, why) in &report.undecodable {
                 println!("  cannot decode partition {partition} offset {offset}: {why}");

@@ -66,6 +66,18 @@ fn migrate_then_verify_and_verify_catches_a_duplicate() {
             text(&out)
         );
     }
+    // Counted per event type too, by the writer's branch: each version had each of its event
+    // types `per_branch` (6) times.
+    let said = text(&out);
+    let per_version = said.split("  schema id ").skip(1);
+    for (version, part) in (1..=3).zip(per_version) {
+        let schema: strata::Schema = <AccountEvent as strata::Event>::schema(version).unwrap();
+        let strata::Schema::Union(branches) = schema else { panic!("a topic union") };
+        for branch in branches {
+            let name = branch.name().unwrap().full_name();
+            assert!(part.contains(&format!("    {name}: 6\n")), "version {version}: {said}");
+        }
+    }
 
     let out = migrate(&broker.brokers(), &from, &to, &[]);
     assert_migrated(&out, records.len());
