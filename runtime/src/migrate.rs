@@ -534,18 +534,29 @@ pub fn migrate_with(
             .name("strata-migrate-writer".into())
             .spawn_scoped(scope, || writer::write(writer_end, &pipe, &producer, config))
             .map_err(|e| MigrateError::Kafka(format!("starting the writer thread: {e}")))?;
+        let stop = StopWriter(&pipe);
         let result = read(config, transcoder, on_progress, &producer, &pipe);
         if result.is_err() {
             // Best effort: what was read before the failure is written (a rerun resumes after
             // it either way).
             let _ = pipe.drain().map(|()| producer.flush(config.timeout));
         }
-        pipe.stop();
+        drop(stop);
         if writer.join().is_err() {
             return Err(MigrateError::Kafka("the writer thread panicked".into()));
         }
         result
     })
+}
+
+/// Stops the writer thread however the reading half ends, a panicking progress callback
+/// included (the scope would otherwise wait for the writer forever).
+struct StopWriter<'a>(&'a Pipe);
+
+impl Drop for StopWriter<'_> {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
 }
 
 /// The reading half of [`migrate_with`]: consumes, decodes and re-encodes, hands the records to

@@ -226,3 +226,18 @@ fn a_target_created_for_the_source_takes_its_partitions_and_settings() {
     let checks = verify(&MigrateConfig::new(broker.brokers(), &from, &to), &transcoder).unwrap();
     assert_eq!(checks.len(), 5, "the target has the source's 5 partitions");
 }
+
+#[test]
+fn a_panicking_progress_callback_ends_the_migration_instead_of_hanging_it() {
+    let (broker, from) = start("migrate-panic", 2);
+    support::kafka::produce(&broker, &from, &records_of::<AccountEvent>(2, 5, "account", 3));
+    let transcoder = Transcoder::<AccountEvent>::new(source_of::<AccountEvent>()).unwrap();
+    let mut config = MigrateConfig::new(broker.brokers(), &from, &format!("{from}.v3"));
+    config.follow = true;
+    config.progress_every = Duration::from_millis(10);
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        strata::migrate::migrate_with(&config, &transcoder, &mut |_| panic!("the callback"))
+    }));
+    let panic = outcome.expect_err("the callback's panic reaches the caller");
+    assert_eq!(panic.downcast_ref::<&str>(), Some(&"the callback"));
+}
