@@ -1,7 +1,8 @@
 //! What replay, migration and the Kafka snapshot store share: the client settings strata always
 //! uses, and a topic's partitions.
 
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
@@ -43,4 +44,39 @@ pub(crate) fn partitions<C: ConsumerContext>(
         .filter(|t| t.name() == topic && t.error().is_none())
         .flat_map(|t| t.partitions().iter().map(|p| p.id()))
         .collect())
+}
+
+/// When a consumer loop reports progress: about every `every`, with the clock read once per
+/// 256 polls and on every idle one (a record's worth of work is far below a clock read's cost
+/// on some machines).
+pub(crate) struct Ticker {
+    every: Duration,
+    last: Instant,
+    polls: u32,
+}
+
+impl Ticker {
+    pub(crate) fn new(every: Duration) -> Self {
+        Ticker { every, last: Instant::now(), polls: 0 }
+    }
+
+    /// Whether a tick is due before the next poll; `idle`: the last poll returned nothing.
+    pub(crate) fn due(&mut self, idle: bool) -> bool {
+        self.polls = self.polls.wrapping_add(1);
+        if (idle || self.polls.is_multiple_of(256)) && self.last.elapsed() >= self.every {
+            self.last = Instant::now();
+            return true;
+        }
+        false
+    }
+}
+
+/// Records per second over the time since `started`.
+pub(crate) fn rate(records: u64, started: Instant) -> f64 {
+    records as f64 / started.elapsed().as_secs_f64().max(1e-9)
+}
+
+/// Records between each partition's next offset and its end offset, summed.
+pub(crate) fn lag(positions: &BTreeMap<i32, i64>, ends: &BTreeMap<i32, i64>) -> i64 {
+    positions.iter().map(|(p, next)| (ends.get(p).unwrap_or(next) - next).max(0)).sum()
 }

@@ -605,24 +605,19 @@ fn read(
     let mut held = Held::default();
     let mut value = Vec::with_capacity(256);
     let started = Instant::now();
-    let mut last_progress = Instant::now();
-    let mut polls = 0u32;
+    let mut ticker = crate::kafka::Ticker::new(config.progress_every);
     let mut idle = false;
     loop {
         held.apply(consumer.context().take(), &mut report)?;
         if held.done() && !config.follow {
             break;
         }
-        polls = polls.wrapping_add(1);
-        if (idle || polls.is_multiple_of(256)) && last_progress.elapsed() >= config.progress_every {
-            last_progress = Instant::now();
+        if ticker.due(idle) {
             delivered(producer)?;
-            let lag = held.positions.iter().map(|(p, next)| (held.ends[p] - next).max(0)).sum();
-            let seconds = started.elapsed().as_secs_f64().max(1e-9);
             let progress = MigrateProgress {
                 migrated: report.migrated,
-                rate: report.migrated as f64 / seconds,
-                lag,
+                rate: crate::kafka::rate(report.migrated, started),
+                lag: crate::kafka::lag(&held.positions, &held.ends),
                 partitions: held.positions.keys().copied().collect(),
             };
             if !on_progress(&progress) {

@@ -404,22 +404,16 @@ impl<E: Event> Replay<E> {
 
         let mut report = ReplayReport::default();
         let started = Instant::now();
-        let mut last_progress = Instant::now();
+        let mut ticker = crate::kafka::Ticker::new(self.config.progress_every);
         let mut last_snapshot = Instant::now();
         let mut since_snapshot = 0u64;
         let done = |positions: &BTreeMap<i32, i64>| {
             self.config.mode == Mode::CatchUp
                 && positions.iter().all(|(p, next)| *next >= ends.get(p).copied().unwrap_or(0))
         };
-        let mut polled_count = 0u32;
         let mut idle = false;
         while !done(&positions) {
-            // The clock is read once per 256 records, and on every idle poll.
-            polled_count = polled_count.wrapping_add(1);
-            if (idle || polled_count.is_multiple_of(256))
-                && last_progress.elapsed() >= self.config.progress_every
-            {
-                last_progress = Instant::now();
+            if ticker.due(idle) {
                 if self.config.group.is_some() {
                     commit(&consumer, topic, &shared)?;
                 }
@@ -619,9 +613,8 @@ fn progress(
     positions: &BTreeMap<i32, i64>,
     ends: &BTreeMap<i32, i64>,
 ) -> Progress {
-    let seconds = started.elapsed().as_secs_f64().max(1e-9);
-    let lag = positions.iter().map(|(p, next)| (ends.get(p).unwrap_or(next) - next).max(0)).sum();
-    Progress { events: report.events, rate: report.events as f64 / seconds, lag }
+    let rate = crate::kafka::rate(report.events, started);
+    Progress { events: report.events, rate, lag: crate::kafka::lag(positions, ends) }
 }
 
 fn flush(producer: &Option<BaseProducer>) -> Result<(), ReplayError> {

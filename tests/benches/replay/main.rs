@@ -117,8 +117,8 @@ fn fill(brokers: &str, topic: &str, source: &LocalSource, count: usize) {
 }
 
 /// Reads every record of `topic` with a bare consumer, decoding nothing.
-fn bare(brokers: &str, topic: &str) -> usize {
-    let consumer: BaseConsumer = client(brokers).set("group.id", "bare").create().unwrap();
+/// Assigns every partition of `topic` from its first offset; returns each one's (low, high).
+fn assign_from_start(consumer: &BaseConsumer, topic: &str) -> Vec<(i64, i64)> {
     let mut assignment = rdkafka::TopicPartitionList::new();
     let mut ends = Vec::new();
     for p in 0..PARTITIONS {
@@ -127,6 +127,12 @@ fn bare(brokers: &str, topic: &str) -> usize {
         ends.push((low, high));
     }
     consumer.assign(&assignment).unwrap();
+    ends
+}
+
+fn bare(brokers: &str, topic: &str) -> usize {
+    let consumer: BaseConsumer = client(brokers).set("group.id", "bare").create().unwrap();
+    let ends = assign_from_start(&consumer, topic);
     let mut positions: Vec<i64> = ends.iter().map(|(low, _)| *low).collect();
     let (mut records, mut bytes) = (0, 0);
     while positions.iter().zip(&ends).any(|(at, (_, high))| at < high) {
@@ -261,14 +267,7 @@ fn copy(brokers: &str, from: &str, to: &str) -> usize {
         .unwrap();
     let producer: BaseProducer =
         client(brokers).set("enable.idempotence", "true").set("linger.ms", "5").create().unwrap();
-    let mut assignment = rdkafka::TopicPartitionList::new();
-    let mut ends = Vec::new();
-    for p in 0..PARTITIONS {
-        let (low, high) = consumer.fetch_watermarks(from, p, Duration::from_secs(10)).unwrap();
-        assignment.add_partition_offset(from, p, rdkafka::Offset::Offset(low)).unwrap();
-        ends.push((low, high));
-    }
-    consumer.assign(&assignment).unwrap();
+    let ends = assign_from_start(&consumer, from);
     let mut positions: Vec<i64> = ends.iter().map(|(low, _)| *low).collect();
     let mut records = 0;
     while positions.iter().zip(&ends).any(|(at, (_, high))| at < high) {
