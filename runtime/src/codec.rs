@@ -66,6 +66,8 @@ struct Plan<E> {
     /// A writer schema no declared version can read; every record with this id fails so.
     /// Remembered like any plan: the answer for a schema never changes.
     unreadable: Option<String>,
+    /// The full names of the writer schema's union branches (its event types), in its order.
+    branches: Arc<[String]>,
 }
 
 /// Schema ids are small integers chosen by the registry, not attacker-controlled keys worth
@@ -213,12 +215,25 @@ impl<E: Event> Decoder<E> {
         Ok((plan.version, plan.resolution.is_none()))
     }
 
+    /// The event type a framed record was written as: the full name of its writer schema's
+    /// union branch (the writer's own order, foreign writers included), looked up in the plan
+    /// of its schema id. `None` when the record cannot be read that far.
+    pub fn event_name(&self, record: &[u8]) -> Option<String> {
+        let (id, datum) = wire::split_frame(record).ok()?;
+        let plan = self.plan(id).ok()?;
+        let branch = usize::try_from(Reader::new(datum).read_long().ok()?).ok()?;
+        plan.branches.get(branch).cloned()
+    }
+
     fn run(plan: &Plan<E>, datum: &[u8]) -> Result<E, DecodeError> {
         let event = std::any::type_name::<E>();
         if let Some(reason) = &plan.unreadable {
             return Err(unreadable(reason.clone()).in_event(event, Some(plan.id), None));
         }
-        let context = |e: DecodeError| e.in_event(event, Some(plan.id), Some(plan.version));
+        let context = |e: DecodeError| {
+            let e = e.in_event(event, Some(plan.id), Some(plan.version));
+            if plan.resolution.is_some() { e.foreign() } else { e }
+        };
         match &plan.resolution {
             None => {
                 let mut r = Reader::new(datum);
@@ -257,12 +272,27 @@ impl<E: Event> Decoder<E> {
     fn build(&self, writer: &WriterSchema) -> Plan<E> {
         let decoder =
             |version| E::decoder(version).expect("a decoder exists for every declared version");
+        let branches: Arc<[String]> = match &writer.parsed {
+            apache_avro::Schema::Union(union) => union
+                .variants()
+                .iter()
+                .map(|branch| match branch {
+                    apache_avro::Schema::Record(r) => r.name.fullname(None),
+                    apache_avro::Schema::Ref { name } => name.fullname(None),
+                    other => {
+                        format!("{:?}", apache_avro::schema::SchemaKind::from(other)).to_lowercase()
+                    }
+                })
+                .collect(),
+            _ => Arc::new([]),
+        };
         let plan = |version, resolution| Plan {
             id: writer.id,
             version,
             decode: decoder(version),
             resolution,
             unreadable: None,
+            branches: branches.clone(),
         };
         if let Some(&(_, version)) = self.declared.iter().find(|(f, _)| *f == writer.fingerprint) {
             return plan(version, None);
@@ -348,8 +378,7 @@ pub trait Transcode: Send + Sync {
     /// The declared version a writer schema id is read as, and whether it matched exactly.
     fn writer_version(&self, id: u32) -> Result<(u32, bool), DecodeError>;
     /// The event type a record was written as: the full name of its writer schema's union
-    /// branch. `None` when the record cannot be read so far, or its writer schema is none of
-    /// the declared versions (its branches may be in another order).
+    /// branch, foreign writers included. `None` when the record cannot be read so far.
     fn event_name(&self, record: &[u8]) -> Option<String>;
 }
 
@@ -402,14 +431,6 @@ impl<E: Event> Transcode for Transcoder<E> {
     }
 
     fn event_name(&self, record: &[u8]) -> Option<String> {
-        let (id, datum) = wire::split_frame(record).ok()?;
-        let (version, true) = self.decoder.version_of(id).ok()? else {
-            return None;
-        };
-        let crate::Schema::Union(branches) = E::schema(version).ok()? else {
-            return None;
-        };
-        let branch = usize::try_from(Reader::new(datum).read_long().ok()?).ok()?;
-        Some(branches.get(branch)?.name()?.full_name())
+        self.decoder.event_name(record)
     }
 }

@@ -535,8 +535,13 @@ impl GateReport {
 /// at `level`, as registering them in order would. A version in `breaks` is declared to break
 /// Avro compatibility on purpose: its findings are acknowledged, and the history starts over
 /// there (later versions are not checked against versions before it).
+///
+/// Each cause is reported once, at the version that introduced it: a later version that still
+/// cannot read (or be read by) the same earlier version for the same reason carries the same
+/// cause, which the one `breaks(in = N, ...)` at the introducing version settles.
 pub fn gate(level: Level, versions: &[Prepared], breaks: &[u32]) -> GateReport {
     let mut report = GateReport::default();
+    let mut causes: Vec<(usize, Direction, Incompatibility)> = Vec::new();
     for index in 1..versions.len() {
         let version = index as u32 + 1;
         let declared = breaks.contains(&version);
@@ -551,6 +556,11 @@ pub fn gate(level: Level, versions: &[Prepared], breaks: &[u32]) -> GateReport {
         }
         for mut finding in findings {
             finding.version += start as usize - 1;
+            let cause = (finding.version, finding.direction, finding.incompatibility.clone());
+            if causes.contains(&cause) {
+                continue;
+            }
+            causes.push(cause);
             report.findings.push(GateFinding { version, finding, declared });
         }
     }

@@ -641,9 +641,11 @@ impl<const P: u32, const S: u32> Decode for crate::types::Decimal<P, S> {
     fn decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let start = r.offset();
         let bytes = r.read_bytes()?;
-        let invalid = |value: String| invalid_logical("decimal", value, start);
         let unscaled = crate::types::Decimal::<P, S>::unscaled_from_be_bytes(bytes)
-            .ok_or_else(|| invalid(format!("{} bytes, more than an i128 holds", bytes.len())))?;
-        crate::types::Decimal::from_unscaled(unscaled).map_err(|e| invalid(e.to_string()))
+            .ok_or_else(|| DecodeError::new(DecodeErrorKind::DecimalTooLong(bytes.len()), start))?;
+        crate::types::Decimal::from_unscaled(unscaled).map_err(|source| {
+            let kind = DecodeErrorKind::InvalidDecimal { precision: P, scale: S, source };
+            DecodeError::new(kind, start)
+        })
     }
 }

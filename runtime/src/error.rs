@@ -143,6 +143,8 @@ struct DecodeErrorInner {
     path: Vec<PathSegment>,
     schema_id: Option<u32>,
     writer_version: Option<u32>,
+    /// The writer schema matched no declared version and was resolved into `writer_version`.
+    foreign: bool,
     event_type: Option<&'static str>,
 }
 
@@ -214,6 +216,20 @@ pub enum DecodeErrorKind {
         /// The value read, shortened.
         value: String,
     },
+    /// A decimal whose unscaled value does not fit its precision.
+    #[error("not a valid `decimal({precision}, {scale})`: {source}")]
+    InvalidDecimal {
+        /// The decimal type's precision.
+        precision: u32,
+        /// The decimal type's scale.
+        scale: u32,
+        /// The value and the precision it exceeds.
+        #[source]
+        source: crate::types::DecimalRangeError,
+    },
+    /// A decimal stored in more bytes than strata's decimals (an `i128`) hold.
+    #[error("a decimal of {0} bytes holds more than 38 digits")]
+    DecimalTooLong(usize),
     /// Bytes left after the datum.
     #[error("{0} byte(s) left after the value")]
     TrailingBytes(usize),
@@ -241,6 +257,7 @@ impl DecodeError {
                 path: Vec::new(),
                 schema_id: None,
                 writer_version: None,
+                foreign: false,
                 event_type: None,
             }),
         }
@@ -282,9 +299,28 @@ impl DecodeError {
         self.inner.schema_id
     }
 
-    /// The declared version the writer schema matched.
+    /// The declared version the writer schema matched (`None` for a foreign writer schema,
+    /// which matched none: see [`read_as_version`](Self::read_as_version)).
     pub fn writer_version(&self) -> Option<u32> {
+        self.inner.writer_version.filter(|_| !self.inner.foreign)
+    }
+
+    /// The declared version the datum was read as: the one the writer schema matched, or the
+    /// one a foreign writer schema was resolved into.
+    pub fn read_as_version(&self) -> Option<u32> {
         self.inner.writer_version
+    }
+
+    /// Whether the writer schema matched no declared version and was resolved into one.
+    pub fn foreign_writer(&self) -> bool {
+        self.inner.foreign
+    }
+
+    /// Marks the writer schema as foreign: resolved into the version of [`in_event`](Self::in_event).
+    #[doc(hidden)]
+    pub fn foreign(mut self) -> Self {
+        self.inner.foreign = true;
+        self
     }
 
     /// The event type being decoded.
@@ -342,10 +378,17 @@ impl std::fmt::Display for DecodeError {
         if let Some(event) = self.inner.event_type {
             write!(f, " `{event}`")?;
         }
-        match (self.inner.schema_id, self.inner.writer_version) {
-            (Some(id), Some(v)) => write!(f, " (schema id {id}, writer version {v})")?,
+        let version = self.inner.writer_version.map(|v| {
+            if self.inner.foreign {
+                format!("a foreign writer schema read as version {v}")
+            } else {
+                format!("writer version {v}")
+            }
+        });
+        match (self.inner.schema_id, version) {
+            (Some(id), Some(v)) => write!(f, " (schema id {id}, {v})")?,
             (Some(id), None) => write!(f, " (schema id {id})")?,
-            (None, Some(v)) => write!(f, " (writer version {v})")?,
+            (None, Some(v)) => write!(f, " ({v})")?,
             (None, None) => {}
         }
         write!(f, " at byte {}", self.inner.offset)?;
@@ -361,6 +404,7 @@ impl std::error::Error for DecodeError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match &self.inner.kind {
             DecodeErrorKind::InvalidUtf8(e) => Some(e),
+            DecodeErrorKind::InvalidDecimal { source, .. } => Some(source),
             DecodeErrorKind::Upcast(e) => Some(e),
             _ => None,
         }

@@ -101,6 +101,9 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// Files written (by [`write()`] only).
     pub written: Vec<PathBuf>,
+    /// Files [`write()`] would have written, held back because a finding is an error: a run
+    /// that fails publishes nothing (a `v<N>.avsc` once written counts as published).
+    pub withheld: Vec<PathBuf>,
 }
 
 impl Report {
@@ -316,23 +319,35 @@ pub fn fingerprint(schema_json: &str) -> Option<String> {
 
 /// Checks the schemas derived from `events` against the history under `root`. Writes nothing.
 pub fn check(events: &[&EventType], root: &Path) -> Result<Report, HistoryError> {
-    run(events, root, false)
+    run(events, root, Write::No)
 }
 
 /// Writes the files of versions that have none, then checks like [`check`].
 ///
 /// A published version is never rewritten: when its derived schema differs, the derived one
-/// is written beside it as `v<N>.avsc.new` for review and the difference is reported.
+/// is written beside it as `v<N>.avsc.new` for review and the difference is reported. A run
+/// with any error writes no version file and no index ([`Report::withheld`] lists them), so a
+/// failed run never publishes a version. A `v<N>.avsc` that `index.json` does not list was
+/// never published and is rewritten from the type.
 pub fn write(events: &[&EventType], root: &Path) -> Result<Report, HistoryError> {
-    run(events, root, true)
+    run(events, root, Write::Yes)
 }
 
-fn run(events: &[&EventType], root: &Path, write: bool) -> Result<Report, HistoryError> {
+/// Writes like [`write()`], and also takes doc comments edited since publication into the
+/// published files: a file whose schema differs from the type in docs only is rewritten with
+/// the type's text. Nothing else of a published file ever changes.
+pub fn accept_docs(events: &[&EventType], root: &Path) -> Result<Report, HistoryError> {
+    run(events, root, Write::AcceptingDocs)
+}
+
+fn run(events: &[&EventType], root: &Path, write: Write) -> Result<Report, HistoryError> {
     let mut report = Report::default();
     let published = read_dir(root)?;
     let mut by_subject: BTreeMap<String, SubjectDir> =
         published.into_iter().map(|dir| (dir.subject.clone(), dir)).collect();
 
+    // Version files and indexes to write, written only when the whole run finds no error.
+    let mut plan: Vec<(PathBuf, String)> = Vec::new();
     let mut seen: BTreeMap<String, &EventType> = BTreeMap::new();
     for event in events {
         let subject = event.subject();
@@ -352,11 +367,13 @@ fn run(events: &[&EventType], root: &Path, write: bool) -> Result<Report, Histor
             });
             continue;
         }
-        let Some(versions) = derive(event, &mut report.findings) else { continue };
+        // The subject has its event type even when a version fails to derive: that failure
+        // is the finding, not a history without a type.
         let dir = by_subject
             .remove(&subject)
             .unwrap_or_else(|| SubjectDir { subject: subject.clone(), ..SubjectDir::default() });
-        compare(&Derived { event, versions }, &dir, root, write, &mut report)?;
+        let Some(versions) = derive(event, &mut report.findings) else { continue };
+        compare(&Derived { event, versions }, &dir, root, write, &mut plan, &mut report)?;
     }
     for dir in by_subject.into_values() {
         report.findings.push(Finding {
@@ -373,6 +390,21 @@ fn run(events: &[&EventType], root: &Path, write: bool) -> Result<Report, Histor
         });
     }
     report.findings.sort_by(|a, b| (&a.subject, a.version).cmp(&(&b.subject, b.version)));
+    if report.has_errors() {
+        report.withheld = plan.into_iter().map(|(path, _)| path).collect();
+    } else {
+        for (path, text) in plan {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|source| HistoryError::Io {
+                    action: "cannot create",
+                    path: parent.to_owned(),
+                    source,
+                })?;
+            }
+            write_file(&path, &text)?;
+            report.written.push(path);
+        }
+    }
     Ok(report)
 }
 
@@ -380,7 +412,8 @@ fn compare(
     derived: &Derived<'_>,
     dir: &SubjectDir,
     root: &Path,
-    write: bool,
+    write: Write,
+    plan: &mut Vec<(PathBuf, String)>,
     report: &mut Report,
 ) -> Result<(), HistoryError> {
     let event = derived.event;
@@ -396,22 +429,24 @@ fn compare(
     };
     let published: BTreeMap<u32, &PublishedVersion> =
         dir.versions.iter().map(|v| (v.version, v)).collect();
+    let indexed = dir.index.as_ref().map(IndexedVersions::of);
+    let next = event.version + 1;
     let mut index_changed = false;
     let mut failed = false;
+    // Doc comments that differ from the published text: each place once, with its versions.
+    let mut docs: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+    // The text each version has once this run's writes are done, for the index.
+    let mut texts: BTreeMap<u32, String> =
+        dir.versions.iter().map(|v| (v.version, v.text.clone())).collect();
 
     for (version, schema) in &derived.versions {
         let text = schema.to_pretty_string();
         let file = subject_dir.join(format!("v{version}.avsc"));
         let pending = subject_dir.join(format!("v{version}.avsc.new"));
         let Some(published) = published.get(version) else {
-            if write {
-                std::fs::create_dir_all(&subject_dir).map_err(|source| HistoryError::Io {
-                    action: "cannot create",
-                    path: subject_dir.clone(),
-                    source,
-                })?;
-                write_file(&file, &text)?;
-                report.written.push(file);
+            if write.any() {
+                texts.insert(*version, text.clone());
+                plan.push((file, text));
                 index_changed = true;
             } else {
                 report.findings.push(finding(
@@ -424,66 +459,146 @@ fn compare(
             }
             continue;
         };
-        let file_json: Value = match serde_json::from_str(&published.text) {
-            Ok(json) => json,
-            Err(e) => {
-                report.findings.push(finding(
-                    Severity::Error,
-                    Some(*version),
-                    format!("`{}` is not valid JSON: {e}", published.path.display()),
-                    Some(
-                        "restore the file from version control: published versions never change"
-                            .into(),
-                    ),
-                ));
-                failed = true;
-                continue;
-            }
-        };
+        // A file `index.json` does not list was never published: a run that failed wrote it
+        // (before such runs wrote nothing), or a hand did. It follows the type.
+        let unlisted = indexed.as_ref().is_some_and(|i| !i.versions.contains_key(version));
         let derived_json = schema.to_json();
-        let differences = diff(&identity(&file_json), &identity(&derived_json));
-        if differences.is_empty() {
-            if pending.exists() && write {
-                let _ = std::fs::remove_file(&pending);
-            }
-            if file_json != derived_json {
+        let file_json: Option<Value> = serde_json::from_str(&published.text).ok();
+        let same = file_json.as_ref().is_some_and(|f| identity(f) == identity(&derived_json));
+        if unlisted && !same {
+            if write.any() {
+                texts.insert(*version, text.clone());
+                plan.push((file.clone(), text));
+                index_changed = true;
                 report.findings.push(finding(
                     Severity::Warning,
                     Some(*version),
                     format!(
-                        "doc comments differ from the published `{}`; the published text stays",
+                        "`{}` is not listed in `index.json`, so it was never published: rewritten from the type",
                         published.path.display()
                     ),
                     None,
                 ));
+            } else {
+                report.findings.push(finding(
+                    Severity::Error,
+                    Some(*version),
+                    format!(
+                        "`{}` is not listed in `index.json`, so it was never published, and it differs from the type",
+                        published.path.display()
+                    ),
+                    Some(format!("run `{REGENERATE}`: it rewrites unpublished files")),
+                ));
+                failed = true;
+            }
+            continue;
+        }
+        let Some(file_json) = file_json else {
+            let e = serde_json::from_str::<Value>(&published.text).expect_err("it failed above");
+            report.findings.push(finding(
+                Severity::Error,
+                Some(*version),
+                format!("`{}` is not valid JSON: {e}", published.path.display()),
+                Some(format!("restore the file from version control (`git checkout -- {}`): published versions never change", published.path.display())),
+            ));
+            failed = true;
+            continue;
+        };
+        if same {
+            if pending.exists() && write.any() {
+                let _ = std::fs::remove_file(&pending);
+            }
+            if file_json != derived_json {
+                let mut places = Vec::new();
+                docs_at("", &file_json, &derived_json, &mut places);
+                for place in places {
+                    docs.entry(place).or_default().push(*version);
+                }
+                if write == Write::AcceptingDocs {
+                    texts.insert(*version, text.clone());
+                    plan.push((file.clone(), text));
+                }
             }
             continue;
         }
         failed = true;
-        if write {
+        if write.any() {
             write_file(&pending, &text)?;
             report.written.push(pending.clone());
         }
-        let shown: Vec<String> = differences.iter().take(8).map(|d| format!("  {d}")).collect();
-        let more = differences.len().saturating_sub(shown.len());
-        let mut message = format!(
-            "type changed without a version bump: the derived schema differs from the published `{}`:\n{}",
-            published.path.display(),
-            shown.join("\n")
-        );
+        let differences = Diff::of(&identity(&file_json), &identity(&derived_json));
+        let shown: Vec<String> =
+            differences.lines.iter().take(8).map(|d| format!("  {d}")).collect();
+        let more = differences.lines.len().saturating_sub(shown.len());
+        let mut listing = shown.join("\n");
         if more > 0 {
-            message.push_str(&format!("\n  ... and {more} more"));
+            listing.push_str(&format!("\n  ... and {more} more"));
         }
+        let path = published.path.display();
+        let restore = format!("restore the file from version control (`git checkout -- {path}`)");
+        // Edited by hand: the file no longer has the digest recorded when it was published.
+        let recorded = indexed.as_ref().and_then(|i| i.versions.get(version));
+        if let Some(recorded) = recorded.filter(|r| !r.matches(&file_json, &published.text)) {
+            let type_unchanged = recorded.matches(&derived_json, &text);
+            report.findings.push(finding(
+                Severity::Error,
+                Some(*version),
+                format!(
+                    "`{path}` was edited after publication (it no longer matches what `index.json` recorded); it differs from the type at:\n{listing}"
+                ),
+                Some(if type_unchanged {
+                    format!("{restore}: the type still derives the published schema, and a published version never changes")
+                } else {
+                    format!("{restore}; the type changed too: then undo that change or make it version {next}")
+                }),
+            ));
+            continue;
+        }
+        let hint = if differences.moved.is_empty() {
+            format!(
+                "a published version never changes: undo the change to `{}`, or make it version {next}: raise `version` to {next}, declare the change with `in = {next}`, and run `{REGENERATE}`",
+                event.rust_name,
+            )
+        } else {
+            differences.moved.iter().map(Moved::hint).collect::<Vec<_>>().join("; ")
+        };
         report.findings.push(finding(
             Severity::Error,
             Some(*version),
-            message,
-            Some(format!(
-                "a published version never changes: undo the change to `{}`, or make it version {next}: raise `version` to {next}, declare the change with `in = {next}`, and run `{REGENERATE}`",
-                event.rust_name,
-                next = event.version + 1,
-            )),
+            format!(
+                "type changed without a version bump: the derived schema differs from the published `{path}`:\n{listing}"
+            ),
+            Some(hint),
         ));
+    }
+    if !docs.is_empty() {
+        let places: Vec<String> = docs
+            .iter()
+            .map(|(place, versions)| {
+                let versions: Vec<String> = versions.iter().map(u32::to_string).collect();
+                format!("`{place}` (version {})", versions.join(", "))
+            })
+            .collect();
+        let (message, hint) = if write == Write::AcceptingDocs {
+            (
+                format!(
+                    "took the new doc comments of {} into the published files",
+                    places.join(", ")
+                ),
+                None,
+            )
+        } else {
+            (
+                format!(
+                    "doc comments differ from the published files at {}; the published text stays",
+                    places.join(", ")
+                ),
+                Some(format!(
+                    "to publish the new text, run `{REGENERATE} --accept-docs` (it rewrites the docs of published files, nothing else; a registry keeps the text it holds, and docs do not change how data is read)"
+                )),
+            )
+        };
+        report.findings.push(finding(Severity::Warning, None, message, hint));
     }
     for published in &dir.versions {
         if published.version > event.version {
@@ -512,7 +627,7 @@ fn compare(
         ));
     }
     for pending in &dir.pending {
-        if pending.exists() && !write {
+        if pending.exists() && !write.any() {
             report.findings.push(finding(
                 Severity::Warning,
                 None,
@@ -522,13 +637,12 @@ fn compare(
         }
     }
 
-    let index = index_json(event, &derived.versions, dir);
+    let index = index_json(event, &derived.versions, &texts);
     let index_path = subject_dir.join("index.json");
     let stale = dir.index.as_ref() != Some(&index);
-    if write && !failed && (index_changed || stale) {
-        write_file(&index_path, &pretty(&index))?;
-        report.written.push(index_path);
-    } else if !write && !failed && stale {
+    if write.any() && !failed && (index_changed || stale) {
+        plan.push((index_path, pretty(&index)));
+    } else if !write.any() && !failed && stale {
         // Only the provenance moved (the type was renamed or moved): worth a regeneration,
         // not a failure.
         let without_provenance = |v: &Value| {
@@ -555,22 +669,105 @@ fn compare(
     Ok(())
 }
 
-/// The index of a subject: provenance and the fingerprint of every version's published text.
-fn index_json(event: &EventType, versions: &[(u32, Schema)], dir: &SubjectDir) -> Value {
+/// Whether and how a run writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Write {
+    /// Check only.
+    No,
+    /// Write the files of new versions (and rewrite unpublished ones).
+    Yes,
+    /// Also take new doc comments into published files.
+    AcceptingDocs,
+}
+
+impl Write {
+    fn any(self) -> bool {
+        self != Write::No
+    }
+}
+
+/// What `index.json` recorded of each published version.
+struct IndexedVersions {
+    versions: BTreeMap<u32, Recorded>,
+}
+
+/// One version's entry in `index.json`.
+struct Recorded {
+    /// The Rabin fingerprint of the parsing canonical form.
+    fingerprint: Option<String>,
+    /// The digest of the schema's identity ([`digest`]); indexes written before it lack it.
+    digest: Option<String>,
+}
+
+impl IndexedVersions {
+    fn of(index: &Value) -> Self {
+        let versions = index
+            .get("versions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|entry| {
+                let version = u32::try_from(entry.get("version")?.as_u64()?).ok()?;
+                let text = |key| entry.get(key).and_then(Value::as_str).map(str::to_owned);
+                Some((
+                    version,
+                    Recorded { fingerprint: text("fingerprint"), digest: text("digest") },
+                ))
+            })
+            .collect();
+        IndexedVersions { versions }
+    }
+}
+
+impl Recorded {
+    /// Whether a schema (its JSON and text) is the one recorded: by digest, or by fingerprint
+    /// for an index without digests (which misses edits of defaults, aliases and order).
+    fn matches(&self, json: &Value, text: &str) -> bool {
+        match (&self.digest, &self.fingerprint) {
+            (Some(recorded), _) => *recorded == digest(json),
+            (None, Some(recorded)) => fingerprint(text).as_ref() == Some(recorded),
+            (None, None) => true,
+        }
+    }
+}
+
+/// The digest of a schema's identity as a version: CRC-32 of its JSON without docs, keys
+/// sorted, so formatting and key order never change it while defaults, aliases and order of
+/// fields do (unlike the fingerprint of the parsing canonical form).
+pub fn digest(schema: &Value) -> String {
+    fn sorted(value: &Value) -> Value {
+        match value {
+            Value::Object(object) => {
+                let sorted: BTreeMap<&String, Value> =
+                    object.iter().map(|(k, v)| (k, sorted(v))).collect();
+                Value::Object(sorted.into_iter().map(|(k, v)| (k.clone(), v)).collect())
+            }
+            Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+    let text = sorted(&identity(schema)).to_string();
+    format!("{:08x}", crc32fast::hash(text.as_bytes()))
+}
+
+/// The index of a subject: provenance and, for every version's published text, the
+/// fingerprint of its parsing canonical form and the digest of its identity.
+fn index_json(
+    event: &EventType,
+    versions: &[(u32, Schema)],
+    texts: &BTreeMap<u32, String>,
+) -> Value {
     let versions: Vec<Value> = versions
         .iter()
         .map(|(version, schema)| {
             // The fingerprint is of what is published, which may differ in docs only.
-            let text = dir
-                .versions
-                .iter()
-                .find(|p| p.version == *version)
-                .map(|p| p.text.clone())
-                .unwrap_or_else(|| schema.to_pretty_string());
+            let text = texts.get(version).cloned().unwrap_or_else(|| schema.to_pretty_string());
+            let json = serde_json::from_str(&text).unwrap_or_else(|_| schema.to_json());
             json!({
                 "version": version,
                 "file": format!("v{version}.avsc"),
                 "fingerprint": fingerprint(&text).unwrap_or_default(),
+                "digest": digest(&json),
             })
         })
         .collect();
@@ -594,103 +791,239 @@ fn pretty(value: &Value) -> String {
 /// the record, field and attribute, such as
 /// ``AccountOpened.currency: `default` was `"EUR"`, is now `"USD"` ``.
 pub fn diff(published: &Value, derived: &Value) -> Vec<String> {
-    let mut out = Vec::new();
-    diff_at("", published, derived, &mut out);
-    out
+    Diff::of(published, derived).lines
 }
 
-fn diff_at(path: &str, old: &Value, new: &Value, out: &mut Vec<String>) {
-    if old == new {
-        return;
+/// The differences, with the fields and union branches that moved.
+#[derive(Default)]
+struct Diff {
+    lines: Vec<String>,
+    moved: Vec<Moved>,
+}
+
+/// A field or union branch at another place than in the published version: what a removed
+/// field or retired variant without `after` looks like.
+struct Moved {
+    /// The record, or the union's place.
+    within: String,
+    /// The field or branch.
+    item: String,
+    /// What it stood after in the published version (none: it stood first).
+    after: Option<String>,
+    /// A union branch rather than a field.
+    branch: bool,
+}
+
+impl Moved {
+    fn hint(&self) -> String {
+        let item = &self.item;
+        let within = &self.within;
+        match (&self.after, self.branch) {
+            (Some(after), false) => format!(
+                "`{item}` stood after `{after}` in `{within}`: if `{item}` was removed, declare its place with `after = \"{after}\"` in `removed(field = \"{item}\", ...)`"
+            ),
+            (None, false) => format!(
+                "`{item}` stood first in `{within}`: a removed field goes after the one `after` names, so declare it after the field that now comes first and keep that order"
+            ),
+            (Some(after), true) => format!(
+                "the branch `{item}` stood after `{after}` in the union: if its variant was retired, declare its place with `after = \"<the variant of {after}>\"` in `retired(variant = ..., ty = \"{item}\", ...)`"
+            ),
+            (None, true) => format!(
+                "the branch `{item}` stood first in the union: a retired variant goes after the one `after` names"
+            ),
+        }
     }
-    let here = if path.is_empty() { "(top level)".to_owned() } else { path.to_owned() };
+}
+
+impl Diff {
+    fn of(published: &Value, derived: &Value) -> Self {
+        let mut diff = Diff::default();
+        diff.at("", published, derived);
+        diff
+    }
+
+    fn at(&mut self, path: &str, old: &Value, new: &Value) {
+        if old == new {
+            return;
+        }
+        let here = display_path(path).to_owned();
+        match (old, new) {
+            (Value::Object(a), Value::Object(b)) => {
+                let path = type_path(path, a);
+                let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+                for key in keys {
+                    match (a.get(key), b.get(key)) {
+                        (Some(x), Some(y)) if key == "fields" => self.fields(&path, x, y),
+                        (Some(x), Some(y))
+                            if key == "type" || key == "items" || key == "values" =>
+                        {
+                            self.at(&path, x, y)
+                        }
+                        _ => self.attribute(&path, key, a.get(key), b.get(key)),
+                    }
+                }
+            }
+            (Value::Array(a), Value::Array(b)) => {
+                // A union: its branches are compared by position, named ones reported by name.
+                let old_names: Vec<String> = a.iter().map(branch_name).collect();
+                let new_names: Vec<String> = b.iter().map(branch_name).collect();
+                if old_names != new_names {
+                    self.lines.push(format!(
+                        "{here}: union branches were [{}], are now [{}]",
+                        old_names.join(", "),
+                        new_names.join(", ")
+                    ));
+                    self.reordered(&here, &old_names, &new_names, true);
+                } else {
+                    for (x, y) in a.iter().zip(b) {
+                        self.at(path, x, y);
+                    }
+                }
+            }
+            _ => self.lines.push(format!("{here}: type was `{old}`, is now `{new}`")),
+        }
+    }
+
+    fn attribute(&mut self, path: &str, key: &str, old: Option<&Value>, new: Option<&Value>) {
+        let path = display_path(path);
+        match (old, new) {
+            (Some(x), Some(y)) if x != y => {
+                self.lines.push(format!("{path}: `{key}` was `{x}`, is now `{y}`"))
+            }
+            (Some(x), None) => self.lines.push(format!("{path}: `{key}` `{x}` was removed")),
+            (None, Some(y)) => self.lines.push(format!("{path}: `{key}` `{y}` was added")),
+            _ => {}
+        }
+    }
+
+    fn fields(&mut self, record: &str, old: &Value, new: &Value) {
+        let (Some(old), Some(new)) = (old.as_array(), new.as_array()) else {
+            return self.lines.push(format!("{record}: `fields` is not an array"));
+        };
+        let old_names: Vec<String> = old.iter().map(field_name).collect();
+        let new_names: Vec<String> = new.iter().map(field_name).collect();
+        for field in old {
+            let name = field_name(field);
+            let path = format!("{record}.{name}");
+            match new.iter().find(|f| field_name(f) == name) {
+                None => self.lines.push(format!("{path}: the field was removed")),
+                Some(now) => self.field(&path, field, now),
+            }
+        }
+        for field in new {
+            if !old_names.contains(&field_name(field)) {
+                self.lines.push(format!("{record}.{}: the field was added", field_name(field)));
+            }
+        }
+        let common_old: Vec<String> =
+            old_names.iter().filter(|n| new_names.contains(n)).cloned().collect();
+        let common_new: Vec<String> =
+            new_names.iter().filter(|n| old_names.contains(n)).cloned().collect();
+        if common_old != common_new {
+            let line = self.lines.len();
+            self.lines.push(format!("{record}: the fields were reordered"));
+            if let Some(moved) = self.reordered(record, &common_old, &common_new, false) {
+                self.lines[line] = format!(
+                    "{record}: the fields were reordered: `{}` stood {}",
+                    moved.item,
+                    moved.after.as_ref().map_or("first".into(), |a| format!("after `{a}`"))
+                );
+            }
+        }
+    }
+
+    fn field(&mut self, path: &str, old: &Value, new: &Value) {
+        let (Some(a), Some(b)) = (old.as_object(), new.as_object()) else { return };
+        let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+        for key in keys {
+            match (a.get(key), b.get(key)) {
+                (Some(x), Some(y)) if key == "type" => self.at(path, x, y),
+                _ => self.attribute(path, key, a.get(key), b.get(key)),
+            }
+        }
+    }
+
+    /// Finds the one item whose move explains a reordering of the same items, and records it.
+    fn reordered(
+        &mut self,
+        within: &str,
+        old: &[String],
+        new: &[String],
+        branch: bool,
+    ) -> Option<&Moved> {
+        let mut sorted_old = old.to_vec();
+        let mut sorted_new = new.to_vec();
+        sorted_old.sort();
+        sorted_new.sort();
+        if sorted_old != sorted_new {
+            return None;
+        }
+        let without = |items: &[String], item: &String| -> Vec<String> {
+            items.iter().filter(|i| *i != item).cloned().collect()
+        };
+        // The item that stands elsewhere: removed from both orders, the rest agree. Of two
+        // neighbours that swapped, the later one in the derived order is the one that moved.
+        let item = new.iter().rev().find(|item| without(old, item) == without(new, item))?;
+        let at = old.iter().position(|i| i == item)?;
+        self.moved.push(Moved {
+            within: within.to_owned(),
+            item: item.clone(),
+            after: at.checked_sub(1).map(|i| old[i].clone()),
+            branch,
+        });
+        self.moved.last()
+    }
+}
+
+/// Where doc comments differ between two schemas that are the same version: the record or
+/// `record.field` of each.
+fn docs_at(path: &str, old: &Value, new: &Value, out: &mut Vec<String>) {
     match (old, new) {
         (Value::Object(a), Value::Object(b)) => {
-            // A named type's path starts at its name: `AccountOpened.currency`.
-            let defines_type = ["fields", "symbols", "size"].iter().any(|k| a.contains_key(*k));
-            let path = match a.get("name").and_then(Value::as_str) {
-                Some(name) if defines_type => name.to_owned(),
-                _ => path.to_owned(),
-            };
-            let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
-            for key in keys {
-                match (a.get(key), b.get(key)) {
-                    (Some(x), Some(y)) if key == "fields" => diff_fields(&path, x, y, out),
-                    (Some(x), Some(y)) if key == "type" || key == "items" || key == "values" => {
-                        diff_at(&path, x, y, out)
+            let path = type_path(path, a);
+            if a.get("doc") != b.get("doc") {
+                out.push(display_path(&path).to_owned());
+            }
+            if let (Some(x), Some(y)) = (
+                a.get("fields").and_then(Value::as_array),
+                b.get("fields").and_then(Value::as_array),
+            ) {
+                for (x, y) in x.iter().zip(y) {
+                    let field = format!("{path}.{}", field_name(x));
+                    if x.get("doc") != y.get("doc") {
+                        out.push(field.clone());
                     }
-                    (Some(x), Some(y)) if x != y => out
-                        .push(format!("{}: `{key}` was `{x}`, is now `{y}`", display_path(&path))),
-                    (Some(x), None) => {
-                        out.push(format!("{}: `{key}` `{x}` was removed", display_path(&path)))
+                    if let (Some(x), Some(y)) = (x.get("type"), y.get("type")) {
+                        docs_at(&field, x, y, out);
                     }
-                    (None, Some(y)) => {
-                        out.push(format!("{}: `{key}` `{y}` was added", display_path(&path)))
-                    }
-                    _ => {}
+                }
+            }
+            for key in ["type", "items", "values"] {
+                if let (Some(x), Some(y)) = (a.get(key), b.get(key)) {
+                    docs_at(&path, x, y, out);
                 }
             }
         }
         (Value::Array(a), Value::Array(b)) => {
-            // A union: its branches are compared by position, named ones reported by name.
-            let names = |v: &Vec<Value>| v.iter().map(branch_name).collect::<Vec<_>>();
-            if names(a) != names(b) {
-                out.push(format!(
-                    "{here}: union branches were [{}], are now [{}]",
-                    names(a).join(", "),
-                    names(b).join(", ")
-                ));
-            } else {
-                for (x, y) in a.iter().zip(b) {
-                    diff_at(path, x, y, out);
-                }
+            for (x, y) in a.iter().zip(b) {
+                docs_at(path, x, y, out);
             }
         }
-        _ => out.push(format!("{here}: type was `{old}`, is now `{new}`")),
+        _ => {}
     }
 }
 
-fn diff_fields(record: &str, old: &Value, new: &Value, out: &mut Vec<String>) {
-    let (Some(old), Some(new)) = (old.as_array(), new.as_array()) else {
-        return out.push(format!("{record}: `fields` is not an array"));
-    };
-    let name = |f: &Value| f.get("name").and_then(Value::as_str).unwrap_or("?").to_owned();
-    let old_names: Vec<String> = old.iter().map(name).collect();
-    let new_names: Vec<String> = new.iter().map(name).collect();
-    for field in old {
-        let field_name = name(field);
-        let path = format!("{record}.{field_name}");
-        match new.iter().find(|f| name(f) == field_name) {
-            None => out.push(format!("{path}: the field was removed")),
-            Some(now) => diff_at_field(&path, field, now, out),
-        }
-    }
-    for field in new {
-        if !old_names.contains(&name(field)) {
-            out.push(format!("{record}.{}: the field was added", name(field)));
-        }
-    }
-    let common_old: Vec<&String> = old_names.iter().filter(|n| new_names.contains(n)).collect();
-    let common_new: Vec<&String> = new_names.iter().filter(|n| old_names.contains(n)).collect();
-    if common_old != common_new {
-        out.push(format!("{record}: the fields were reordered"));
+/// A named type's path starts at its name: `AccountOpened.currency`.
+fn type_path(path: &str, object: &serde_json::Map<String, Value>) -> String {
+    let defines_type = ["fields", "symbols", "size"].iter().any(|k| object.contains_key(*k));
+    match object.get("name").and_then(Value::as_str) {
+        Some(name) if defines_type => name.to_owned(),
+        _ => path.to_owned(),
     }
 }
 
-fn diff_at_field(path: &str, old: &Value, new: &Value, out: &mut Vec<String>) {
-    let (Some(a), Some(b)) = (old.as_object(), new.as_object()) else { return };
-    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
-    for key in keys {
-        match (a.get(key), b.get(key)) {
-            (Some(x), Some(y)) if key == "type" => diff_at(path, x, y, out),
-            (Some(x), Some(y)) if x != y => {
-                out.push(format!("{path}: `{key}` was `{x}`, is now `{y}`"))
-            }
-            (Some(x), None) => out.push(format!("{path}: `{key}` `{x}` was removed")),
-            (None, Some(y)) => out.push(format!("{path}: `{key}` `{y}` was added")),
-            _ => {}
-        }
-    }
+fn field_name(field: &Value) -> String {
+    field.get("name").and_then(Value::as_str).unwrap_or("?").to_owned()
 }
 
 fn branch_name(branch: &Value) -> String {

@@ -150,8 +150,9 @@ pub enum MigrateError {
     /// The topics do not fit together.
     #[error("{0}")]
     Topics(String),
-    /// A source record could not be decoded, and no dead-letter topic is configured.
-    #[error("topic `{topic}` partition {partition} offset {offset}: {source}")]
+    /// A source record could not be decoded, and no dead-letter topic is configured. The
+    /// records before it are migrated; a rerun resumes right before it.
+    #[error("cannot migrate the record at topic `{topic}` partition {partition} offset {offset}")]
     Record {
         /// The source topic.
         topic: String,
@@ -747,13 +748,18 @@ pub struct PartitionCheck {
     pub source: u64,
     /// Records in the target.
     pub target: u64,
+    /// Source records found in the dead-letter topic instead of the target.
+    pub dead_lettered: u64,
     /// The first difference, if any.
     pub problem: Option<String>,
 }
 
-/// Reads both topics and checks each partition: the same count; target record i names source
-/// offset i's record (no gap, no duplicate, same order); the same key and timestamp; the target
-/// value is the source value re-encoded as the latest version.
+/// Reads both topics and checks each partition: target record i names the i-th source record
+/// that was not dead-lettered (no gap, no duplicate, same order); the same key and timestamp;
+/// the target value is the source value re-encoded as the latest version.
+///
+/// With [`MigrateConfig::dead_letter_topic`], the source records the migration sent there
+/// (found by their provenance headers) are accounted for as dead letters, not as missing.
 pub fn verify(
     config: &MigrateConfig,
     transcoder: &dyn Transcode,
@@ -770,52 +776,117 @@ pub fn verify(
             target.len()
         )));
     }
+    let dead = match &config.dead_letter_topic {
+        Some(topic) => dead_letters(config, &consumer, topic)?,
+        None => BTreeMap::new(),
+    };
+    let unaccounted = if config.dead_letter_topic.is_some() {
+        ""
+    } else {
+        "; if the migration dead-lettered it, verify with the dead-letter topic"
+    };
     let latest = transcoder.latest_id().to_be_bytes();
     let mut checks = Vec::new();
     for &partition in &source {
         let source_records = read_partition(config, &config.from, partition)?;
         let target_records = read_partition(config, &config.to, partition)?;
+        let dead_here = dead.get(&partition);
+        let mut targets = target_records.iter();
+        let mut dead_lettered = 0;
         let mut problem = None;
-        for (i, (s, t)) in source_records.iter().zip(&target_records).enumerate() {
+        for s in &source_records {
+            if dead_here.is_some_and(|offsets| offsets.contains(&s.offset)) {
+                dead_lettered += 1;
+                continue;
+            }
+            let Some(t) = targets.next() else {
+                problem = Some(format!(
+                    "source offset {} and after are missing from the target{unaccounted}",
+                    s.offset
+                ));
+                break;
+            };
             let named = t.headers.get(SOURCE_OFFSET).and_then(|o| o.parse::<i64>().ok());
-            let why = if named != Some(s.offset) {
-                Some(format!(
-                    "target record {i} (offset {}) names source offset {named:?}, expected {}",
+            let why = match named {
+                None => Some(format!(
+                    "target offset {} names no source offset (header `{SOURCE_OFFSET}`)",
+                    t.offset
+                )),
+                Some(n) if n > s.offset => Some(format!(
+                    "source offset {} is missing from the target (target offset {} names source offset {n}){unaccounted}",
+                    s.offset, t.offset
+                )),
+                Some(n) if n < s.offset => Some(format!(
+                    "target offset {} names source offset {n} again or out of order, expected {}",
                     t.offset, s.offset
-                ))
-            } else if t.key != s.key {
-                Some(format!("target offset {}: the key differs", t.offset))
-            } else if t.timestamp != s.timestamp {
-                Some(format!("target offset {}: the timestamp differs", t.offset))
-            } else if t.value.get(1..5) != Some(&latest[..]) {
-                Some(format!("target offset {}: not framed with the latest schema id", t.offset))
-            } else {
-                match transcoder.same(&s.value, &t.value) {
+                )),
+                Some(_) if t.key != s.key => {
+                    Some(format!("target offset {}: the key differs", t.offset))
+                }
+                Some(_) if t.timestamp != s.timestamp => {
+                    Some(format!("target offset {}: the timestamp differs", t.offset))
+                }
+                Some(_) if t.value.get(1..5) != Some(&latest[..]) => Some(format!(
+                    "target offset {}: not framed with the latest schema id",
+                    t.offset
+                )),
+                Some(_) => match transcoder.same(&s.value, &t.value) {
                     Ok(true) => None,
                     Ok(false) => Some(format!("target offset {}: the value differs", t.offset)),
                     Err(e) => Some(format!("offset {} or its source: {e}", t.offset)),
-                }
+                },
             };
             if why.is_some() {
                 problem = why;
                 break;
             }
         }
-        if problem.is_none() && source_records.len() != target_records.len() {
+        if problem.is_none()
+            && let Some(extra) = targets.next()
+        {
             problem = Some(format!(
-                "{} source record(s), {} target record(s)",
+                "{} source record(s) ({dead_lettered} dead-lettered), {} target record(s): target offset {} and after name no further source record",
                 source_records.len(),
-                target_records.len()
+                target_records.len(),
+                extra.offset
             ));
         }
         checks.push(PartitionCheck {
             partition,
             source: source_records.len() as u64,
             target: target_records.len() as u64,
+            dead_lettered,
             problem,
         });
     }
     Ok(checks)
+}
+
+/// The source offsets, per source partition, of the records a migration of `config.from`
+/// sent to the dead-letter topic (read from their provenance headers).
+fn dead_letters(
+    config: &MigrateConfig,
+    consumer: &BaseConsumer,
+    topic: &str,
+) -> Result<BTreeMap<i32, std::collections::BTreeSet<i64>>, MigrateError> {
+    let mut dead: BTreeMap<i32, std::collections::BTreeSet<i64>> = BTreeMap::new();
+    let Some(partitions) = partitions(consumer, topic, config.timeout)? else {
+        return Ok(dead);
+    };
+    for partition in partitions {
+        for record in read_partition(config, topic, partition)? {
+            let header = |name| record.headers.get(name).map(String::as_str);
+            if header(SOURCE_TOPIC) != Some(config.from.as_str()) {
+                continue;
+            }
+            let source_partition = header(SOURCE_PARTITION).and_then(|p| p.parse().ok());
+            let source_offset = header(SOURCE_OFFSET).and_then(|o| o.parse().ok());
+            if let (Some(p), Some(o)) = (source_partition, source_offset) {
+                dead.entry(p).or_default().insert(o);
+            }
+        }
+    }
+    Ok(dead)
 }
 
 /// A record as stored: what `verify` compares.

@@ -343,7 +343,7 @@ pub struct Decimal<const P: u32, const S: u32> {
 
 /// A value with more digits than its decimal type's precision.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{unscaled}` has more than {precision} digits")]
+#[error("the unscaled value {unscaled} has more than {precision} digits")]
 pub struct DecimalRangeError {
     /// The unscaled value.
     pub unscaled: i128,
@@ -463,7 +463,7 @@ mod tests {
         assert!(Decimal::<4, 2>::from_unscaled(9_999).is_ok());
         assert!(Decimal::<4, 2>::from_unscaled(-9_999).is_ok());
         let error = Decimal::<4, 2>::from_unscaled(10_000).unwrap_err();
-        assert_eq!(error.to_string(), "`10000` has more than 4 digits");
+        assert_eq!(error.to_string(), "the unscaled value 10000 has more than 4 digits");
         assert!(Decimal::<38, 0>::from_unscaled(i128::MAX).is_err());
     }
 

@@ -347,3 +347,237 @@ fn two_event_types_on_one_topic_are_an_error() {
         "{report}"
     );
 }
+
+/// Version 2 adds `note`, but `label` was also retyped without being declared: a run that
+/// fails.
+mod bumped_with_a_mistake {
+    #[derive(strata::Record)]
+    #[allow(dead_code)]
+    pub struct Thing {
+        /// How many.
+        pub count: i32,
+        pub label: i64,
+        #[strata(added(in = 2, default = ""))]
+        pub note: String,
+    }
+
+    #[derive(strata::Event)]
+    #[strata(topic = "things", namespace = "test", version = 2)]
+    #[allow(dead_code)]
+    pub enum ThingEvent {
+        Thing(Thing),
+    }
+}
+
+/// The same version 2, the mistake fixed.
+mod bumped_right {
+    #[derive(strata::Record)]
+    #[allow(dead_code)]
+    pub struct Thing {
+        /// How many.
+        pub count: i32,
+        pub label: String,
+        #[strata(added(in = 2, default = ""))]
+        pub note: String,
+    }
+
+    #[derive(strata::Event)]
+    #[strata(topic = "things", namespace = "test", version = 2)]
+    #[allow(dead_code)]
+    pub enum ThingEvent {
+        Thing(Thing),
+    }
+}
+
+#[test]
+fn a_run_that_fails_writes_no_version_file_and_the_fixed_type_then_publishes_it() {
+    let dir = published("failed-run");
+    let index_before = std::fs::read_to_string(file(&dir.0, "index.json")).unwrap();
+    let report =
+        history::write(&[&registration::<bumped_with_a_mistake::ThingEvent>()], &dir.0).unwrap();
+    assert!(report.has_errors(), "{report}");
+    assert!(!file(&dir.0, "v2.avsc").exists(), "a failed run published version 2");
+    assert_eq!(report.withheld, [file(&dir.0, "v2.avsc")]);
+    assert_eq!(std::fs::read_to_string(file(&dir.0, "index.json")).unwrap(), index_before);
+
+    // Fixed, the same version 2 is written: it was never published.
+    let report = history::write(&[&registration::<bumped_right::ThingEvent>()], &dir.0).unwrap();
+    assert_clean(&report);
+    assert_eq!(report.written, [file(&dir.0, "v2.avsc"), file(&dir.0, "index.json")]);
+    assert_clean(&history::check(&[&registration::<bumped_right::ThingEvent>()], &dir.0).unwrap());
+}
+
+#[test]
+fn a_version_file_the_index_does_not_list_is_unpublished_and_follows_the_type() {
+    let dir = published("unlisted");
+    // What a failing run of an earlier strata left behind: a `v2.avsc` outside the index.
+    std::fs::write(file(&dir.0, "v2.avsc"), "[\"null\"]\n").unwrap();
+    let right = registration::<bumped_right::ThingEvent>();
+    let report = history::check(&[&right], &dir.0).unwrap();
+    let errors = messages(&report, Severity::Error).join("\n");
+    assert!(
+        errors.contains("v2.avsc` is not listed in `index.json`, so it was never published"),
+        "{report}"
+    );
+    assert!(
+        errors.contains("run `cargo xtask schemas`: it rewrites unpublished files"),
+        "{report}"
+    );
+
+    let report = history::write(&[&right], &dir.0).unwrap();
+    assert!(!report.has_errors(), "{report}");
+    assert!(messages(&report, Severity::Warning).join("\n").contains("rewritten from the type"));
+    assert_clean(&history::check(&[&right], &dir.0).unwrap());
+}
+
+#[test]
+fn a_failing_derive_does_not_also_claim_the_subject_has_no_type() {
+    let dir = published("derive-fails");
+    let report =
+        history::check(&[&registration::<empty_version::ThingEvent>()], &dir.0).expect("io");
+    let errors = messages(&report, Severity::Error);
+    assert!(errors[0].contains("version 2 changes nothing since version 1"), "{report}");
+    assert_eq!(errors.len(), 1, "only the derive's own error: {report}");
+}
+
+#[test]
+fn a_published_file_edited_by_hand_is_told_apart_from_a_changed_type() {
+    let dir = published("hand-edited");
+    let path = file(&dir.0, "v1.avsc");
+    let original = std::fs::read_to_string(&path).unwrap();
+    // A retype in the file: its fingerprint changes.
+    std::fs::write(&path, original.replace("\"int\"", "\"long\"")).unwrap();
+    let report = history::check(&[&registration::<original::ThingEvent>()], &dir.0).unwrap();
+    let errors = messages(&report, Severity::Error);
+    assert_eq!(errors.len(), 1, "{report}");
+    assert!(errors[0].contains("v1.avsc` was edited after publication"), "{}", errors[0]);
+    assert!(!errors[0].contains("type changed without a version bump"), "{}", errors[0]);
+    assert!(!errors[0].contains("undo the change to"), "{}", errors[0]);
+    assert!(errors[0].contains("hint: restore the file from version control"), "{}", errors[0]);
+    assert!(errors[0].contains("the type still derives the published schema"), "{}", errors[0]);
+
+    // A default added in the file: the canonical form's fingerprint stays, the digest does not.
+    let with_default = original.replace("\"type\": \"int\"", "\"type\": \"int\",\n\"default\": 5");
+    assert_ne!(with_default, original);
+    std::fs::write(&path, with_default).unwrap();
+    let report = history::check(&[&registration::<original::ThingEvent>()], &dir.0).unwrap();
+    assert!(
+        messages(&report, Severity::Error)[0].contains("was edited after publication"),
+        "{report}"
+    );
+
+    // The type changed, the file did not: the type is what to undo.
+    std::fs::write(&path, &original).unwrap();
+    let report = history::check(&[&registration::<edited::ThingEvent>()], &dir.0).unwrap();
+    assert!(
+        messages(&report, Severity::Error)[0].contains("type changed without a version bump"),
+        "{report}"
+    );
+}
+
+/// Version 1 with three fields.
+mod three_fields {
+    #[derive(strata::Record)]
+    #[allow(dead_code)]
+    pub struct Thing {
+        pub a: i32,
+        pub b: String,
+        pub c: i64,
+    }
+
+    #[derive(strata::Event)]
+    #[strata(topic = "things", namespace = "test", version = 1)]
+    #[allow(dead_code)]
+    pub enum ThingEvent {
+        Thing(Thing),
+    }
+}
+
+/// Version 2 removes `b`, the middle field, without saying where it stood.
+mod middle_removed {
+    #[derive(strata::Record)]
+    #[strata(removed(field = "b", ty = "String", in = 2, discard))]
+    #[allow(dead_code)]
+    pub struct Thing {
+        pub a: i32,
+        pub c: i64,
+    }
+
+    #[derive(strata::Event)]
+    #[strata(topic = "things", namespace = "test", version = 2)]
+    #[allow(dead_code)]
+    pub enum ThingEvent {
+        Thing(Thing),
+    }
+}
+
+/// The same removal with its place.
+mod middle_removed_after {
+    #[derive(strata::Record)]
+    #[strata(removed(field = "b", ty = "String", in = 2, discard, after = "a"))]
+    #[allow(dead_code)]
+    pub struct Thing {
+        pub a: i32,
+        pub c: i64,
+    }
+
+    #[derive(strata::Event)]
+    #[strata(topic = "things", namespace = "test", version = 2)]
+    #[allow(dead_code)]
+    pub enum ThingEvent {
+        Thing(Thing),
+    }
+}
+
+#[test]
+fn a_removed_field_without_its_place_names_the_field_and_the_after_to_add() {
+    let dir = TempDir::new("middle");
+    let report = history::write(&[&registration::<three_fields::ThingEvent>()], &dir.0).unwrap();
+    assert_clean(&report);
+
+    let report = history::check(&[&registration::<middle_removed::ThingEvent>()], &dir.0).unwrap();
+    let errors = messages(&report, Severity::Error);
+    assert!(
+        errors[0].contains("Thing: the fields were reordered: `b` stood after `a`"),
+        "{report}"
+    );
+    assert!(
+        errors[0].contains(
+            "hint: `b` stood after `a` in `Thing`: if `b` was removed, declare its place with `after = \"a\"` in `removed(field = \"b\", ...)`"
+        ),
+        "{report}"
+    );
+    assert!(!errors[0].contains("make it version"), "no advice to burn a version: {report}");
+
+    let after = registration::<middle_removed_after::ThingEvent>();
+    assert!(!history::write(&[&after], &dir.0).unwrap().has_errors());
+    assert_clean(&history::check(&[&after], &dir.0).unwrap());
+}
+
+#[test]
+fn edited_doc_comments_are_named_once_and_can_be_accepted() {
+    let dir = published("accept-docs");
+    let redocumented = registration::<redocumented::ThingEvent>();
+    let report = history::check(&[&redocumented], &dir.0).unwrap();
+    let docs: Vec<String> = messages(&report, Severity::Warning)
+        .into_iter()
+        .filter(|w| w.contains("doc comments"))
+        .collect();
+    assert_eq!(docs.len(), 1, "{report}");
+    assert!(
+        docs[0]
+            .contains("doc comments differ from the published files at `Thing.count` (version 1)"),
+        "{}",
+        docs[0]
+    );
+    assert!(docs[0].contains("cargo xtask schemas --accept-docs"), "{}", docs[0]);
+
+    let report = history::accept_docs(&[&redocumented], &dir.0).unwrap();
+    assert!(!report.has_errors(), "{report}");
+    assert!(report.written.contains(&file(&dir.0, "v1.avsc")), "{:?}", report.written);
+    let text = std::fs::read_to_string(file(&dir.0, "v1.avsc")).unwrap();
+    assert!(text.contains("How many things there are."), "{text}");
+    let report = history::check(&[&redocumented], &dir.0).unwrap();
+    assert!(!report.findings.iter().any(|f| f.message.contains("doc comments")), "{report}");
+    assert!(!report.has_errors(), "{report}");
+}

@@ -249,3 +249,50 @@ mod escape_hatch {
         );
     }
 }
+
+/// The same record upgrade, written once against the name of the shape it builds, compiles
+/// unchanged before and after a later version changes the record: while 2 is the latest shape,
+/// `ThingV2` is an alias of `Thing`; once version 3 adds `note`, it is the view of version 2.
+mod carried_at_its_latest {
+    #[derive(strata::Record, Debug, Clone, PartialEq)]
+    #[strata(removed(field = "old", ty = "i32", in = 2, upgrade = "carry"))]
+    pub struct Thing {
+        pub a: i32,
+        #[strata(added(in = 2, default = 0))]
+        pub doubled: i32,
+    }
+
+    /// Version 2 doubles `old` into `doubled`.
+    fn carry(v1: ThingV1) -> std::result::Result<ThingV2, strata::UpcastError> {
+        Ok(ThingV2 { a: v1.a, doubled: v1.old * 2 })
+    }
+}
+
+mod carried_then_changed {
+    #[derive(strata::Record, Debug, Clone, PartialEq)]
+    #[strata(removed(field = "old", ty = "i32", in = 2, upgrade = "carry"))]
+    pub struct Thing {
+        pub a: i32,
+        #[strata(added(in = 2, default = 0))]
+        pub doubled: i32,
+        #[strata(added(in = 3, default = "none"))]
+        pub note: String,
+    }
+
+    /// Word for word the function of `carried_at_its_latest`.
+    fn carry(v1: ThingV1) -> std::result::Result<ThingV2, strata::UpcastError> {
+        Ok(ThingV2 { a: v1.a, doubled: v1.old * 2 })
+    }
+}
+
+#[test]
+fn a_record_upgrade_returning_the_versioned_name_survives_a_later_change() -> Result {
+    let latest: carried_at_its_latest::Thing =
+        carried_at_its_latest::ThingV1 { a: 1, old: 21 }.upcast()?;
+    assert_eq!(latest, carried_at_its_latest::ThingV2 { a: 1, doubled: 42 });
+
+    let later: carried_then_changed::Thing =
+        carried_then_changed::ThingV1 { a: 1, old: 21 }.upcast()?;
+    assert_eq!(later, carried_then_changed::Thing { a: 1, doubled: 42, note: "none".into() });
+    Ok(())
+}

@@ -16,7 +16,7 @@ use crate::report::{Item, Level, Report};
 impl Check {
     pub fn run(self) -> anyhow::Result<Outcome> {
         let dir = self.dir.clone().unwrap_or_else(|| PathBuf::from("schemas"));
-        let history = Schemas { check: true, dir: Some(dir.clone()) }.run()?;
+        let history = Schemas::checking(dir.clone()).run()?;
         if history == Outcome::Failed {
             return Ok(Outcome::Failed);
         }

@@ -135,6 +135,10 @@ pub struct Schemas {
     /// version's derived schema differs from its file. Writes nothing.
     #[arg(long)]
     pub check: bool,
+    /// Take doc comments edited since publication into the published files (their docs only:
+    /// a file that differs from the type in anything else is never rewritten).
+    #[arg(long, conflicts_with = "check")]
+    pub accept_docs: bool,
     /// The schema history directory (default: `schemas/` in the workspace root).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
@@ -163,8 +167,9 @@ pub struct Migrate {
     /// version, and every record that cannot be decoded with its coordinates (exit 1 if any).
     #[arg(long, conflicts_with = "verify")]
     pub dry_run: bool,
-    /// Compare the target with the source instead: per partition, the same count, each target
-    /// record naming its source offset in order, the same key, timestamp and value.
+    /// Compare the target with the source instead: per partition, each target record naming
+    /// its source offset in order, the same key, timestamp and value; with
+    /// `--dead-letter-topic`, the records the migration dead-lettered are accounted for there.
     #[arg(long)]
     pub verify: bool,
     /// Register the newest schema version under the topic's subject when the registry lacks it
@@ -176,7 +181,8 @@ pub struct Migrate {
     /// its consumers switch topics without reprocessing or skipping.
     #[arg(long, value_name = "GROUP")]
     pub translate_group: Option<String>,
-    /// Send records that cannot be decoded here (with their coordinates), instead of stopping.
+    /// Send records that cannot be decoded here (with their coordinates), instead of stopping;
+    /// with `--verify`, where to find them.
     #[arg(long, value_name = "TOPIC")]
     pub dead_letter_topic: Option<String>,
     /// Split the source partitions with every instance started with the same group (Kafka's

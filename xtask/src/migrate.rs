@@ -47,15 +47,16 @@ impl Migrate {
         config.kafka = self.kafka.clone();
         if self.verify {
             let checks = verify(&config, transcoder.as_ref())?;
-            println!("partition  source  target  result");
+            println!("partition  source  target  dead-lettered  result");
             let mut failed = false;
             for check in &checks {
                 failed |= check.problem.is_some();
                 println!(
-                    "{:>9}  {:>6}  {:>6}  {}",
+                    "{:>9}  {:>6}  {:>6}  {:>13}  {}",
                     check.partition,
                     check.source,
                     check.target,
+                    check.dead_lettered,
                     check.problem.as_deref().unwrap_or("ok")
                 );
             }
@@ -86,7 +87,19 @@ impl Migrate {
         for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
             signal_hook::flag::register(signal, Arc::clone(&stop))?;
         }
-        let report = migrate_with(&config, transcoder.as_ref(), &mut progress(&stop))?;
+        let report = match migrate_with(&config, transcoder.as_ref(), &mut progress(&stop)) {
+            Ok(report) => report,
+            // A record that cannot be migrated: the migration ran and stopped there.
+            Err(e @ strata::migrate::MigrateError::Record { .. }) => {
+                eprintln!("error: {:#}", anyhow::Error::new(e));
+                eprintln!(
+                    "hint: the records before it are migrated, and a rerun resumes there; to set \
+                     such records aside and go on, rerun with `--dead-letter-topic TOPIC`"
+                );
+                return Ok(Outcome::Failed);
+            }
+            Err(e) => return Err(e.into()),
+        };
         for (partition, (source, target)) in &report.offset_map {
             println!(
                 "partition {partition}: source offset {source} = target offset {target} (resumed \

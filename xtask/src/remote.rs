@@ -108,9 +108,12 @@ impl Subject {
     }
 }
 
-/// Confluent's canonical form of a schema, for comparing a registered schema with a file.
+/// Confluent's canonical form of a schema without its docs, for comparing a registered schema
+/// with a file: docs do not make a version (`strata::history::identity`), so doc comments
+/// accepted into `schemas/` after registration (`schemas --accept-docs`) are no drift.
 fn canonical(text: &str) -> anyhow::Result<String> {
-    strata_registry::avro::parse(text, &[], false)
+    let json: Value = serde_json::from_str(text).context("a schema that is not JSON")?;
+    strata_registry::avro::parse(&strata::history::identity(&json).to_string(), &[], false)
         .map(|p| p.text)
         .map_err(|e| anyhow::anyhow!("{e}"))
 }
@@ -359,7 +362,7 @@ pub fn register_version(
 impl crate::flags::Register {
     pub fn run(self) -> anyhow::Result<crate::Outcome> {
         let dir = self.dir.clone().unwrap_or_else(|| PathBuf::from("schemas"));
-        let history = crate::flags::Schemas { check: true, dir: Some(dir.clone()) }.run()?;
+        let history = crate::flags::Schemas::checking(dir.clone()).run()?;
         if history == crate::Outcome::Failed {
             return Ok(crate::Outcome::Failed);
         }

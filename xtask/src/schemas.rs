@@ -9,6 +9,11 @@ use std::path::PathBuf;
 use crate::{Outcome, in_ci};
 
 impl Schemas {
+    /// `schemas --check` of `dir`: what `check` and `register` run first.
+    pub fn checking(dir: PathBuf) -> Self {
+        Schemas { check: true, accept_docs: false, dir: Some(dir) }
+    }
+
     pub fn run(self) -> anyhow::Result<Outcome> {
         let dir = self.dir.unwrap_or_else(|| PathBuf::from("schemas"));
         let events = strata::event_types();
@@ -20,6 +25,8 @@ impl Schemas {
         let check = self.check || in_ci();
         let report = if check {
             strata::history::check(&events, &dir)
+        } else if self.accept_docs {
+            strata::history::accept_docs(&events, &dir)
         } else {
             strata::history::write(&events, &dir)
         }
@@ -31,6 +38,14 @@ impl Schemas {
         if report.has_errors() {
             let errors = report.errors().count();
             eprintln!("error: {errors} problem(s) in `{}`", dir.display());
+            if !report.withheld.is_empty() {
+                let files: Vec<String> =
+                    report.withheld.iter().map(|p| format!("`{}`", p.display())).collect();
+                eprintln!(
+                    "nothing was published: {} held back until the errors are fixed",
+                    files.join(", ")
+                );
+            }
             return Ok(Outcome::Failed);
         }
         let versions: u32 = events.iter().map(|e| e.version).sum();

@@ -48,7 +48,7 @@ fn the_committed_history_passes_the_check() {
 }
 
 #[test]
-fn a_published_version_that_differs_fails_with_exit_code_1_naming_the_field() {
+fn a_published_file_edited_by_hand_fails_with_exit_code_1_naming_the_field_and_the_restore() {
     let dir = copy_of_schemas("edited");
     let v2 = dir.join("bank.accounts-value/v2.avsc");
     let text = std::fs::read_to_string(&v2).unwrap().replace("\"EUR\"", "\"USD\"");
@@ -56,7 +56,14 @@ fn a_published_version_that_differs_fails_with_exit_code_1_naming_the_field() {
     let out = xtask(&["schemas", "--check", "--dir", dir.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("`bank.accounts-value` version 2 (`strata_tests::bank::AccountEvent`): type changed without a version bump"), "{stderr}");
+    // The type did not change, the file did: the file is what to restore.
+    assert!(
+        stderr.contains("`bank.accounts-value` version 2 (`strata_tests::bank::AccountEvent`): "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("v2.avsc` was edited after publication"), "{stderr}");
+    assert!(stderr.contains("hint: restore the file from version control"), "{stderr}");
+    assert!(!stderr.contains("type changed without a version bump"), "{stderr}");
     assert!(
         stderr.contains("AccountOpened.currency: `default` was `\"USD\"`, is now `\"EUR\"`"),
         "{stderr}"

@@ -110,10 +110,13 @@ fn migrate_then_verify_and_verify_catches_a_duplicate() {
     let out = migrate(&broker.brokers(), &from, &to, &[]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("has no provenance"), "{}", text(&out));
-    // Into a new target, it stops at the poison record with its coordinates.
+    // Into a new target, it stops at the poison record with its coordinates: the migration
+    // ran and failed there (exit 1), the cause said once, the way on named.
     let out = migrate(&broker.brokers(), &from, &format!("{to}.again"), &[]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains(&format!("topic `{from}` partition 2 offset")), "{}", text(&out));
+    assert_eq!(text(&out).matches("at byte 0").count(), 1, "the cause once: {}", text(&out));
+    assert!(text(&out).contains("rerun with `--dead-letter-topic TOPIC`"), "{}", text(&out));
     // With a dead-letter topic, it lands there with its coordinates and the rest migrates.
     let dead = format!("{from}.dead");
     let out = migrate(
@@ -134,6 +137,28 @@ fn migrate_then_verify_and_verify_catches_a_duplicate() {
     assert_eq!(letters[0].headers["strata.source.partition"], "2");
     assert_eq!(letters[0].headers["strata.source.topic"], from);
     assert!(letters[0].headers["strata.error"].contains("byte 0"), "{letters:?}");
+
+    // Verify accounts for the dead letter when it reads the dead-letter topic...
+    let dead_lettered = format!("{to}.dead-lettered");
+    let out = migrate(&broker.brokers(), &from, &dead_lettered, &["--verify"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("if the migration dead-lettered it, verify with the dead-letter topic"),
+        "{}",
+        text(&out)
+    );
+    assert!(!text(&out).contains("Some("), "no Rust Debug in messages: {}", text(&out));
+    let out = migrate(
+        &broker.brokers(),
+        &from,
+        &dead_lettered,
+        &["--verify", "--dead-letter-topic", &dead],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(text(&out).matches("  ok").count(), 3, "{}", text(&out));
+    let partition_2 =
+        text(&out).lines().find(|l| l.trim_start().starts_with("2 ")).unwrap_or("").to_owned();
+    assert!(partition_2.split_whitespace().nth(3) == Some("1"), "one dead letter: {}", text(&out));
 }
 
 #[test]

@@ -15,6 +15,7 @@ pub fn expand(record: &Record<'_>) -> TokenStream {
     let ident = record.ident;
 
     let views = breakpoints.windows(2).map(|pair| view(record, pair[0], pair[1], latest));
+    let latest_alias = latest_alias(record, latest);
     let latest_view = view_impl(record, ident, latest);
     let schema = schema_fn(record);
     let default_json = default_json_fn(record);
@@ -42,6 +43,7 @@ pub fn expand(record: &Record<'_>) -> TokenStream {
 
     quote! {
         #(#views)*
+        #latest_alias
 
         #[automatically_derived]
         #[allow(clippy::all, clippy::pedantic)]
@@ -81,6 +83,26 @@ pub fn view_ident(record: &Record<'_>, version: u32, latest: u32) -> Ident {
         record.ident.clone()
     } else {
         format_ident!("{}V{}", record.ident, version)
+    }
+}
+
+/// `AccountOpenedV3`, an alias of the record while 3 is its latest shape: the name that shape
+/// keeps as a view once a later version changes the record. An upgrade function written
+/// against it (`fn(AccountOpenedV2) -> Result<AccountOpenedV3, _>`) then needs no rewrite.
+fn latest_alias(record: &Record<'_>, latest: u32) -> TokenStream {
+    if latest == 1 {
+        return TokenStream::new();
+    }
+    let vis = record.vis;
+    let ident = record.ident;
+    let alias = format_ident!("{}V{}", ident, latest);
+    let doc = format!(
+        "`{ident}` as it is since version {latest}, its latest shape, under the name the shape keeps as a view when a later version changes `{ident}`: upgrade functions that return it need no rewrite then."
+    );
+    quote! {
+        #[doc = #doc]
+        #[allow(dead_code)]
+        #vis type #alias = #ident;
     }
 }
 
