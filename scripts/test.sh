@@ -23,6 +23,8 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
+echo "== a project of its own, from the README"
+scripts/outside-project.sh
 echo "== cargo test"
 cargo test --workspace
 echo "== cargo test (features chrono, compact_str)"

@@ -42,7 +42,7 @@
 //! | `name = "AccountOpened"` | the Avro name, when not the Rust name |
 //! | `namespace = "com.example"` | the Avro namespace, when not inherited from the event or enclosing record |
 //! | `renamed(from = "FundsDeposited", in = 2)` | the record's Avro name before version 2 (kept as an alias after) |
-//! | `removed(field = "branch_code", ty = "String", in = 3, discard)` | a field gone from the latest struct, declared so older versions can still be generated. Options: `added = N`, `default = expr`, `after = "field"` (its place; default: last), and either `upgrade = "f"` (a record upgrade into version 3 that carries the value forward) or `discard` (its value is dropped, explicitly) |
+//! | `removed(field = "branch_code", ty = "String", in = 3, discard)` | a field gone from the latest struct, declared so older versions can still be generated. Options: `added = N`, `default = expr`, `after = "field"` (its place; default: last; a field that was not the last needs it, and the history check prints the exact `after` when it is missing), and either `upgrade = "f"` (a record upgrade into version 3 that carries the value forward) or `discard` (its value is dropped, explicitly) |
 //! | `upgrade(in = 3, with = "f")` | the whole step into version 3 is `f: fn(RecordV2) -> Result<Record, UpcastError>`: from the view of the shape before (named after the version that shape began in) to the next shape (`RecordV3`, or the struct itself when 3 is its latest shape) |
 //!
 //! Field keys:
@@ -83,6 +83,10 @@
 //!   field names and types each version had, beside the struct and with its visibility. The
 //!   struct itself is the latest shape. Nested records in a view are already upgraded: each
 //!   record upgrades its own history.
+//! - `AccountOpenedV3`: an alias of the struct while 3 is its latest shape. It is the name
+//!   that shape keeps as a view once a later version changes the record, so a record upgrade
+//!   written as `fn(AccountOpenedV2) -> Result<AccountOpenedV3, UpcastError>` compiles
+//!   unchanged then (a struct expression through the alias builds the struct itself).
 //! - `AccountOpenedV1::upgrade(self) -> Result<AccountOpenedV2, UpcastError>` and so on: one
 //!   step per version, running the declared upgrade functions;
 //!   [`View::upcast`](crate::View::upcast) chains them to the latest.

@@ -219,3 +219,52 @@ fn a_batch_decodes_every_record_and_reports_each_failure_in_place() {
     assert!(out[1].as_ref().unwrap_err().to_string().contains("unexpected end of input"));
     assert_eq!(out[2].as_ref().unwrap(), &event);
 }
+
+#[test]
+fn an_error_in_a_foreign_writers_record_says_the_schema_was_foreign_and_read_as_which_version() {
+    let source = source();
+    source.insert(502, "bank.accounts-value", &foreign_schema()).unwrap();
+    let decoder = Decoder::<AccountEvent>::new(source.clone()).unwrap();
+    // AccountOpened (branch 0) in the foreign order: holder_kind, overdraft, then a currency
+    // that is not UTF-8.
+    let datum = [0, 2, 10, 4, 0xff, 0xfe];
+    let error = decoder.decode(&framed(502, &datum)).unwrap_err();
+    assert_eq!(error.writer_version(), None, "the writer matched no declared version");
+    assert_eq!(error.read_as_version(), Some(3));
+    assert!(error.foreign_writer());
+    assert!(
+        error.to_string().starts_with(
+            "cannot decode `strata_tests::bank::AccountEvent` (schema id 502, a foreign writer schema read as version 3)"
+        ),
+        "{error}"
+    );
+    assert!(!error.to_string().contains("writer version"), "{error}");
+}
+
+#[test]
+fn the_event_type_of_a_foreign_writers_record_is_its_own_union_branch() {
+    let source = source();
+    // Another producer's union: version 3's branches in reverse order.
+    let mut json = AccountEvent::schema(3).unwrap().to_json();
+    json.as_array_mut().unwrap().reverse();
+    let last = json[0]["name"].as_str().unwrap().to_owned();
+    source.insert(503, "bank.accounts-value", &json.to_string()).unwrap();
+    let transcoder = strata::codec::Transcoder::<AccountEvent>::new(source).unwrap();
+    use strata::codec::Transcode;
+    let name = transcoder.event_name(&framed(503, &[0])).expect("a foreign writer's branch");
+    assert_eq!(name, format!("com.example.bank.{last}"));
+    assert_ne!(name, "com.example.bank.AccountOpened", "the writer's order, not version 3's");
+}
+
+#[test]
+fn a_decimal_beyond_its_precision_is_an_error_without_nested_quotes() {
+    // Avro bytes of length 2 holding 10000: five digits for a `decimal(4, 2)`.
+    let bytes = [4u8, 0x27, 0x10];
+    let mut reader = strata::decode::Reader::new(&bytes);
+    let error = <strata::Decimal<4, 2> as strata::Decode>::decode::<1>(&mut reader).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "cannot decode at byte 0: not a valid `decimal(4, 2)`: the unscaled value 10000 has more than 4 digits"
+    );
+    assert!(std::error::Error::source(&error).is_some(), "the range error is the cause");
+}
