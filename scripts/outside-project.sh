@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A new project outside this repository, made word for word from the README's section "Use
 # strata in your own project" (its files are the section's code blocks), with strata checked
-# out beside it: builds its own xtask, then runs `schemas`, `check`, and `register` and
-# `check --registry` against a registry that xtask serves. Run by scripts/test.sh.
+# out beside it: checks that its own xtask builds no librdkafka, axum or tokio, builds it, then
+# runs `schemas`, `check`, and `register` and `check --registry` against strata's local
+# registry. Run by scripts/test.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -20,6 +21,14 @@ python3 scripts/readme-files.py README.md "Use strata in your own project" "$wor
 cp Cargo.lock "$work/my-project/"
 cd "$work/my-project"
 
+echo "== outside project: the offline gate builds no librdkafka, axum or tokio"
+heavy=$(cargo tree --edges normal --package xtask | grep -E "^[^a-z]*(rdkafka-sys|axum|tokio) " || true)
+if [ -n "$heavy" ]; then
+    echo "outside project: the xtask's dependencies include:" >&2
+    echo "$heavy" >&2
+    exit 1
+fi
+
 echo "== outside project: cargo xtask schemas"
 # Writing, as a developer does (in CI, `schemas` only checks).
 env -u CI cargo xtask schemas
@@ -29,7 +38,9 @@ echo "== outside project: cargo xtask check"
 cargo xtask check
 
 echo "== outside project: cargo xtask register"
-cargo xtask registry serve --dir "$work/registry" --listen 127.0.0.1:0 >"$work/url" 2>"$work/registry.log" &
+# The registry served by this repository's binary (a lean xtask has no `registry serve`).
+cargo run --quiet --manifest-path "$root/Cargo.toml" --package strata-registry -- \
+    --dir "$work/registry" --listen 127.0.0.1:0 >"$work/url" 2>"$work/registry.log" &
 server=$!
 for _ in $(seq 1 100); do
     [ -s "$work/url" ] && break

@@ -20,7 +20,6 @@
 //! `--dir`, `--listen`, `--basic-auth USER:PASSWORD` and `--max-request-bytes`.
 
 mod api;
-pub mod avro;
 mod error;
 mod server;
 pub mod store;

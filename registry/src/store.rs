@@ -16,8 +16,9 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 use serde::{Deserialize, Serialize};
 use strata::compat::{self, Direction, Level, Prepared};
 
-use crate::avro;
 use crate::error::ApiError;
+use strata::canonical;
+use strata::error::Chain;
 
 /// The schema type strata serves; JSON and PROTOBUF are refused with 42201.
 pub const AVRO: &str = "AVRO";
@@ -558,9 +559,10 @@ impl Store {
             references.dedup();
         }
         let texts = self.read().resolve_references(&references)?;
-        let parsed = avro::parse(text, &texts, normalize).map_err(|e| {
+        let parsed = canonical::parse(text, &texts, normalize).map_err(|e| {
             ApiError::invalid_schema(format!(
-                "Either the input schema or one of its references is invalid: {e}"
+                "Either the input schema or one of its references is invalid: {}",
+                Chain(&e)
             ))
         })?;
         Ok(Candidate {
@@ -576,8 +578,9 @@ impl Store {
         }
         let entry = state.schemas.get(&id).ok_or_else(|| ApiError::schema_id_not_found(id))?;
         let texts = state.resolve_references(&entry.references)?;
-        let parsed = avro::parse(&entry.schema, &texts, false)
-            .map_err(|e| ApiError::store(format!("stored schema {id} no longer parses: {e}")))?;
+        let parsed = canonical::parse(&entry.schema, &texts, false).map_err(|e| {
+            ApiError::store(format!("stored schema {id} no longer parses: {}", Chain(&e)))
+        })?;
         let prepared = Arc::new(parsed.prepared);
         self.prepared.lock().unwrap_or_else(|e| e.into_inner()).insert(id, Arc::clone(&prepared));
         Ok(prepared)

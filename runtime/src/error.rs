@@ -19,6 +19,33 @@ pub enum Error {
     /// Bytes could not be decoded.
     #[error(transparent)]
     Decode(#[from] DecodeError),
+    /// A schema text is not one a registry would accept.
+    #[error(transparent)]
+    Canonical(#[from] crate::canonical::CanonicalError),
+}
+
+/// An error and its causes on one line, `what: why: deeper why`, for messages that must carry
+/// the whole story (an HTTP answer, a header). An error's own `Display` says what failed; its
+/// causes are its [`source`](std::error::Error::source) chain, never repeated in the text.
+///
+/// ```
+/// let error = strata::canonical::parse("{", &[], false).unwrap_err();
+/// let text = strata::error::Chain(&error).to_string();
+/// assert!(text.starts_with("the schema is not valid JSON: EOF while parsing"), "{text}");
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(error) = cause {
+            write!(f, ": {error}")?;
+            cause = error.source();
+        }
+        Ok(())
+    }
 }
 
 /// A Rust type whose schema at some version cannot be generated, such as a default that does

@@ -33,6 +33,7 @@
 //! How versions are declared, every attribute key, and what is generated: the [`guide`].
 //! The committed history in `schemas/` is the [`history`] module.
 
+pub mod canonical;
 pub mod codec;
 pub mod compat;
 pub mod decode;

@@ -49,13 +49,16 @@ pub enum Command {
     /// (`strata.source.topic`, `.partition`, `.offset`, `.schema_id`). A rerun resumes after
     /// the last record of each target partition. With `--verify`, compares the two topics
     /// instead and exits 1 on any difference.
+    #[cfg(feature = "kafka")]
     Migrate(Migrate),
     /// A local Confluent-compatible Schema Registry, for development and tests.
+    #[cfg(feature = "registry-server")]
     #[command(subcommand)]
     Registry(Registry),
 }
 
 /// `cargo xtask registry ...`.
+#[cfg(feature = "registry-server")]
 #[derive(Debug, Subcommand)]
 pub enum Registry {
     /// Serve Confluent's Schema Registry REST API v1 (AVRO schemas) from a local directory,
@@ -145,6 +148,7 @@ pub struct Schemas {
 }
 
 /// Flags of `cargo xtask migrate`.
+#[cfg(feature = "kafka")]
 #[derive(Debug, Parser)]
 pub struct Migrate {
     /// The source topic.
@@ -199,6 +203,7 @@ pub struct Migrate {
     pub registry: crate::remote::RegistryFlags,
 }
 
+#[cfg(feature = "kafka")]
 fn kafka_setting(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
@@ -245,9 +250,11 @@ impl Xtask {
             Command::Schemas(flags) => flags.run(),
             Command::Check(flags) => flags.run(),
             Command::Register(flags) => flags.run(),
+            #[cfg(feature = "kafka")]
             Command::Migrate(flags) => flags.run(),
             Command::Avro(Avro::Decode(flags)) => flags.run(),
             Command::Compat(flags) => flags.run(),
+            #[cfg(feature = "registry-server")]
             Command::Registry(Registry::Serve(config)) => {
                 strata_registry::serve(config)?;
                 Ok(Outcome::Passed)

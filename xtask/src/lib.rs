@@ -14,6 +14,7 @@ pub mod avro;
 pub mod check;
 pub mod compat;
 pub mod flags;
+#[cfg(feature = "kafka")]
 pub mod migrate;
 pub mod remote;
 pub mod report;

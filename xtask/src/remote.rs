@@ -113,9 +113,7 @@ impl Subject {
 /// accepted into `schemas/` after registration (`schemas --accept-docs`) are no drift.
 fn canonical(text: &str) -> anyhow::Result<String> {
     let json: Value = serde_json::from_str(text).context("a schema that is not JSON")?;
-    strata_registry::avro::parse(&strata::history::identity(&json).to_string(), &[], false)
-        .map(|p| p.text)
-        .map_err(|e| anyhow::anyhow!("{e}"))
+    Ok(strata::canonical::canonical(&strata::history::identity(&json).to_string())?)
 }
 
 fn refused(e: SourceError) -> anyhow::Error {

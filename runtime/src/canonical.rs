@@ -1,4 +1,4 @@
-//! Avro schemas as the Schema Registry handles them: parsed (with their references), checked,
+//! Avro schemas as a Schema Registry handles them: parsed (with their references), checked,
 //! and written in the two textual forms Confluent compares and serves.
 //!
 //! - The *canonical* form is Avro Java's `Schema.toString()`: compact JSON, keys in Java's
@@ -11,10 +11,26 @@
 use std::collections::HashSet;
 
 use serde_json::{Map, Value};
-use strata::compat::Prepared;
-use strata::references::{defined_name, qualify};
 
-/// A schema the registry accepted: its stored text and what compatibility checks need.
+use crate::compat::Prepared;
+use crate::references::{defined_name, qualify};
+
+/// Why a schema text is not an Avro schema a registry would accept.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CanonicalError {
+    /// The text, or a reference's, is not JSON.
+    #[error("the schema is not valid JSON")]
+    Json(#[source] serde_json::Error),
+    /// apache-avro refuses the schema.
+    #[error("the schema is not valid Avro")]
+    Avro(#[source] apache_avro::Error),
+    /// What is wrong with the schema, found while writing its textual form.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A schema a registry accepts: its stored text and what compatibility checks need.
 #[derive(Debug)]
 pub struct Parsed {
     /// The text to store and serve (canonical, or normalized when asked).
@@ -31,25 +47,31 @@ const FIELD_RESERVED: [&str; 6] = ["default", "doc", "name", "order", "type", "a
 
 /// Parses `text` whose names may refer to the types of `references` (the referenced schemas'
 /// texts, dependencies first), checks it as Avro, and returns its stored form.
-pub fn parse(text: &str, references: &[String], normalize: bool) -> Result<Parsed, String> {
-    let json: Value =
-        serde_json::from_str(text).map_err(|e| format!("the schema is not valid JSON: {e}"))?;
+pub fn parse(text: &str, references: &[String], normalize: bool) -> Result<Parsed, CanonicalError> {
+    let json: Value = serde_json::from_str(text).map_err(CanonicalError::Json)?;
     let (schema, referenced) = if references.is_empty() {
-        (apache_avro::Schema::parse(&json).map_err(|e| e.to_string())?, Vec::new())
+        (apache_avro::Schema::parse(&json).map_err(CanonicalError::Avro)?, Vec::new())
     } else {
-        apache_avro::Schema::parse_str_with_list(text, references).map_err(|e| e.to_string())?
+        apache_avro::Schema::parse_str_with_list(text, references).map_err(CanonicalError::Avro)?
     };
-    let prepared = Prepared::with_references(&schema, &referenced)?;
+    let prepared =
+        Prepared::with_references(&schema, &referenced).map_err(CanonicalError::Invalid)?;
     let mut known = HashSet::new();
     for reference in references {
-        let value: Value = serde_json::from_str(reference).map_err(|e| e.to_string())?;
+        let value: Value = serde_json::from_str(reference).map_err(CanonicalError::Json)?;
         if let Some(name) = defined_name(&value, None) {
             known.insert(name);
         }
     }
     let mut writer = Writer { known, normalize };
-    let out = writer.schema(&json, None)?;
+    let out = writer.schema(&json, None).map_err(CanonicalError::Invalid)?;
     Ok(Parsed { text: out.to_string(), prepared })
+}
+
+/// Confluent's canonical form of `text` (Avro Java's `Schema.toString()`), without
+/// references: what two registrations of the same schema share.
+pub fn canonical(text: &str) -> Result<String, CanonicalError> {
+    parse(text, &[], false).map(|parsed| parsed.text)
 }
 
 fn split_name(full: &str) -> (Option<&str>, &str) {
@@ -395,7 +417,7 @@ mod tests {
     fn invalid_schemas_are_refused_with_a_reason() {
         for bad in ["{", r#"{"type":"record","name":"R"}"#, r#"{"type":"nope"}"#, "42"] {
             let error = parse(bad, &[], false).unwrap_err();
-            assert!(!error.is_empty(), "{bad}");
+            assert!(!crate::error::Chain(&error).to_string().is_empty(), "{bad}");
         }
     }
 }
