@@ -482,7 +482,7 @@ impl Setting for Level {
             .find_map(|key| body.get(key).filter(|v| !v.is_null()))
             .map_or(Ok(""), |v| v.as_str().ok_or(()))
             .map_err(|()| ApiError::unprocessable("`compatibility` must be a string"))?;
-        store::parse_level(given).ok_or_else(|| ApiError::invalid_compatibility(given))
+        given.parse::<Level>().map_err(|_| ApiError::invalid_compatibility(given))
     }
 
     fn name(self) -> &'static str {

@@ -78,11 +78,6 @@ impl Mode {
     }
 }
 
-/// Parses a compatibility level as Confluent does: by name, any case.
-pub fn parse_level(name: &str) -> Option<Level> {
-    Level::parse(&name.to_ascii_uppercase())
-}
-
 /// One acknowledged write: a line of the log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -362,7 +357,7 @@ impl State {
             }
             Op::Config { subject, level } => {
                 let level = level
-                    .map(|l| Level::parse(&l).ok_or(format!("unknown level {l}")))
+                    .map(|l| l.parse::<Level>().map_err(|e| e.to_string()))
                     .transpose()?;
                 match (subject, level) {
                     (None, level) => self.global_level = level,

@@ -364,6 +364,34 @@ fn kind_name(ty: &Ty) -> &'static str {
     }
 }
 
+/// A name that is not one of Confluent's compatibility levels.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{given}` is not a compatibility level; expected one of: {}", Level::names())]
+pub struct UnknownLevel {
+    /// The name given.
+    pub given: String,
+}
+
+impl std::str::FromStr for Level {
+    type Err = UnknownLevel;
+
+    /// The level by Confluent's name, in any case, as Confluent's registry reads it
+    /// (`BACKWARD_TRANSITIVE`, `backward_transitive`).
+    fn from_str(name: &str) -> Result<Self, UnknownLevel> {
+        Self::ALL
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, l)| *l)
+            .ok_or_else(|| UnknownLevel { given: name.to_owned() })
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Confluent's compatibility levels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
@@ -395,9 +423,9 @@ impl Level {
         ("FULL_TRANSITIVE", Level::FullTransitive),
     ];
 
-    /// The level named `name`, as Confluent spells it.
-    pub fn parse(name: &str) -> Option<Level> {
-        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, l)| *l)
+    /// Every level's name, comma-separated, for messages.
+    fn names() -> String {
+        Self::ALL.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
     }
 
     /// Confluent's name.
@@ -595,10 +623,8 @@ impl LevelConfig {
         let json: serde_json::Value =
             serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
         let level = |key: &str, value: &serde_json::Value| {
-            value.as_str().and_then(Level::parse).ok_or_else(|| {
-                let names: Vec<&str> = Level::ALL.iter().map(|(n, _)| *n).collect();
-                format!("`{key}` is `{value}`, not a level; expected one of: {}", names.join(", "))
-            })
+            let name = value.as_str().ok_or_else(|| format!("`{key}` is `{value}`, not a string"))?;
+            name.parse::<Level>().map_err(|e| format!("`{key}`: {e}"))
         };
         let mut config = LevelConfig::default();
         for (key, value) in json.as_object().ok_or("the configuration is not a JSON object")? {

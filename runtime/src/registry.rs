@@ -56,7 +56,7 @@ fn parse_level(path: &str, answer: &Value) -> Result<Level, SourceError> {
         .or_else(|| answer.get("compatibility"))
         .and_then(Value::as_str)
         .unwrap_or("");
-    Level::parse(&name.to_ascii_uppercase()).ok_or_else(|| {
+    name.parse::<Level>().map_err(|_| {
         SourceError::Registry(format!("GET {path}: unknown compatibility level in {answer}"))
     })
 }

@@ -234,10 +234,17 @@ fn forward_and_full_levels_check_the_other_direction_too() {
 #[test]
 fn levels_are_named_as_confluent_names_them() {
     for (name, level) in Level::ALL {
-        assert_eq!(Level::parse(name), Some(level));
+        assert_eq!(name.parse::<Level>(), Ok(level));
         assert_eq!(level.as_str(), name);
+        assert_eq!(level.to_string(), name);
     }
-    assert_eq!(Level::parse("backward"), None);
+    // Any case, as Confluent's registry reads it.
+    assert_eq!("backward_transitive".parse::<Level>(), Ok(Level::BackwardTransitive));
+    let error = "BACKWARDS".parse::<Level>().unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "`BACKWARDS` is not a compatibility level; expected one of: NONE, BACKWARD, BACKWARD_TRANSITIVE, FORWARD, FORWARD_TRANSITIVE, FULL, FULL_TRANSITIVE"
+    );
 }
 
 /// The verdicts of Avro Java's `SchemaCompatibility` (Debian's 1.8.2) on the cases above agree

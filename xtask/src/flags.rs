@@ -75,7 +75,7 @@ pub enum Registry {
 pub struct Compat {
     /// The compatibility level, as Confluent names it: NONE, BACKWARD, BACKWARD_TRANSITIVE,
     /// FORWARD, FORWARD_TRANSITIVE, FULL, FULL_TRANSITIVE.
-    #[arg(long, value_name = "LEVEL", value_parser = parse_level)]
+    #[arg(long, value_name = "LEVEL")]
     pub level: strata::compat::Level,
     /// The new schema (`.avsc`).
     #[arg(long, value_name = "FILE")]
@@ -99,13 +99,6 @@ pub enum Format {
     Github,
     /// JUnit XML: one test case per earlier version and direction checked.
     Junit,
-}
-
-fn parse_level(name: &str) -> Result<strata::compat::Level, String> {
-    strata::compat::Level::parse(name).ok_or_else(|| {
-        let names: Vec<&str> = strata::compat::Level::ALL.iter().map(|(n, _)| *n).collect();
-        format!("unknown level `{name}`; expected one of: {}", names.join(", "))
-    })
 }
 
 /// `cargo xtask avro ...`.
@@ -200,7 +193,7 @@ pub struct Migrate {
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
     #[command(flatten)]
-    pub registry: crate::remote::RegistryFlags,
+    pub registry: RegistryFlags,
 }
 
 #[cfg(feature = "kafka")]
@@ -224,7 +217,7 @@ pub struct Register {
     #[arg(long)]
     pub inline: bool,
     #[command(flatten)]
-    pub registry: crate::remote::RegistryFlags,
+    pub registry: RegistryFlags,
 }
 
 /// Flags of `cargo xtask check`.
@@ -238,7 +231,7 @@ pub struct Check {
     /// at the level the registry gives each subject, by strata and by the registry, which must
     /// agree. A subject the registry lacks is fine.
     #[command(flatten)]
-    pub registry: crate::remote::RegistryFlags,
+    pub registry: RegistryFlags,
     /// How to print the compatibility findings.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -261,4 +254,38 @@ impl Xtask {
             }
         }
     }
+}
+
+/// How to reach the registry (the environment variables are those Confluent's tools read).
+#[derive(Debug, Clone, clap::Args)]
+pub struct RegistryFlags {
+    /// The Schema Registry's base URL (`https://` works too).
+    #[arg(long = "registry", value_name = "URL", env = "SCHEMA_REGISTRY_URL")]
+    pub url: Option<String>,
+    /// HTTP basic auth, `USER:PASSWORD`.
+    #[arg(
+        long = "registry-user-info",
+        value_name = "USER:PASSWORD",
+        env = "SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO",
+        hide_env_values = true
+    )]
+    pub user_info: Option<String>,
+    /// A bearer token.
+    #[arg(
+        long = "registry-token",
+        value_name = "TOKEN",
+        env = "SCHEMA_REGISTRY_BEARER_TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+    /// A header sent with every request, `NAME: VALUE`; repeat it for more.
+    #[arg(long = "registry-header", value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+    /// The timeout of one request, in seconds.
+    #[arg(long = "registry-timeout", value_name = "SECONDS", default_value_t = 10)]
+    pub timeout: u64,
+    /// How often a request failing for a transient reason (connection, 5xx, 429) is retried,
+    /// with exponential backoff from 200 ms.
+    #[arg(long = "registry-retries", value_name = "N", default_value_t = 3)]
+    pub retries: u32,
 }

@@ -11,11 +11,12 @@
 //! `strata::event_types()`; there is no list to keep.
 
 pub mod avro;
-pub mod check;
 pub mod compat;
 pub mod flags;
+pub mod gate;
 #[cfg(feature = "kafka")]
 pub mod migrate;
+pub mod register;
 pub mod remote;
 pub mod report;
 pub mod schemas;

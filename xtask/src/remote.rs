@@ -1,5 +1,6 @@
-//! The gate and registration against a live Schema Registry: `cargo xtask check --registry`
-//! and `cargo xtask register`.
+//! What `cargo xtask check --registry` (in `gate`) and `cargo xtask register` (in `register`)
+//! share: the client from the command line's flags, and each subject as the committed history
+//! and the registry see it.
 //!
 //! A subject's registered history must be a prefix of its committed history in `schemas/`
 //! (compared by Confluent's canonical form, references resolved): anything else is drift. The
@@ -14,45 +15,12 @@ use anyhow::Context;
 use serde_json::Value;
 use strata::EventType;
 use strata::compat::{Level as CompatLevel, Prepared, gate};
-use strata::registry::{RegisteredVersion, Registry, RegistryConfig, SchemaReference};
+use strata::registry::{RegisteredVersion, Registry, RegistryConfig};
 use strata::source::SourceError;
 
-use crate::check::push_gate;
+use crate::flags::RegistryFlags;
+use crate::gate::push_gate;
 use crate::report::{Item, Level, Report};
-
-/// How to reach the registry (the environment variables are those Confluent's tools read).
-#[derive(Debug, Clone, clap::Args)]
-pub struct RegistryFlags {
-    /// The Schema Registry's base URL (`https://` works too).
-    #[arg(long = "registry", value_name = "URL", env = "SCHEMA_REGISTRY_URL")]
-    pub url: Option<String>,
-    /// HTTP basic auth, `USER:PASSWORD`.
-    #[arg(
-        long = "registry-user-info",
-        value_name = "USER:PASSWORD",
-        env = "SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO",
-        hide_env_values = true
-    )]
-    pub user_info: Option<String>,
-    /// A bearer token.
-    #[arg(
-        long = "registry-token",
-        value_name = "TOKEN",
-        env = "SCHEMA_REGISTRY_BEARER_TOKEN",
-        hide_env_values = true
-    )]
-    pub token: Option<String>,
-    /// A header sent with every request, `NAME: VALUE`; repeat it for more.
-    #[arg(long = "registry-header", value_name = "NAME: VALUE")]
-    pub headers: Vec<String>,
-    /// The timeout of one request, in seconds.
-    #[arg(long = "registry-timeout", value_name = "SECONDS", default_value_t = 10)]
-    pub timeout: u64,
-    /// How often a request failing for a transient reason (connection, 5xx, 429) is retried,
-    /// with exponential backoff from 200 ms.
-    #[arg(long = "registry-retries", value_name = "N", default_value_t = 3)]
-    pub retries: u32,
-}
 
 impl RegistryFlags {
     /// The client, if a registry is named.
@@ -116,7 +84,7 @@ fn canonical(text: &str) -> anyhow::Result<String> {
     Ok(strata::canonical::canonical(&strata::history::identity(&json).to_string())?)
 }
 
-fn refused(e: SourceError) -> anyhow::Error {
+pub(crate) fn refused(e: SourceError) -> anyhow::Error {
     anyhow::anyhow!("{e}")
 }
 
@@ -239,172 +207,4 @@ pub fn examine(
         }
     }
     Ok(examined)
-}
-
-/// `cargo xtask check --registry`: after the offline history check.
-pub fn check(registry: &Registry, dir: &Path, report: &mut Report) -> anyhow::Result<()> {
-    for event in strata::event_types() {
-        let subject = examine(registry, event, dir, report)?;
-        eprintln!(
-            "{}: {} of {} version(s) registered, {} to register, at {}",
-            subject.subject,
-            subject.matched,
-            subject.texts.len(),
-            subject.pending().count(),
-            subject.level.as_str()
-        );
-    }
-    Ok(())
-}
-
-/// How the topic union is registered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Shape {
-    /// The whole union under the topic's subject.
-    Inline,
-    /// Each record under `<topic>-<record full name>`, the union by reference to them.
-    References,
-}
-
-/// The union's records, each as a standalone schema text with its full name, if every one
-/// stands alone (a record naming a type another defines cannot be registered by itself).
-fn standalone_records(text: &str) -> Option<Vec<(String, String)>> {
-    let Value::Array(branches) = serde_json::from_str::<Value>(text).ok()? else {
-        return None;
-    };
-    branches
-        .iter()
-        .map(|branch| {
-            let name = branch.get("name")?.as_str()?;
-            let full = match branch.get("namespace").and_then(Value::as_str) {
-                Some(ns) if !name.contains('.') && !ns.is_empty() => format!("{ns}.{name}"),
-                _ => name.to_owned(),
-            };
-            let text = branch.to_string();
-            apache_avro::Schema::parse_str(&text).ok()?;
-            Some((full, text))
-        })
-        .collect()
-}
-
-/// Registers, lowering the subject's level around a declared break that the registry refuses
-/// (and restoring it after, even on failure). Returns the id.
-fn register_one(
-    registry: &Registry,
-    subject: &str,
-    text: &str,
-    references: &[SchemaReference],
-    declared: Option<&str>,
-) -> anyhow::Result<u32> {
-    match registry.register(subject, text, references) {
-        Ok(id) => Ok(id),
-        Err(SourceError::Refused { status: 409, .. }) if declared.is_some() => {
-            let previous = registry.subject_level(subject).map_err(refused)?;
-            eprintln!(
-                "note: `{subject}`: lowering the level to NONE to register a declared break ({}), \
-                 then restoring it",
-                declared.unwrap_or_default()
-            );
-            registry.set_level(subject, Some(CompatLevel::None)).map_err(refused)?;
-            let result = registry.register(subject, text, references);
-            let restored = registry.set_level(subject, previous);
-            let id = result.map_err(refused)?;
-            restored.map_err(refused).with_context(|| {
-                format!("registered, but could not restore the level of `{subject}`")
-            })?;
-            Ok(id)
-        }
-        Err(e) => Err(refused(e)),
-    }
-}
-
-/// Registers one committed version of `examined` in `shape`; returns (registry version, id).
-pub fn register_version(
-    registry: &Registry,
-    examined: &Subject,
-    version: u32,
-    shape: Shape,
-) -> anyhow::Result<(u32, u32)> {
-    let text = &examined.texts[version as usize - 1];
-    let declared =
-        examined.event.breaks.iter().find(|(v, _)| *v == version).map(|(_, reason)| *reason);
-    let (union, references) = match (shape, standalone_records(text)) {
-        (Shape::References, Some(records)) => {
-            let mut references = Vec::new();
-            for (name, record) in &records {
-                let record_subject = format!("{}-{name}", examined.event.topic);
-                register_one(registry, &record_subject, record, &[], declared)?;
-                let found =
-                    registry.lookup(&record_subject, record, &[]).map_err(refused)?.with_context(
-                        || format!("`{record_subject}` lost the schema just registered"),
-                    )?;
-                references.push(SchemaReference {
-                    name: name.clone(),
-                    subject: record_subject,
-                    version: found.version,
-                });
-            }
-            let names: Vec<&str> = records.iter().map(|(n, _)| n.as_str()).collect();
-            (serde_json::to_string(&names).expect("names serialize"), references)
-        }
-        _ => (text.clone(), Vec::new()),
-    };
-    let id = register_one(registry, &examined.subject, &union, &references, declared)?;
-    let found = registry
-        .lookup(&examined.subject, &union, &references)
-        .map_err(refused)?
-        .with_context(|| format!("`{}` lost the schema just registered", examined.subject))?;
-    Ok((found.version, id))
-}
-
-impl crate::flags::Register {
-    pub fn run(self) -> anyhow::Result<crate::Outcome> {
-        let dir = self.dir.clone().unwrap_or_else(|| PathBuf::from("schemas"));
-        let history = crate::flags::Schemas::checking(dir.clone()).run()?;
-        if history == crate::Outcome::Failed {
-            return Ok(crate::Outcome::Failed);
-        }
-        let registry = self
-            .registry
-            .client()?
-            .context("no registry named: give --registry URL or set SCHEMA_REGISTRY_URL")?;
-        let mut report = Report::default();
-        let mut subjects = Vec::new();
-        for event in strata::event_types() {
-            subjects.push(examine(&registry, event, &dir, &mut report)?);
-        }
-        if report.errors() > 0 {
-            crate::check::finish(&report, crate::flags::Format::Text);
-            eprintln!("error: nothing registered: fix what the check found first");
-            return Ok(crate::Outcome::Failed);
-        }
-        let shape = if !self.inline && registry.supports_references().map_err(refused)? {
-            Shape::References
-        } else {
-            Shape::Inline
-        };
-        let mut registered = 0;
-        for subject in &subjects {
-            for version in subject.pending() {
-                if self.dry_run {
-                    println!(
-                        "{} version {version}: would register `{}`",
-                        subject.subject,
-                        subject.files[version as usize - 1].display()
-                    );
-                    continue;
-                }
-                let (registry_version, id) = register_version(&registry, subject, version, shape)?;
-                println!(
-                    "{} version {version}: registered as version {registry_version}, id {id}",
-                    subject.subject
-                );
-                registered += 1;
-            }
-        }
-        if registered == 0 && !self.dry_run {
-            println!("nothing to register: the registry holds every committed version");
-        }
-        Ok(crate::Outcome::Passed)
-    }
 }

@@ -1,12 +1,14 @@
 //! `cargo xtask check`: the offline CI gate. The committed history must match the event types
 //! (as `schemas --check`), and every version must be compatible with the earlier ones at its
 //! subject's level (`schemas/compatibility.json`, default BACKWARD_TRANSITIVE), except where the
-//! event type declares a break. Findings point at the Rust field that breaks.
+//! event type declares a break. Findings point at the Rust field that breaks. With
+//! `--registry`, also against a live Schema Registry (see `remote`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use strata::compat::{Direction, GateReport, LevelConfig, Prepared, gate};
+use strata::registry::Registry;
 
 use crate::Outcome;
 use crate::compat::direction;
@@ -22,7 +24,7 @@ impl Check {
         }
         if let Some(registry) = self.registry.client()? {
             let mut report = Report::default();
-            crate::remote::check(&registry, &dir, &mut report)?;
+            check_registry(&registry, &dir, &mut report)?;
             return Ok(finish(&report, self.format));
         }
         let config_path = dir.join("compatibility.json");
@@ -147,3 +149,20 @@ pub fn push_gate(
         });
     }
 }
+
+/// `cargo xtask check --registry`: after the offline history check.
+fn check_registry(registry: &Registry, dir: &Path, report: &mut Report) -> anyhow::Result<()> {
+    for event in strata::event_types() {
+        let subject = crate::remote::examine(registry, event, dir, report)?;
+        eprintln!(
+            "{}: {} of {} version(s) registered, {} to register, at {}",
+            subject.subject,
+            subject.matched,
+            subject.texts.len(),
+            subject.pending().count(),
+            subject.level.as_str()
+        );
+    }
+    Ok(())
+}
+

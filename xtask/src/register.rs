@@ -1,0 +1,166 @@
+//! `cargo xtask register`: each subject's unregistered versions, in order, refusing whatever
+//! `check --registry` refuses; the topic union by reference to its records where the registry
+//! supports references.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use serde_json::Value;
+use strata::compat::Level as CompatLevel;
+use strata::registry::{Registry, SchemaReference};
+use strata::source::SourceError;
+
+use crate::remote::{Subject, examine, refused};
+use crate::report::Report;
+
+/// How the topic union is registered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// The whole union under the topic's subject.
+    Inline,
+    /// Each record under `<topic>-<record full name>`, the union by reference to them.
+    References,
+}
+
+/// The union's records, each as a standalone schema text with its full name, if every one
+/// stands alone (a record naming a type another defines cannot be registered by itself).
+fn standalone_records(text: &str) -> Option<Vec<(String, String)>> {
+    let Value::Array(branches) = serde_json::from_str::<Value>(text).ok()? else {
+        return None;
+    };
+    branches
+        .iter()
+        .map(|branch| {
+            let name = branch.get("name")?.as_str()?;
+            let full = match branch.get("namespace").and_then(Value::as_str) {
+                Some(ns) if !name.contains('.') && !ns.is_empty() => format!("{ns}.{name}"),
+                _ => name.to_owned(),
+            };
+            let text = branch.to_string();
+            apache_avro::Schema::parse_str(&text).ok()?;
+            Some((full, text))
+        })
+        .collect()
+}
+
+/// Registers, lowering the subject's level around a declared break that the registry refuses
+/// (and restoring it after, even on failure). Returns the id.
+fn register_one(
+    registry: &Registry,
+    subject: &str,
+    text: &str,
+    references: &[SchemaReference],
+    declared: Option<&str>,
+) -> anyhow::Result<u32> {
+    match registry.register(subject, text, references) {
+        Ok(id) => Ok(id),
+        Err(SourceError::Refused { status: 409, .. }) if declared.is_some() => {
+            let previous = registry.subject_level(subject).map_err(refused)?;
+            eprintln!(
+                "note: `{subject}`: lowering the level to NONE to register a declared break ({}), \
+                 then restoring it",
+                declared.unwrap_or_default()
+            );
+            registry.set_level(subject, Some(CompatLevel::None)).map_err(refused)?;
+            let result = registry.register(subject, text, references);
+            let restored = registry.set_level(subject, previous);
+            let id = result.map_err(refused)?;
+            restored.map_err(refused).with_context(|| {
+                format!("registered, but could not restore the level of `{subject}`")
+            })?;
+            Ok(id)
+        }
+        Err(e) => Err(refused(e)),
+    }
+}
+
+/// Registers one committed version of `examined` in `shape`; returns (registry version, id).
+pub fn register_version(
+    registry: &Registry,
+    examined: &Subject,
+    version: u32,
+    shape: Shape,
+) -> anyhow::Result<(u32, u32)> {
+    let text = &examined.texts[version as usize - 1];
+    let declared =
+        examined.event.breaks.iter().find(|(v, _)| *v == version).map(|(_, reason)| *reason);
+    let (union, references) = match (shape, standalone_records(text)) {
+        (Shape::References, Some(records)) => {
+            let mut references = Vec::new();
+            for (name, record) in &records {
+                let record_subject = format!("{}-{name}", examined.event.topic);
+                register_one(registry, &record_subject, record, &[], declared)?;
+                let found =
+                    registry.lookup(&record_subject, record, &[]).map_err(refused)?.with_context(
+                        || format!("`{record_subject}` lost the schema just registered"),
+                    )?;
+                references.push(SchemaReference {
+                    name: name.clone(),
+                    subject: record_subject,
+                    version: found.version,
+                });
+            }
+            let names: Vec<&str> = records.iter().map(|(n, _)| n.as_str()).collect();
+            (serde_json::to_string(&names).expect("names serialize"), references)
+        }
+        _ => (text.clone(), Vec::new()),
+    };
+    let id = register_one(registry, &examined.subject, &union, &references, declared)?;
+    let found = registry
+        .lookup(&examined.subject, &union, &references)
+        .map_err(refused)?
+        .with_context(|| format!("`{}` lost the schema just registered", examined.subject))?;
+    Ok((found.version, id))
+}
+
+impl crate::flags::Register {
+    pub fn run(self) -> anyhow::Result<crate::Outcome> {
+        let dir = self.dir.clone().unwrap_or_else(|| PathBuf::from("schemas"));
+        let history = crate::flags::Schemas::checking(dir.clone()).run()?;
+        if history == crate::Outcome::Failed {
+            return Ok(crate::Outcome::Failed);
+        }
+        let registry = self
+            .registry
+            .client()?
+            .context("no registry named: give --registry URL or set SCHEMA_REGISTRY_URL")?;
+        let mut report = Report::default();
+        let mut subjects = Vec::new();
+        for event in strata::event_types() {
+            subjects.push(examine(&registry, event, &dir, &mut report)?);
+        }
+        if report.errors() > 0 {
+            crate::gate::finish(&report, crate::flags::Format::Text);
+            eprintln!("error: nothing registered: fix what the check found first");
+            return Ok(crate::Outcome::Failed);
+        }
+        let shape = if !self.inline && registry.supports_references().map_err(refused)? {
+            Shape::References
+        } else {
+            Shape::Inline
+        };
+        let mut registered = 0;
+        for subject in &subjects {
+            for version in subject.pending() {
+                if self.dry_run {
+                    println!(
+                        "{} version {version}: would register `{}`",
+                        subject.subject,
+                        subject.files[version as usize - 1].display()
+                    );
+                    continue;
+                }
+                let (registry_version, id) = register_version(&registry, subject, version, shape)?;
+                println!(
+                    "{} version {version}: registered as version {registry_version}, id {id}",
+                    subject.subject
+                );
+                registered += 1;
+            }
+        }
+        if registered == 0 && !self.dry_run {
+            println!("nothing to register: the registry holds every committed version");
+        }
+        Ok(crate::Outcome::Passed)
+    }
+}
