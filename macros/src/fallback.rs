@@ -40,7 +40,7 @@ pub fn emit(input: &syn::DeriveInput, error: syn::Error, derive: Derive) -> Toke
             fn schema(_: &mut #p::SchemaCx) -> ::core::result::Result<#p::Schema, #p::SchemaError> {
                 ::core::unreachable!()
             }
-            fn default_json(&self) -> ::core::result::Result<#p::Value, ::std::string::String> {
+            fn default_json(&self) -> ::core::result::Result<#p::Value, #p::JsonError> {
                 ::core::unreachable!()
             }
         }
@@ -68,7 +68,7 @@ pub fn emit(input: &syn::DeriveInput, error: syn::Error, derive: Derive) -> Toke
                 fn decoder(_: u32) -> ::core::option::Option<#p::DecodeFn<Self>> {
                     ::core::unreachable!()
                 }
-                fn to_json(&self) -> ::core::result::Result<#p::Value, ::std::string::String> {
+                fn to_json(&self) -> ::core::result::Result<#p::Value, #p::JsonError> {
                     ::core::unreachable!()
                 }
             }

@@ -356,9 +356,8 @@ impl State {
                 }
             }
             Op::Config { subject, level } => {
-                let level = level
-                    .map(|l| l.parse::<Level>().map_err(|e| e.to_string()))
-                    .transpose()?;
+                let level =
+                    level.map(|l| l.parse::<Level>().map_err(|e| e.to_string())).transpose()?;
                 match (subject, level) {
                     (None, level) => self.global_level = level,
                     (Some(s), Some(level)) => {

@@ -112,6 +112,18 @@ impl<E: Event> std::fmt::Debug for Decoder<E> {
     }
 }
 
+/// Two records could not be compared as values.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CompareError {
+    /// A record does not decode.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// A decoded event has no JSON form to compare.
+    #[error("the decoded event cannot be rendered as JSON")]
+    Render(#[from] crate::error::JsonError),
+}
+
 /// A decoder or encoder could not be set up.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -119,23 +131,41 @@ pub enum CodecError {
     /// The schema source failed.
     #[error(transparent)]
     Source(#[from] SourceError),
-    /// A declared version's schema could not be generated or parsed.
-    #[error("`{event}` version {version}: {message}")]
+    /// A declared version's schema could not be generated.
+    #[error("`{event}` version {version}: the schema cannot be generated")]
     Schema {
         /// The event type.
         event: &'static str,
         /// The version.
         version: u32,
-        /// What failed.
-        message: String,
+        /// Why.
+        #[source]
+        source: crate::error::SchemaError,
+    },
+    /// A declared version's generated schema does not parse with apache-avro.
+    #[error("`{event}` version {version}: apache-avro refuses the generated schema")]
+    Parse {
+        /// The event type.
+        event: &'static str,
+        /// The version.
+        version: u32,
+        /// Why.
+        #[source]
+        source: apache_avro::Error,
     },
 }
 
 fn declared_schema<E: Event>(version: u32) -> Result<(String, apache_avro::Schema), CodecError> {
     let event = std::any::type_name::<E>();
-    let schema_error = |message: String| CodecError::Schema { event, version, message };
-    let text = E::schema(version).map_err(|e| schema_error(e.to_string()))?.to_json().to_string();
-    let parsed = apache_avro::Schema::parse_str(&text).map_err(|e| schema_error(e.to_string()))?;
+    let text = E::schema(version)
+        .map_err(|source| CodecError::Schema { event, version, source })?
+        .to_json()
+        .to_string();
+    let parsed = apache_avro::Schema::parse_str(&text).map_err(|source| CodecError::Parse {
+        event,
+        version,
+        source,
+    })?;
     Ok((text, parsed))
 }
 
@@ -372,7 +402,7 @@ pub trait Transcode: Send + Sync {
     fn transcode(&self, record: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError>;
     /// Whether two framed records (any versions) hold the same latest event, compared as values
     /// (equal values may encode differently: a map's entry order).
-    fn same(&self, a: &[u8], b: &[u8]) -> Result<bool, DecodeError>;
+    fn same(&self, a: &[u8], b: &[u8]) -> Result<bool, CompareError>;
     /// The id records are framed with.
     fn latest_id(&self) -> u32;
     /// The declared version a writer schema id is read as, and whether it matched exactly.
@@ -411,13 +441,9 @@ impl<E: Event> Transcode for Transcoder<E> {
         Ok(())
     }
 
-    fn same(&self, a: &[u8], b: &[u8]) -> Result<bool, DecodeError> {
-        let json = |record: &[u8]| -> Result<serde_json::Value, DecodeError> {
-            let event = self.decoder.decode(record)?;
-            event.to_json().map_err(|message| {
-                let cause = crate::error::UpcastError::new(message);
-                DecodeError::new(crate::error::DecodeErrorKind::Upcast(cause), 0)
-            })
+    fn same(&self, a: &[u8], b: &[u8]) -> Result<bool, CompareError> {
+        let json = |record: &[u8]| -> Result<serde_json::Value, CompareError> {
+            Ok(self.decoder.decode(record)?.to_json()?)
         };
         Ok(json(a)? == json(b)?)
     }

@@ -623,7 +623,8 @@ impl LevelConfig {
         let json: serde_json::Value =
             serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
         let level = |key: &str, value: &serde_json::Value| {
-            let name = value.as_str().ok_or_else(|| format!("`{key}` is `{value}`, not a string"))?;
+            let name =
+                value.as_str().ok_or_else(|| format!("`{key}` is `{value}`, not a string"))?;
             name.parse::<Level>().map_err(|e| format!("`{key}`: {e}"))
         };
         let mut config = LevelConfig::default();

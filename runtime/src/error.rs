@@ -1,28 +1,6 @@
-//! The error types of strata's runtime, each naming what failed and where.
-
-/// `Result` with strata's errors.
-pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// Any error of strata's runtime.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// A schema could not be generated from a Rust type.
-    #[error(transparent)]
-    Schema(#[from] SchemaError),
-    /// A historical value could not be upgraded to a later version.
-    #[error(transparent)]
-    Upcast(#[from] UpcastError),
-    /// The committed schema history could not be read or written.
-    #[error(transparent)]
-    History(#[from] crate::history::HistoryError),
-    /// Bytes could not be decoded.
-    #[error(transparent)]
-    Decode(#[from] DecodeError),
-    /// A schema text is not one a registry would accept.
-    #[error(transparent)]
-    Canonical(#[from] crate::canonical::CanonicalError),
-}
+//! The ground floor's error types, each naming what failed and where: a schema that cannot be
+//! generated, an upgrade that fails, bytes that do not decode. The crate's [`Error`](crate::Error),
+//! covering every public error type, is at the top (`lib.rs`), above every module.
 
 /// An error and its causes on one line, `what: why: deeper why`, for messages that must carry
 /// the whole story (an HTTP answer, a header). An error's own `Display` says what failed; its
@@ -252,7 +230,7 @@ pub enum DecodeErrorKind {
         scale: u32,
         /// The value and the precision it exceeds.
         #[source]
-        source: crate::types::DecimalRangeError,
+        source: DecimalRangeError,
     },
     /// A decimal stored in more bytes than strata's decimals (an `i128`) hold.
     #[error("a decimal of {0} bytes holds more than 38 digits")]
@@ -435,5 +413,46 @@ impl std::error::Error for DecodeError {
             DecodeErrorKind::Upcast(e) => Some(e),
             _ => None,
         }
+    }
+}
+
+/// A value with more digits than its decimal type's precision.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the unscaled value {unscaled} has more than {precision} digits")]
+pub struct DecimalRangeError {
+    /// The unscaled value.
+    pub unscaled: i128,
+    /// The precision it exceeds.
+    pub precision: u32,
+}
+
+/// A value that has no Avro JSON form: a default (a float that is not finite, a timestamp out
+/// of range) or a value rendered as JSON (to compare two events). What
+/// [`AvroType::default_json`](crate::AvroType::default_json) returns for a custom type.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct JsonError {
+    message: String,
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl JsonError {
+    /// A value that has no JSON form, and why.
+    pub fn new(message: impl Into<String>) -> Self {
+        JsonError { message: message.into(), source: None }
+    }
+
+    /// The same, with the error that caused it.
+    pub fn caused_by(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        JsonError { message: message.into(), source: Some(Box::new(source)) }
+    }
+
+    /// What is wrong.
+    pub fn message(&self) -> &str {
+        &self.message
     }
 }

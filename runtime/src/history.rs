@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use crate::event::EventType;
+use crate::catalog::EventType;
 use crate::schema::Schema;
 
 /// The command that regenerates `schemas/`, named in every hint.

@@ -1,5 +1,5 @@
 //! What replay, migration and the Kafka snapshot store share: the client settings strata always
-//! uses, and a topic's partitions.
+//! uses, a topic's partitions, and the error of a failed Kafka call.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -7,6 +7,105 @@ use std::time::{Duration, Instant};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaResult;
+
+/// Dead letters (from replay and migration alike) and migrated records name their source record
+/// with these headers: its topic, partition, offset and writer schema id.
+pub const SOURCE_TOPIC: &str = "strata.source.topic";
+/// The source partition.
+pub const SOURCE_PARTITION: &str = "strata.source.partition";
+/// The source offset.
+pub const SOURCE_OFFSET: &str = "strata.source.offset";
+/// The source record's writer schema id (empty when its framing is unreadable).
+pub const SOURCE_SCHEMA_ID: &str = "strata.source.schema_id";
+/// Why a dead letter could not be used.
+pub const ERROR: &str = "strata.error";
+
+/// A Kafka client or broker failure: what was being done, where (topic, partition, offset, as
+/// far as known), and rdkafka's error as the cause. Boxed: errors stay small on the happy path.
+#[derive(Debug)]
+pub struct ClientError(Box<Failure>);
+
+#[derive(Debug)]
+struct Failure {
+    action: &'static str,
+    topic: Option<String>,
+    partition: Option<i32>,
+    offset: Option<i64>,
+    source: rdkafka::error::KafkaError,
+}
+
+impl ClientError {
+    /// A failure of `action`, nowhere in particular.
+    pub(crate) fn new(action: &'static str, source: rdkafka::error::KafkaError) -> Self {
+        ClientError(Box::new(Failure {
+            action,
+            topic: None,
+            partition: None,
+            offset: None,
+            source,
+        }))
+    }
+
+    /// The same, at `topic` (and `partition`).
+    pub(crate) fn at(mut self, topic: &str, partition: Option<i32>) -> Self {
+        self.0.topic = Some(topic.to_owned());
+        self.0.partition = partition;
+        self
+    }
+
+    /// The same, at `offset`.
+    pub(crate) fn at_offset(mut self, offset: Option<i64>) -> Self {
+        self.0.offset = offset;
+        self
+    }
+
+    /// What was being done, such as `reading the target's offsets`.
+    pub fn action(&self) -> &'static str {
+        self.0.action
+    }
+
+    /// The topic, when the call concerned one.
+    pub fn topic(&self) -> Option<&str> {
+        self.0.topic.as_deref()
+    }
+
+    /// The partition, when the call concerned one.
+    pub fn partition(&self) -> Option<i32> {
+        self.0.partition
+    }
+
+    /// The offset, when the call concerned one.
+    pub fn offset(&self) -> Option<i64> {
+        self.0.offset
+    }
+
+    /// rdkafka's error.
+    pub fn kafka_error(&self) -> &rdkafka::error::KafkaError {
+        &self.0.source
+    }
+}
+
+impl std::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let e = &self.0;
+        write!(f, "kafka: {}", e.action)?;
+        let Some(topic) = &e.topic else { return Ok(()) };
+        write!(f, " (topic `{topic}`")?;
+        if let Some(partition) = e.partition {
+            write!(f, " partition {partition}")?;
+        }
+        if let Some(offset) = e.offset {
+            write!(f, " offset {offset}")?;
+        }
+        f.write_str(")")
+    }
+}
+
+impl std::error::Error for ClientError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0.source)
+    }
+}
 
 /// A client of `brokers` with strata's settings, then `settings`, then the user's `extras`
 /// (which override both).

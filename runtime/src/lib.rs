@@ -34,6 +34,7 @@
 //! The committed history in `schemas/` is the [`history`] module.
 
 pub mod canonical;
+pub mod catalog;
 pub mod codec;
 pub mod compat;
 pub mod decode;
@@ -43,7 +44,7 @@ pub mod event;
 pub mod guide;
 pub mod history;
 #[cfg(feature = "kafka")]
-mod kafka;
+pub mod kafka;
 #[cfg(feature = "kafka")]
 pub mod migrate;
 pub mod references;
@@ -62,11 +63,12 @@ pub mod wire;
 #[path = "private.rs"]
 pub mod __private_v0;
 
+pub use catalog::{EventType, event_types};
 pub use codec::{Decoder, Encoder};
 pub use decode::Decode;
 pub use encode::Encode;
-pub use error::{DecodeError, Error, Result, SchemaError, UpcastError};
-pub use event::{DecodeFn, Event, EventType, FromRecord, Record, View, event_types};
+pub use error::{DecodeError, JsonError, SchemaError, UpcastError};
+pub use event::{DecodeFn, Event, FromRecord, Record, View};
 pub use schema::Schema;
 pub use source::{LocalSource, SchemaSource};
 #[cfg(feature = "time")]
@@ -74,3 +76,68 @@ pub use types::TimestampMillis;
 pub use types::{AvroType, Decimal, MapKey};
 
 pub use strata_macros::{Enum, Event, Record};
+
+/// `Result` with strata's errors.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Any error of strata's runtime: every public error type of the crate converts into it (`?`
+/// works across modules), and its causes stay reachable through `source()`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A schema could not be generated from a Rust type.
+    #[error(transparent)]
+    Schema(#[from] error::SchemaError),
+    /// A historical value could not be upgraded to a later version.
+    #[error(transparent)]
+    Upcast(#[from] error::UpcastError),
+    /// The committed schema history could not be read or written.
+    #[error(transparent)]
+    History(#[from] history::HistoryError),
+    /// Bytes could not be decoded.
+    #[error(transparent)]
+    Decode(#[from] error::DecodeError),
+    /// A schema text is not one a registry would accept.
+    #[error(transparent)]
+    Canonical(#[from] canonical::CanonicalError),
+    /// A value has no Avro JSON form.
+    #[error(transparent)]
+    Json(#[from] error::JsonError),
+    /// A decoder or encoder could not be set up.
+    #[error(transparent)]
+    Codec(#[from] codec::CodecError),
+    /// Two records could not be compared as values.
+    #[error(transparent)]
+    Compare(#[from] codec::CompareError),
+    /// A source of writer schemas (the history, a registry) failed.
+    #[error(transparent)]
+    Source(#[from] source::SourceError),
+    /// A snapshot could not be read or written.
+    #[error(transparent)]
+    Snapshot(#[from] snapshot::SnapshotError),
+    /// A writer schema cannot be resolved into a reader schema.
+    #[error(transparent)]
+    Resolve(#[from] resolve::ResolveError),
+    /// A name that is not a compatibility level.
+    #[error(transparent)]
+    Level(#[from] compat::UnknownLevel),
+    /// A decimal value beyond its precision.
+    #[error(transparent)]
+    DecimalRange(#[from] types::DecimalRangeError),
+    /// A Kafka client or broker failed.
+    #[cfg(feature = "kafka")]
+    #[error(transparent)]
+    Kafka(#[from] kafka::ClientError),
+    /// A replay could not run or finish.
+    #[cfg(feature = "kafka")]
+    #[error(transparent)]
+    Replay(#[from] replay::ReplayError),
+    /// A record could not be applied by a replay.
+    #[cfg(feature = "kafka")]
+    #[error(transparent)]
+    Record(#[from] replay::RecordError),
+    /// A migration or verification could not run or finish.
+    #[cfg(feature = "kafka")]
+    #[error(transparent)]
+    Migrate(#[from] migrate::MigrateError),
+}

@@ -60,14 +60,9 @@ pub use crate::codec::{Transcode, Transcoder};
 use crate::error::DecodeError;
 use writer::{Deliveries, MigrationProducer, Pipe};
 
-/// Provenance headers added to every migrated record.
-pub const SOURCE_TOPIC: &str = "strata.source.topic";
-/// The source partition.
-pub const SOURCE_PARTITION: &str = "strata.source.partition";
-/// The source offset.
-pub const SOURCE_OFFSET: &str = "strata.source.offset";
-/// The source record's writer schema id.
-pub const SOURCE_SCHEMA_ID: &str = "strata.source.schema_id";
+/// Provenance headers added to every migrated record and dead letter (the same names as
+/// replay's dead letters).
+pub use crate::kafka::{ERROR, SOURCE_OFFSET, SOURCE_PARTITION, SOURCE_SCHEMA_ID, SOURCE_TOPIC};
 
 /// What to migrate, and how.
 #[derive(Debug, Clone)]
@@ -136,8 +131,18 @@ pub struct MigrationReport {
     /// Per partition, the source's end offset when the run started: everything before it is
     /// in the target now.
     pub ends: BTreeMap<i32, i64>,
-    /// Per partition, where the run stopped: (next source offset, next target offset).
-    pub offset_map: BTreeMap<i32, (i64, i64)>,
+    /// Per partition, where the run stopped in both topics.
+    pub offset_map: BTreeMap<i32, OffsetPair>,
+}
+
+/// The same place in both topics: the next source offset to migrate, and the target offset
+/// its record gets (or got).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OffsetPair {
+    /// The source offset.
+    pub source: i64,
+    /// The equivalent target offset.
+    pub target: i64,
 }
 
 /// A migration or verification that could not run or finish.
@@ -145,11 +150,95 @@ pub struct MigrationReport {
 #[non_exhaustive]
 pub enum MigrateError {
     /// The client or the broker failed.
-    #[error("kafka: {0}")]
-    Kafka(String),
-    /// The topics do not fit together.
-    #[error("{0}")]
-    Topics(String),
+    #[error(transparent)]
+    Kafka(#[from] crate::kafka::ClientError),
+    /// A topic the migration needs does not exist.
+    #[error("{role} `{topic}` does not exist")]
+    MissingTopic {
+        /// `source` or `target`.
+        role: &'static str,
+        /// The topic.
+        topic: String,
+    },
+    /// The target exists with another partition count than the source: partition p must go to
+    /// partition p.
+    #[error(
+        "target `{target}` exists with {target_partitions} partition(s), the source `{source_topic}` has {source_partitions}: partition p must go to partition p, so the counts must match"
+    )]
+    PartitionCountMismatch {
+        /// The source topic.
+        source_topic: String,
+        /// Its partition count.
+        source_partitions: usize,
+        /// The target topic.
+        target: String,
+        /// Its partition count.
+        target_partitions: usize,
+    },
+    /// Source records right after the target's tail were deleted (retention) before they were
+    /// migrated: refused, never skipped.
+    #[error(
+        "source `{topic}` partition {partition} starts at offset {low}, but the target holds records up to source offset {migrated} only: offsets {} to {} were deleted before they were migrated",
+        migrated + 1,
+        low - 1
+    )]
+    RetentionGap {
+        /// The source topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The last source offset in the target.
+        migrated: i64,
+        /// The partition's first offset now.
+        low: i64,
+    },
+    /// A target record that this migration did not write (no provenance from the source
+    /// partition): the target is not this migration's.
+    #[error(
+        "target `{target}` partition {partition} offset {offset} has no provenance from source partition {partition}: it was not written by this migration"
+    )]
+    ForeignTarget {
+        /// The target topic.
+        target: String,
+        /// The partition.
+        partition: i32,
+        /// The target record's offset.
+        offset: i64,
+    },
+    /// The producer's queue stayed full for the whole timeout.
+    #[error("producing to `{topic}`: the queue stayed full for {timeout:?}")]
+    QueueFull {
+        /// The topic written.
+        topic: String,
+        /// How long it waited.
+        timeout: Duration,
+    },
+    /// A Kafka call did not finish in time.
+    #[error("{action} of `{topic}` partition {partition} timed out after {timeout:?}")]
+    Timeout {
+        /// What was being done.
+        action: &'static str,
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// How long it waited.
+        timeout: Duration,
+    },
+    /// The writing half's thread could not be started.
+    #[error("cannot start the migration's writer thread")]
+    Thread(#[source] std::io::Error),
+    /// The writing half of the migration stopped (it panicked).
+    #[error("the migration's writer thread stopped (it panicked)")]
+    WriterStopped,
+    /// The broker names no replicas of the source, so the target cannot copy its replication.
+    #[error(
+        "the broker names no replicas of source `{topic}`: cannot create the target with the same replication factor"
+    )]
+    NoReplicas {
+        /// The source topic.
+        topic: String,
+    },
     /// A source record could not be decoded, and no dead-letter topic is configured. The
     /// records before it are migrated; a rerun resumes right before it.
     #[error("cannot migrate the record at topic `{topic}` partition {partition} offset {offset}")]
@@ -165,8 +254,23 @@ pub enum MigrateError {
     },
 }
 
-fn kafka(context: &str) -> impl Fn(rdkafka::error::KafkaError) -> MigrateError + '_ {
-    move |e| MigrateError::Kafka(format!("{context}: {e}"))
+fn kafka(action: &'static str) -> impl Fn(rdkafka::error::KafkaError) -> MigrateError {
+    move |e| MigrateError::Kafka(crate::kafka::ClientError::new(action, e))
+}
+
+fn missing(role: &'static str, topic: &str) -> MigrateError {
+    MigrateError::MissingTopic { role, topic: topic.to_owned() }
+}
+
+/// The same, at `topic` partition `partition`.
+fn kafka_at<'a>(
+    action: &'static str,
+    topic: &'a str,
+    partition: i32,
+) -> impl Fn(rdkafka::error::KafkaError) -> MigrateError + 'a {
+    move |e| {
+        MigrateError::Kafka(crate::kafka::ClientError::new(action, e).at(topic, Some(partition)))
+    }
 }
 
 /// The partitions of `topic`, or `None` when it does not exist.
@@ -194,36 +298,42 @@ fn target_tail(
 ) -> Result<Option<i64>, MigrateError> {
     let (low, high) = consumer
         .fetch_watermarks(&config.to, partition, config.timeout)
-        .map_err(kafka("reading the target's offsets"))?;
+        .map_err(kafka_at("reading the target's offsets", &config.to, partition))?;
     if high <= low {
         return Ok(None);
     }
     let mut assignment = TopicPartitionList::new();
     assignment
         .add_partition_offset(&config.to, partition, Offset::Offset(high - 1))
-        .map_err(kafka("reading the target's tail"))?;
-    consumer.assign(&assignment).map_err(kafka("reading the target's tail"))?;
+        .map_err(kafka_at("reading the target's tail", &config.to, partition))?;
+    consumer.assign(&assignment).map_err(kafka_at(
+        "reading the target's tail",
+        &config.to,
+        partition,
+    ))?;
     let deadline = Instant::now() + config.timeout;
     loop {
         if let Some(message) = consumer.poll(Duration::from_millis(100)) {
-            let message = message.map_err(kafka("reading the target's tail"))?;
+            let message =
+                message.map_err(kafka_at("reading the target's tail", &config.to, partition))?;
             let source_partition = header(&message, SOURCE_PARTITION);
             let offset = header(&message, SOURCE_OFFSET).and_then(|o| o.parse::<i64>().ok());
             return match (source_partition, offset) {
                 (Some(p), Some(offset)) if p == partition.to_string() => Ok(Some(offset)),
-                _ => Err(MigrateError::Topics(format!(
-                    "target `{}` partition {partition} offset {} has no provenance from source \
-                     partition {partition}: it was not written by this migration",
-                    config.to,
-                    message.offset()
-                ))),
+                _ => Err(MigrateError::ForeignTarget {
+                    target: config.to.clone(),
+                    partition,
+                    offset: message.offset(),
+                }),
             };
         }
         if Instant::now() > deadline {
-            return Err(MigrateError::Kafka(format!(
-                "reading the last record of `{}` partition {partition} timed out",
-                config.to
-            )));
+            return Err(MigrateError::Timeout {
+                action: "reading the target's last record",
+                topic: config.to.clone(),
+                partition,
+                timeout: config.timeout,
+            });
         }
     }
 }
@@ -247,17 +357,15 @@ fn resume_points(config: &MigrateConfig, partitions: &[i32]) -> Result<Vec<Resum
         .map(|&partition| {
             let (low, end) = consumer
                 .fetch_watermarks(&config.from, partition, config.timeout)
-                .map_err(kafka("reading the source's offsets"))?;
+                .map_err(kafka_at("reading the source's offsets", &config.from, partition))?;
             let next = match target_tail(&consumer, config, partition)? {
                 Some(done) if done + 1 < low => {
-                    return Err(MigrateError::Topics(format!(
-                        "source `{}` partition {partition} starts at offset {low}, but the \
-                         target holds records up to source offset {done} only: offsets {} to \
-                         {} were deleted before they were migrated",
-                        config.from,
-                        done + 1,
-                        low - 1
-                    )));
+                    return Err(MigrateError::RetentionGap {
+                        topic: config.from.clone(),
+                        partition,
+                        migrated: done,
+                        low,
+                    });
                 }
                 Some(done) => done + 1,
                 None => low,
@@ -355,11 +463,9 @@ impl ConsumerContext for Membership {
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 let flushed = self.pipe.drain().and_then(|()| {
-                    self.producer.flush(self.config.timeout).map_err(|e| {
-                        MigrateError::Kafka(format!(
-                            "delivering the records of revoked partitions {partitions:?}: {e}"
-                        ))
-                    })?;
+                    self.producer
+                        .flush(self.config.timeout)
+                        .map_err(kafka("delivering the records of revoked partitions"))?;
                     delivered(&self.producer)
                 });
                 if let Err(e) = flushed {
@@ -374,12 +480,13 @@ impl ConsumerContext for Membership {
             }
             other => {
                 let code: RDKafkaErrorCode = other.into();
-                self.push(Change::Failed(MigrateError::Kafka(format!("rebalancing: {code}"))));
+                let e = rdkafka::error::KafkaError::Rebalance(code);
+                self.push(Change::Failed(kafka("rebalancing")(e)));
                 consumer.unassign()
             }
         };
         if let Err(e) = done {
-            self.push(Change::Failed(MigrateError::Kafka(format!("rebalancing: {e}"))));
+            self.push(Change::Failed(kafka("rebalancing")(e)));
         }
     }
 }
@@ -389,14 +496,12 @@ fn prepare_target(config: &MigrateConfig, source: &[i32]) -> Result<(), MigrateE
     let consumer: BaseConsumer = config.client().create().map_err(kafka("creating a consumer"))?;
     match partitions(&consumer, &config.to, config.timeout)? {
         Some(target) if target.len() == source.len() => Ok(()),
-        Some(target) => Err(MigrateError::Topics(format!(
-            "target `{}` exists with {} partition(s), the source `{}` has {}: partition p must go \
-             to partition p, so the counts must match",
-            config.to,
-            target.len(),
-            config.from,
-            source.len()
-        ))),
+        Some(target) => Err(MigrateError::PartitionCountMismatch {
+            source_topic: config.from.clone(),
+            source_partitions: source.len(),
+            target: config.to.clone(),
+            target_partitions: target.len(),
+        }),
         None => {
             let admin: AdminClient<DefaultClientContext> =
                 config.client().create().map_err(kafka("creating the admin client"))?;
@@ -411,7 +516,12 @@ fn prepare_target(config: &MigrateConfig, source: &[i32]) -> Result<(), MigrateE
             for result in futures_executor::block_on(admin.create_topics([&topic], &options))
                 .map_err(kafka("creating the target"))?
             {
-                result.map_err(|(t, e)| MigrateError::Kafka(format!("creating `{t}`: {e}")))?;
+                result.map_err(|(t, code)| {
+                    let e = rdkafka::error::KafkaError::AdminOp(code);
+                    MigrateError::Kafka(
+                        crate::kafka::ClientError::new("creating the target", e).at(&t, None),
+                    )
+                })?;
             }
             Ok(())
         }
@@ -444,7 +554,9 @@ fn carried_settings(
     let mut carried = Vec::new();
     for resource in described {
         let resource = resource.map_err(|code| {
-            MigrateError::Kafka(format!("reading the settings of `{}`: {code}", config.from))
+            let e = rdkafka::error::KafkaError::AdminOp(code);
+            let e = crate::kafka::ClientError::new("reading the source's settings", e);
+            MigrateError::Kafka(e.at(&config.from, None))
         })?;
         for entry in resource.entries {
             let own = matches!(entry.source, ConfigSource::DynamicTopic) && !entry.is_default;
@@ -472,11 +584,7 @@ fn source_replicas(consumer: &BaseConsumer, config: &MigrateConfig) -> Result<i3
         .unwrap_or(0);
     match i32::try_from(replicas) {
         Ok(replicas) if replicas > 0 => Ok(replicas),
-        _ => Err(MigrateError::Topics(format!(
-            "the broker names no replicas of source `{}`: cannot create the target with the \
-             same replication factor",
-            config.from
-        ))),
+        _ => Err(MigrateError::NoReplicas { topic: config.from.clone() }),
     }
 }
 
@@ -534,7 +642,7 @@ pub fn migrate_with(
         let writer = std::thread::Builder::new()
             .name("strata-migrate-writer".into())
             .spawn_scoped(scope, || writer::write(writer_end, &pipe, &producer, config))
-            .map_err(|e| MigrateError::Kafka(format!("starting the writer thread: {e}")))?;
+            .map_err(MigrateError::Thread)?;
         let stop = StopWriter(&pipe);
         let result = read(config, transcoder, on_progress, &producer, &pipe);
         if result.is_err() {
@@ -544,7 +652,7 @@ pub fn migrate_with(
         }
         drop(stop);
         if writer.join().is_err() {
-            return Err(MigrateError::Kafka("the writer thread panicked".into()));
+            return Err(MigrateError::WriterStopped);
         }
         result
     })
@@ -586,7 +694,7 @@ fn read(
     let consumer: BaseConsumer<Membership> =
         client.create_with_context(membership).map_err(kafka("creating a consumer"))?;
     let source = partitions(&consumer, &config.from, config.timeout)?
-        .ok_or_else(|| MigrateError::Topics(format!("source `{}` does not exist", config.from)))?;
+        .ok_or_else(|| missing("source", &config.from))?;
     prepare_target(config, &source)?;
     if config.group.is_some() {
         consumer.subscribe(&[config.from.as_str()]).map_err(kafka("joining the group"))?;
@@ -682,8 +790,8 @@ fn read(
     for (partition, next) in stood {
         let (_, high) = consumer
             .fetch_watermarks(&config.to, partition, config.timeout)
-            .map_err(kafka("reading the target's offsets"))?;
-        report.offset_map.insert(partition, (next, high));
+            .map_err(kafka_at("reading the target's offsets", &config.to, partition))?;
+        report.offset_map.insert(partition, OffsetPair { source: next, target: high });
     }
     Ok(report)
 }
@@ -766,15 +874,16 @@ pub fn verify(
 ) -> Result<Vec<PartitionCheck>, MigrateError> {
     let consumer: BaseConsumer = config.client().create().map_err(kafka("creating a consumer"))?;
     let source = partitions(&consumer, &config.from, config.timeout)?
-        .ok_or_else(|| MigrateError::Topics(format!("source `{}` does not exist", config.from)))?;
+        .ok_or_else(|| missing("source", &config.from))?;
     let target = partitions(&consumer, &config.to, config.timeout)?
-        .ok_or_else(|| MigrateError::Topics(format!("target `{}` does not exist", config.to)))?;
+        .ok_or_else(|| missing("target", &config.to))?;
     if target.len() != source.len() {
-        return Err(MigrateError::Topics(format!(
-            "source has {} partition(s), target {}",
-            source.len(),
-            target.len()
-        )));
+        return Err(MigrateError::PartitionCountMismatch {
+            source_topic: config.from.clone(),
+            source_partitions: source.len(),
+            target: config.to.clone(),
+            target_partitions: target.len(),
+        });
     }
     let dead = match &config.dead_letter_topic {
         Some(topic) => dead_letters(config, &consumer, topic)?,
@@ -788,24 +897,27 @@ pub fn verify(
     let latest = transcoder.latest_id().to_be_bytes();
     let mut checks = Vec::new();
     for &partition in &source {
-        let source_records = read_partition(config, &config.from, partition)?;
-        let target_records = read_partition(config, &config.to, partition)?;
+        // Both partitions streamed side by side: memory stays flat whatever their size.
+        let mut sources = partition_records(config, &config.from, partition)?;
+        let mut targets = partition_records(config, &config.to, partition)?;
         let dead_here = dead.get(&partition);
-        let mut targets = target_records.iter();
-        let mut dead_lettered = 0;
+        let (mut source_count, mut target_count, mut dead_lettered) = (0u64, 0u64, 0u64);
         let mut problem = None;
-        for s in &source_records {
+        for s in sources.by_ref() {
+            let s = s?;
+            source_count += 1;
             if dead_here.is_some_and(|offsets| offsets.contains(&s.offset)) {
                 dead_lettered += 1;
                 continue;
             }
-            let Some(t) = targets.next() else {
+            let Some(t) = targets.next().transpose()? else {
                 problem = Some(format!(
                     "source offset {} and after are missing from the target{unaccounted}",
                     s.offset
                 ));
                 break;
             };
+            target_count += 1;
             let named = t.headers.get(SOURCE_OFFSET).and_then(|o| o.parse::<i64>().ok());
             let why = match named {
                 None => Some(format!(
@@ -841,20 +953,28 @@ pub fn verify(
                 break;
             }
         }
+        // The rest of both partitions, counted (the first difference is reported already).
+        let mut extra = None;
+        for t in targets.by_ref() {
+            let t = t?;
+            extra.get_or_insert(t.offset);
+            target_count += 1;
+        }
+        for s in sources {
+            s?;
+            source_count += 1;
+        }
         if problem.is_none()
-            && let Some(extra) = targets.next()
+            && let Some(extra) = extra
         {
             problem = Some(format!(
-                "{} source record(s) ({dead_lettered} dead-lettered), {} target record(s): target offset {} and after name no further source record",
-                source_records.len(),
-                target_records.len(),
-                extra.offset
+                "{source_count} source record(s) ({dead_lettered} dead-lettered), {target_count} target record(s): target offset {extra} and after name no further source record"
             ));
         }
         checks.push(PartitionCheck {
             partition,
-            source: source_records.len() as u64,
-            target: target_records.len() as u64,
+            source: source_count,
+            target: target_count,
             dead_lettered,
             problem,
         });
@@ -874,7 +994,8 @@ fn dead_letters(
         return Ok(dead);
     };
     for partition in partitions {
-        for record in read_partition(config, topic, partition)? {
+        for record in partition_records(config, topic, partition)? {
+            let record = record?;
             let header = |name| record.headers.get(name).map(String::as_str);
             if header(SOURCE_TOPIC) != Some(config.from.as_str()) {
                 continue;
@@ -904,90 +1025,230 @@ pub struct StoredRecord {
     pub headers: BTreeMap<String, String>,
 }
 
-/// Every record of one partition, up to its end offset when read.
+/// Every record of one partition, up to its end offset when read, in memory: for tests and
+/// small topics; [`partition_records`] streams them.
 pub fn read_partition(
     config: &MigrateConfig,
     topic: &str,
     partition: i32,
 ) -> Result<Vec<StoredRecord>, MigrateError> {
-    let consumer: BaseConsumer = config.client().create().map_err(kafka("creating a consumer"))?;
+    partition_records(config, topic, partition)?.collect()
+}
+
+/// The records of one partition up to its end offset when opened, read one at a time: memory
+/// stays flat whatever the partition's size (librdkafka's prefetch is capped at 16 MiB).
+pub fn partition_records(
+    config: &MigrateConfig,
+    topic: &str,
+    partition: i32,
+) -> Result<PartitionRecords, MigrateError> {
+    let consumer: BaseConsumer = config
+        .client()
+        .set("queued.max.messages.kbytes", "16384")
+        .create()
+        .map_err(kafka("creating a consumer"))?;
     let (low, high) = consumer
         .fetch_watermarks(topic, partition, config.timeout)
-        .map_err(kafka("reading offsets"))?;
-    let mut out = Vec::new();
-    if high <= low {
-        return Ok(out);
+        .map_err(kafka_at("reading offsets", topic, partition))?;
+    if high > low {
+        let mut assignment = TopicPartitionList::new();
+        assignment
+            .add_partition_offset(topic, partition, Offset::Offset(low))
+            .map_err(kafka_at("assigning", topic, partition))?;
+        consumer.assign(&assignment).map_err(kafka_at("assigning", topic, partition))?;
     }
+    Ok(PartitionRecords {
+        consumer,
+        topic: topic.to_owned(),
+        partition,
+        next: low,
+        high,
+        timeout: config.timeout,
+    })
+}
+
+/// See [`partition_records`].
+pub struct PartitionRecords {
+    consumer: BaseConsumer,
+    topic: String,
+    partition: i32,
+    next: i64,
+    high: i64,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for PartitionRecords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartitionRecords")
+            .field("topic", &self.topic)
+            .field("partition", &self.partition)
+            .field("next", &self.next)
+            .field("high", &self.high)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Iterator for PartitionRecords {
+    type Item = Result<StoredRecord, MigrateError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.next >= self.high {
+            return None;
+        }
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            match self.consumer.poll(Duration::from_millis(100)) {
+                Some(Ok(message)) => {
+                    self.next = message.offset() + 1;
+                    return Some(Ok(stored(&message)));
+                }
+                Some(Err(e)) => {
+                    self.next = self.high;
+                    return Some(Err(kafka_at("reading", &self.topic, self.partition)(e)));
+                }
+                None if Instant::now() > deadline => {
+                    self.next = self.high;
+                    return Some(Err(MigrateError::Timeout {
+                        action: "reading",
+                        topic: self.topic.clone(),
+                        partition: self.partition,
+                        timeout: self.timeout,
+                    }));
+                }
+                None => {}
+            }
+        }
+    }
+}
+
+/// A consumed record, copied out.
+fn stored(message: &BorrowedMessage<'_>) -> StoredRecord {
+    let headers = message
+        .headers()
+        .map(|hs| {
+            hs.iter()
+                .map(|h| {
+                    let value = h.value.map(String::from_utf8_lossy).unwrap_or_default();
+                    (h.key.to_owned(), value.into_owned())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    StoredRecord {
+        offset: message.offset(),
+        key: message.key().map(<[u8]>::to_vec),
+        timestamp: message.timestamp().to_millis(),
+        value: message.payload().unwrap_or_default().to_vec(),
+        headers,
+    }
+}
+
+/// The first record at or after `offset` of `topic` partition `partition` (`None`: none
+/// before `high`), read with `consumer` alone.
+fn record_at(
+    consumer: &BaseConsumer,
+    config: &MigrateConfig,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+) -> Result<StoredRecord, MigrateError> {
     let mut assignment = TopicPartitionList::new();
-    assignment
-        .add_partition_offset(topic, partition, Offset::Offset(low))
-        .map_err(kafka("assigning"))?;
-    consumer.assign(&assignment).map_err(kafka("assigning"))?;
-    let mut next = low;
-    while next < high {
-        let Some(message) = consumer.poll(Duration::from_millis(100)) else {
-            continue;
-        };
-        let message = message.map_err(kafka("reading"))?;
-        next = message.offset() + 1;
-        let headers = message
-            .headers()
-            .map(|hs| {
-                hs.iter()
-                    .map(|h| {
-                        let value = h.value.map(String::from_utf8_lossy).unwrap_or_default();
-                        (h.key.to_owned(), value.into_owned())
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        out.push(StoredRecord {
-            offset: message.offset(),
-            key: message.key().map(<[u8]>::to_vec),
-            timestamp: message.timestamp().to_millis(),
-            value: message.payload().unwrap_or_default().to_vec(),
-            headers,
-        });
+    assignment.add_partition_offset(topic, partition, Offset::Offset(offset)).map_err(kafka_at(
+        "assigning",
+        topic,
+        partition,
+    ))?;
+    consumer.assign(&assignment).map_err(kafka_at("assigning", topic, partition))?;
+    let deadline = Instant::now() + config.timeout;
+    loop {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(message) => {
+                let message = message.map_err(kafka_at("reading", topic, partition))?;
+                if message.offset() >= offset {
+                    return Ok(stored(&message));
+                }
+            }
+            None if Instant::now() > deadline => {
+                return Err(MigrateError::Timeout {
+                    action: "reading one record",
+                    topic: topic.to_owned(),
+                    partition,
+                    timeout: config.timeout,
+                });
+            }
+            None => {}
+        }
     }
-    Ok(out)
 }
 
 /// What a dry run found: every source record read and decoded, nothing written.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct DryRunReport {
     /// Records read.
     pub records: u64,
-    /// Records per writer schema id, with the declared version each id is read as (`None`: the
-    /// id cannot be read).
-    pub by_schema_id: BTreeMap<u32, (Option<u32>, u64)>,
-    /// Records per writer schema id and event type (the full name of the writer's union
-    /// branch; `?` where it cannot be told).
-    pub by_event: BTreeMap<(u32, String), u64>,
-    /// Every record that cannot be decoded: partition, offset, why.
-    pub undecodable: Vec<(i32, i64, String)>,
+    /// Records per writer schema id.
+    pub by_schema_id: BTreeMap<u32, SchemaIdCount>,
+    /// Every record that cannot be decoded, with its coordinates and why.
+    pub undecodable: Vec<Undecodable>,
+}
+
+/// The records of one writer schema id in a dry run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SchemaIdCount {
+    /// The declared version the id is read as (`None`: the id cannot be read).
+    pub read_as: Option<u32>,
+    /// Whether the writer schema is one of the declared versions (`false`: a foreign schema,
+    /// resolved into `read_as`).
+    pub declared: bool,
+    /// Records written with it.
+    pub records: u64,
+    /// Records per event type: the full name of the writer's union branch (`?` where the
+    /// record cannot be read that far).
+    pub by_event: BTreeMap<String, u64>,
+}
+
+/// A source record that cannot be decoded.
+#[derive(Debug)]
+pub struct Undecodable {
+    /// Its partition.
+    pub partition: i32,
+    /// Its offset.
+    pub offset: i64,
+    /// Why.
+    pub error: DecodeError,
 }
 
 /// Reads and decodes every source record up to the end offsets seen at start; writes nothing.
+/// Streams the partitions (memory stays flat), and does no schema work per record: each
+/// schema id's version and event names come from its decoding plan, built once.
 pub fn dry_run(
     config: &MigrateConfig,
     transcoder: &dyn Transcode,
 ) -> Result<DryRunReport, MigrateError> {
     let consumer: BaseConsumer = config.client().create().map_err(kafka("creating a consumer"))?;
     let source = partitions(&consumer, &config.from, config.timeout)?
-        .ok_or_else(|| MigrateError::Topics(format!("source `{}` does not exist", config.from)))?;
+        .ok_or_else(|| missing("source", &config.from))?;
     let mut report = DryRunReport::default();
     let mut value = Vec::new();
     for partition in source {
-        for record in read_partition(config, &config.from, partition)? {
+        for record in partition_records(config, &config.from, partition)? {
+            let record = record?;
             report.records += 1;
             if let Ok((id, _)) = crate::wire::split_frame(&record.value) {
-                let version = transcoder.writer_version(id).ok().map(|(v, _)| v);
-                report.by_schema_id.entry(id).or_insert((version, 0)).1 += 1;
+                let count = report.by_schema_id.entry(id).or_insert_with(|| {
+                    let read_as = transcoder.writer_version(id).ok();
+                    SchemaIdCount {
+                        read_as: read_as.map(|(v, _)| v),
+                        declared: read_as.is_some_and(|(_, exact)| exact),
+                        ..SchemaIdCount::default()
+                    }
+                });
+                count.records += 1;
                 let event = transcoder.event_name(&record.value).unwrap_or_else(|| "?".into());
-                *report.by_event.entry((id, event)).or_default() += 1;
+                *count.by_event.entry(event).or_default() += 1;
             }
-            if let Err(e) = transcoder.transcode(&record.value, &mut value) {
-                report.undecodable.push((partition, record.offset, e.to_string()));
+            if let Err(error) = transcoder.transcode(&record.value, &mut value) {
+                report.undecodable.push(Undecodable { partition, offset: record.offset, error });
             }
         }
     }
@@ -998,16 +1259,20 @@ pub fn dry_run(
 /// its committed offsets on the source: per partition, the first target record migrated from
 /// the source offset the group would read next (or the target's end, when that record is not
 /// migrated yet). The group must have no active members. Returns the offsets set, by
-/// partition: (source offset, target offset).
+/// partition.
+///
+/// A target partition is in source order (each record names its source offset), so the
+/// position is found by binary search, reading one record per step: a few dozen records
+/// whatever the partition's size.
 pub fn translate_group(
     config: &MigrateConfig,
     group: &str,
-) -> Result<BTreeMap<i32, (i64, i64)>, MigrateError> {
+) -> Result<BTreeMap<i32, OffsetPair>, MigrateError> {
     let mut client = config.client();
     client.set("group.id", group);
     let consumer: BaseConsumer = client.create().map_err(kafka("creating a consumer"))?;
     let source = partitions(&consumer, &config.from, config.timeout)?
-        .ok_or_else(|| MigrateError::Topics(format!("source `{}` does not exist", config.from)))?;
+        .ok_or_else(|| missing("source", &config.from))?;
     let mut asked = TopicPartitionList::new();
     for &partition in &source {
         asked.add_partition(&config.from, partition);
@@ -1015,6 +1280,8 @@ pub fn translate_group(
     let committed = consumer
         .committed_offsets(asked, config.timeout)
         .map_err(kafka("reading the group's committed offsets"))?;
+    // Another consumer reads the target, so the group's own handle assigns nothing.
+    let reader: BaseConsumer = config.client().create().map_err(kafka("creating a consumer"))?;
     let mut moves = BTreeMap::new();
     let mut target = TopicPartitionList::new();
     for element in committed.elements() {
@@ -1022,26 +1289,11 @@ pub fn translate_group(
             continue; // nothing committed for this partition: nothing to translate
         };
         let partition = element.partition();
-        let records = read_partition(config, &config.to, partition)?;
-        let position = records
-            .iter()
-            .find(|r| {
-                r.headers.get(SOURCE_OFFSET).and_then(|o| o.parse::<i64>().ok()) >= Some(next)
-            })
-            .map(|r| r.offset);
-        let position = match position {
-            Some(offset) => offset,
-            None => {
-                let (_, high) = consumer
-                    .fetch_watermarks(&config.to, partition, config.timeout)
-                    .map_err(kafka("reading the target's offsets"))?;
-                high
-            }
-        };
+        let position = first_migrated_from(&reader, config, partition, next)?;
         target
             .add_partition_offset(&config.to, partition, Offset::Offset(position))
-            .map_err(kafka("translating offsets"))?;
-        moves.insert(partition, (next, position));
+            .map_err(kafka_at("translating offsets", &config.to, partition))?;
+        moves.insert(partition, OffsetPair { source: next, target: position });
     }
     if target.count() > 0 {
         consumer
@@ -1049,4 +1301,39 @@ pub fn translate_group(
             .map_err(kafka("committing the group's offsets on the target"))?;
     }
     Ok(moves)
+}
+
+/// The offset of the first record of target partition `partition` migrated from source offset
+/// `next` or later (the target's end when there is none), by binary search over the target's
+/// offsets: each step reads one record and compares the source offset it names.
+fn first_migrated_from(
+    reader: &BaseConsumer,
+    config: &MigrateConfig,
+    partition: i32,
+    next: i64,
+) -> Result<i64, MigrateError> {
+    let topic = config.to.as_str();
+    let (mut low, high) = reader
+        .fetch_watermarks(topic, partition, config.timeout)
+        .map_err(kafka_at("reading the target's offsets", topic, partition))?;
+    // The answer is `found` or lies in [low, hi): records past `low` that name an earlier
+    // source offset come before it.
+    let (mut hi, mut found) = (high, high);
+    while low < hi {
+        let mid = low + (hi - low) / 2;
+        let record = record_at(reader, config, topic, partition, mid)?;
+        let named = record.headers.get(SOURCE_OFFSET).and_then(|o| o.parse::<i64>().ok());
+        if record.offset >= hi {
+            // No record lies in [mid, hi).
+            hi = mid;
+        } else if named.is_some_and(|source| source >= next) {
+            // No record lies in [mid, record.offset): the first qualifying one from mid on
+            // is this one.
+            found = found.min(record.offset);
+            hi = mid;
+        } else {
+            low = record.offset + 1;
+        }
+    }
+    Ok(found)
 }

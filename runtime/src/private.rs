@@ -6,12 +6,12 @@ pub use core::{convert::Into, option::Option, result::Result};
 pub use inventory;
 pub use serde_json::{Map as JsonMap, Value};
 
+pub use crate::catalog::{EventType, SourceLocation};
 pub use crate::decode::{Decode, Reader};
 pub use crate::encode::{Encode, write_long};
-pub use crate::error::{DecodeError, SchemaError, UpcastError};
+pub use crate::error::{DecodeError, JsonError, SchemaError, UpcastError};
 pub use crate::event::{
-    DecodeFn, Event, EventType, FromRecord, Record, RecordSource, SchemaFn, SourceLocation, View,
-    union_schema,
+    DecodeFn, Event, FromRecord, Record, RecordSource, SchemaFn, View, union_schema,
 };
 pub use crate::schema::{EnumSchema, Field, Name, RecordSchema, Schema, SchemaCx};
 pub use crate::types::AvroType;
@@ -58,7 +58,7 @@ pub fn field(
     cx: &mut SchemaCx,
     spec: &FieldSpec,
     schema: SchemaFn,
-    default: Option<fn() -> Result<Value, String>>,
+    default: Option<fn() -> Result<Value, JsonError>>,
     implicit_default: fn() -> Option<Value>,
 ) -> Result<Field, SchemaError> {
     let (name, aliases) = spec.name_at(cx.version());
@@ -208,7 +208,7 @@ pub const fn last_change(changes: &[u32]) -> u32 {
 )]
 pub trait FieldType: Sized {
     fn field_schema(cx: &mut SchemaCx) -> Result<Schema, SchemaError>;
-    fn field_default_json(&self) -> Result<Value, String>;
+    fn field_default_json(&self) -> Result<Value, JsonError>;
     fn field_implicit_default() -> Option<Value>;
     fn field_decode<const V: u32>(r: &mut Reader<'_>) -> Result<Self, DecodeError>;
     fn field_skip<const V: u32>(r: &mut Reader<'_>) -> Result<(), DecodeError>;
@@ -221,7 +221,7 @@ impl<T: AvroType> FieldType for T {
         T::schema(cx)
     }
     #[inline]
-    fn field_default_json(&self) -> Result<Value, String> {
+    fn field_default_json(&self) -> Result<Value, JsonError> {
         self.default_json()
     }
     #[inline]

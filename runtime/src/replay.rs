@@ -208,8 +208,14 @@ pub enum RecordError {
 #[non_exhaustive]
 pub enum ReplayError {
     /// The client or the broker failed.
-    #[error("kafka: {0}")]
-    Kafka(String),
+    #[error(transparent)]
+    Kafka(#[from] crate::kafka::ClientError),
+    /// The topic to replay does not exist (it has no partitions).
+    #[error("topic `{topic}` does not exist: it has no partitions")]
+    MissingTopic {
+        /// The topic.
+        topic: String,
+    },
     /// The decoder could not be built.
     #[error(transparent)]
     Codec(#[from] CodecError),
@@ -248,13 +254,21 @@ pub enum ReplayError {
     /// A snapshot could not be written.
     #[error(transparent)]
     Snapshot(#[from] SnapshotError),
-    /// The configuration asks for something replay does not do.
-    #[error("replay configuration: {0}")]
-    Config(String),
+    /// A consumer group in catch-up mode: a group member holds only some partitions, so it
+    /// cannot tell when the topic is caught up. Refused when the replay is built.
+    #[error(
+        "replay configuration: a consumer group replays in follow mode (catch-up reads every partition)"
+    )]
+    GroupInCatchUp,
+    /// Snapshots with a consumer group: a snapshot covers every partition, a member only some.
+    #[error(
+        "replay configuration: snapshots cover every partition; a group member holds only some"
+    )]
+    GroupWithSnapshots,
 }
 
-fn kafka(context: &str) -> impl Fn(KafkaError) -> ReplayError + '_ {
-    move |e| ReplayError::Kafka(format!("{context}: {e}"))
+fn kafka(context: &'static str) -> impl Fn(KafkaError) -> ReplayError {
+    move |e| ReplayError::Kafka(crate::kafka::ClientError::new(context, e))
 }
 
 /// A progress callback: return `false` to stop (the way to end a follow replay).
@@ -276,6 +290,9 @@ impl<E: Event> std::fmt::Debug for Replay<E> {
 impl<E: Event> Replay<E> {
     /// A replay reading writer schemas from `source`.
     pub fn new(config: ReplayConfig, source: Arc<dyn SchemaSource>) -> Result<Self, ReplayError> {
+        if config.group.is_some() && config.mode == Mode::CatchUp {
+            return Err(ReplayError::GroupInCatchUp);
+        }
         let topic = config.topic.clone().unwrap_or_else(|| E::TOPIC.to_owned());
         Ok(Replay { config, topic, decoder: Decoder::new(source)? })
     }
@@ -321,8 +338,10 @@ impl<E: Event> Replay<E> {
         for candidate in store.load()? {
             let usable = candidate.and_then(|snapshot| {
                 if snapshot.topic != self.topic {
-                    let reason = format!("it is of topic `{}`", snapshot.topic);
-                    return Err(SnapshotError::Damaged { path: Default::default(), reason });
+                    return Err(SnapshotError::OtherTopic {
+                        found: snapshot.topic,
+                        expected: self.topic.clone(),
+                    });
                 }
                 let state = snapshot.state::<S>()?;
                 Ok((state, snapshot))
@@ -372,16 +391,8 @@ impl<E: Event> Replay<E> {
         let mut ends = BTreeMap::new();
         let mut positions = BTreeMap::new();
         if let Some(group) = &self.config.group {
-            if self.config.mode == Mode::CatchUp {
-                return Err(ReplayError::Config(
-                    "a consumer group replays in follow mode (catch-up reads every partition)"
-                        .into(),
-                ));
-            }
             if snapshots.is_some() {
-                return Err(ReplayError::Config(
-                    "snapshots cover every partition; a group member holds only some".into(),
-                ));
+                return Err(ReplayError::GroupWithSnapshots);
             }
             client.set("group.id", group).set("auto.offset.reset", "earliest");
         }
@@ -511,13 +522,15 @@ impl<E: Event> Replay<E> {
         let partitions = crate::kafka::partitions(consumer, topic, self.config.timeout)
             .map_err(kafka("reading the topic's metadata"))?;
         if partitions.is_empty() {
-            return Err(ReplayError::Kafka(format!("topic `{topic}` has no partitions")));
+            return Err(ReplayError::MissingTopic { topic: topic.into() });
         }
         let mut assignment = TopicPartitionList::new();
         for &partition in &partitions {
-            let (low, high) = consumer
-                .fetch_watermarks(topic, partition, self.config.timeout)
-                .map_err(kafka("reading the partition's offsets"))?;
+            let (low, high) =
+                consumer.fetch_watermarks(topic, partition, self.config.timeout).map_err(|e| {
+                    let e = crate::kafka::ClientError::new("reading the partition's offsets", e);
+                    ReplayError::Kafka(e.at(topic, Some(partition)))
+                })?;
             let next = match start.get(&partition) {
                 Some(&from) if from < low => {
                     return Err(ReplayError::Gap { topic: topic.into(), partition, from, low });
@@ -634,12 +647,13 @@ fn dead_letter(
     let (partition, offset) = (message.partition().to_string(), message.offset().to_string());
     let schema_id = schema_id.map(|id| id.to_string()).unwrap_or_default();
     let error = error.to_string();
+    use crate::kafka::{ERROR, SOURCE_OFFSET, SOURCE_PARTITION, SOURCE_SCHEMA_ID, SOURCE_TOPIC};
     let headers = OwnedHeaders::new()
-        .insert(Header { key: "strata.topic", value: Some(message.topic()) })
-        .insert(Header { key: "strata.partition", value: Some(&partition) })
-        .insert(Header { key: "strata.offset", value: Some(&offset) })
-        .insert(Header { key: "strata.schema_id", value: Some(&schema_id) })
-        .insert(Header { key: "strata.error", value: Some(&error) });
+        .insert(Header { key: SOURCE_TOPIC, value: Some(message.topic()) })
+        .insert(Header { key: SOURCE_PARTITION, value: Some(&partition) })
+        .insert(Header { key: SOURCE_OFFSET, value: Some(&offset) })
+        .insert(Header { key: SOURCE_SCHEMA_ID, value: Some(&schema_id) })
+        .insert(Header { key: ERROR, value: Some(&error) });
     let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).headers(headers);
     if let Some(key) = message.key() {
         record = record.key(key);
@@ -647,7 +661,9 @@ fn dead_letter(
     if let Some(payload) = message.payload() {
         record = record.payload(payload);
     }
-    producer.send(record).map_err(|(e, _)| ReplayError::Kafka(format!("dead-lettering: {e}")))?;
+    producer.send(record).map_err(|(e, _)| {
+        ReplayError::Kafka(crate::kafka::ClientError::new("dead-lettering", e).at(topic, None))
+    })?;
     producer.poll(Duration::ZERO);
     Ok(())
 }
@@ -691,9 +707,11 @@ impl KafkaStore {
         crate::kafka::client(&self.brokers, &[], &self.kafka)
     }
 
-    fn error(&self, what: &str, e: impl std::fmt::Display) -> SnapshotError {
-        let path = std::path::PathBuf::from(format!("kafka topic {}", self.topic));
-        SnapshotError::Io { path, source: std::io::Error::other(format!("{what}: {e}")) }
+    /// A failure of `action` on the snapshot topic.
+    fn error(&self, action: &'static str) -> impl Fn(KafkaError) -> SnapshotError + '_ {
+        move |e| {
+            SnapshotError::Kafka(crate::kafka::ClientError::new(action, e).at(&self.topic, None))
+        }
     }
 
     fn ensure_topic(&self) -> Result<(), SnapshotError> {
@@ -701,16 +719,18 @@ impl KafkaStore {
         use rdkafka::client::DefaultClientContext;
         use rdkafka::types::RDKafkaErrorCode;
         let admin: AdminClient<DefaultClientContext> =
-            self.client().create().map_err(|e| self.error("creating the admin client", e))?;
+            self.client().create().map_err(self.error("creating the admin client"))?;
         let topic = NewTopic::new(&self.topic, 1, TopicReplication::Fixed(1))
             .set("cleanup.policy", "compact");
         let options = AdminOptions::new().operation_timeout(Some(self.timeout));
         let results = futures_executor::block_on(admin.create_topics([&topic], &options))
-            .map_err(|e| self.error("creating the topic", e))?;
+            .map_err(self.error("creating the topic"))?;
         for result in results {
             match result {
                 Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-                Err((_, code)) => return Err(self.error("creating the topic", code)),
+                Err((_, code)) => {
+                    return Err(self.error("creating the topic")(KafkaError::AdminOp(code)));
+                }
             }
         }
         Ok(())
@@ -725,14 +745,12 @@ impl SnapshotStore for KafkaStore {
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .create()
-            .map_err(|e| self.error("creating the producer", e))?;
+            .map_err(self.error("creating the producer"))?;
         let bytes = snapshot.to_bytes();
         producer
             .send(BaseRecord::to(&self.topic).key(self.name.as_bytes()).payload(&bytes))
-            .map_err(|(e, _)| {
-                self.error(&format!("writing a snapshot of {} bytes", bytes.len()), e)
-            })?;
-        producer.flush(self.timeout).map_err(|e| self.error("flushing the snapshot", e))?;
+            .map_err(|(e, _)| self.error("writing a snapshot")(e))?;
+        producer.flush(self.timeout).map_err(self.error("flushing the snapshot"))?;
         Ok(())
     }
 
@@ -742,46 +760,48 @@ impl SnapshotStore for KafkaStore {
             .set("group.id", format!("strata-snapshots-{}", self.topic))
             .set("enable.auto.commit", "false")
             .create()
-            .map_err(|e| self.error("creating the consumer", e))?;
+            .map_err(self.error("creating the consumer"))?;
         let mut found = Vec::new();
         let partitions = crate::kafka::partitions(&consumer, &self.topic, self.timeout)
-            .map_err(|e| self.error("reading metadata", e))?;
+            .map_err(self.error("reading metadata"))?;
         let mut assignment = TopicPartitionList::new();
         let mut ends = BTreeMap::new();
         for partition in partitions {
             let (low, high) = consumer
                 .fetch_watermarks(&self.topic, partition, self.timeout)
-                .map_err(|e| self.error("reading offsets", e))?;
+                .map_err(self.error("reading offsets"))?;
             if high > low {
                 ends.insert(partition, high);
                 assignment
                     .add_partition_offset(&self.topic, partition, Offset::Offset(low))
-                    .map_err(|e| self.error("assigning", e))?;
+                    .map_err(self.error("assigning"))?;
             }
         }
         if ends.is_empty() {
             return Ok(found);
         }
-        consumer.assign(&assignment).map_err(|e| self.error("assigning", e))?;
+        consumer.assign(&assignment).map_err(self.error("assigning"))?;
         let deadline = Instant::now() + self.timeout;
         let mut positions: BTreeMap<i32, i64> = BTreeMap::new();
         while ends.iter().any(|(p, end)| positions.get(p).copied().unwrap_or(0) < *end) {
             if Instant::now() > deadline {
-                return Err(self.error("reading snapshots", "timed out"));
+                return Err(SnapshotError::Timeout {
+                    topic: self.topic.clone(),
+                    timeout: self.timeout,
+                });
             }
             let Some(message) = consumer.poll(Duration::from_millis(100)) else {
                 continue;
             };
-            let message = message.map_err(|e| self.error("reading snapshots", e))?;
+            let message = message.map_err(self.error("reading snapshots"))?;
             positions.insert(message.partition(), message.offset() + 1);
             if message.key() == Some(self.name.as_bytes()) {
-                let path = std::path::PathBuf::from(format!(
-                    "kafka topic {} partition {} offset {}",
-                    self.topic,
-                    message.partition(),
-                    message.offset()
-                ));
-                found.push(Snapshot::from_bytes(message.payload().unwrap_or_default(), &path));
+                let at = crate::snapshot::Location::Record {
+                    topic: self.topic.clone(),
+                    partition: message.partition(),
+                    offset: message.offset(),
+                };
+                found.push(Snapshot::from_bytes(message.payload().unwrap_or_default(), at));
             }
         }
         found.reverse();

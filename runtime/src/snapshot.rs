@@ -60,12 +60,40 @@ pub enum SnapshotError {
         source: std::io::Error,
     },
     /// The bytes are not a snapshot (damaged, truncated, or another format).
-    #[error("`{path}` is not a readable snapshot: {reason}")]
+    #[error("{at} is not a readable snapshot: {reason}")]
     Damaged {
-        /// The file.
-        path: PathBuf,
+        /// Where the bytes were read.
+        at: Location,
         /// What is wrong.
         reason: String,
+    },
+    /// The snapshot names a version of its state type that the type never had.
+    #[error("the snapshot holds `{state_type}` version {version}, which the type never had")]
+    UnknownVersion {
+        /// The state type.
+        state_type: String,
+        /// The version in the snapshot.
+        version: u32,
+    },
+    /// The snapshot is of another topic than the one replayed.
+    #[error("the snapshot is of topic `{found}`, not `{expected}`")]
+    OtherTopic {
+        /// The snapshot's topic.
+        found: String,
+        /// The topic replayed.
+        expected: String,
+    },
+    /// A Kafka snapshot store's client or broker failed.
+    #[cfg(feature = "kafka")]
+    #[error(transparent)]
+    Kafka(#[from] crate::kafka::ClientError),
+    /// A Kafka snapshot store did not read its topic to the end in time.
+    #[error("reading the snapshots of topic `{topic}` timed out after {timeout:?}")]
+    Timeout {
+        /// The snapshot topic.
+        topic: String,
+        /// How long it waited.
+        timeout: std::time::Duration,
     },
     /// Written by a newer program, with a state version this one does not know.
     #[error(
@@ -89,6 +117,34 @@ pub enum SnapshotError {
         /// Why.
         source: crate::error::DecodeError,
     },
+}
+
+/// Where a snapshot's bytes were read, for errors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Location {
+    /// A file (of a [`DirStore`]).
+    File(PathBuf),
+    /// A record of a Kafka topic (of a `KafkaStore`).
+    Record {
+        /// The snapshot topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The offset.
+        offset: i64,
+    },
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::File(path) => write!(f, "`{}`", path.display()),
+            Location::Record { topic, partition, offset } => {
+                write!(f, "topic `{topic}` partition {partition} offset {offset}")
+            }
+        }
+    }
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -125,10 +181,11 @@ impl Snapshot {
         if self.state_version > latest {
             return Err(SnapshotError::Newer { state_type, found: self.state_version, latest });
         }
-        let decode = S::decoder(self.state_version).ok_or_else(|| SnapshotError::Damaged {
-            path: PathBuf::new(),
-            reason: format!("`{state_type}` has no version {}", self.state_version),
-        })?;
+        let decode =
+            S::decoder(self.state_version).ok_or_else(|| SnapshotError::UnknownVersion {
+                state_type: state_type.clone(),
+                version: self.state_version,
+            })?;
         let mut reader = Reader::new(&self.payload);
         let state = decode(&mut reader)
             .and_then(|s| {
@@ -166,9 +223,9 @@ impl Snapshot {
         out
     }
 
-    /// Reads [`Snapshot::to_bytes`]' format; `path` names the source in errors.
-    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self, SnapshotError> {
-        let damaged = |reason: String| SnapshotError::Damaged { path: path.to_owned(), reason };
+    /// Reads [`Snapshot::to_bytes`]' format; `at` names the source in errors.
+    pub fn from_bytes(bytes: &[u8], at: Location) -> Result<Self, SnapshotError> {
+        let damaged = |reason: String| SnapshotError::Damaged { at: at.clone(), reason };
         let mut lines = bytes.splitn(3, |&b| b == b'\n');
         if lines.next() != Some(MAGIC.as_bytes()) {
             return Err(damaged(format!("it does not start with `{MAGIC}`")));
@@ -257,7 +314,7 @@ impl SnapshotStore for DirStore {
         let mut found = Vec::new();
         for path in [self.path(""), self.path(".prev")] {
             match std::fs::read(&path) {
-                Ok(bytes) => found.push(Snapshot::from_bytes(&bytes, &path)),
+                Ok(bytes) => found.push(Snapshot::from_bytes(&bytes, Location::File(path))),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(source) => return Err(SnapshotError::Io { path, source }),
             }

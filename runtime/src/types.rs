@@ -6,7 +6,7 @@ use std::hash::BuildHasher;
 
 use serde_json::{Value, json};
 
-use crate::error::SchemaError;
+use crate::error::{JsonError, SchemaError};
 use crate::schema::{FixedSchema, Schema, SchemaCx};
 
 /// A Rust type with an Avro schema at every version of its aggregate.
@@ -30,7 +30,7 @@ pub trait AvroType: crate::Decode + crate::Encode {
 
     /// This value in Avro's JSON encoding as defaults write it: a union's value unwrapped (as a
     /// default it must be a value of the union's first branch).
-    fn default_json(&self) -> Result<Value, String>;
+    fn default_json(&self) -> Result<Value, JsonError>;
 
     /// The default a field of this type has when none is declared: `null` for `Option`.
     #[doc(hidden)]
@@ -46,7 +46,7 @@ pub trait AvroType: crate::Decode + crate::Encode {
 
     /// The default JSON of `Vec<Self>`, following [`AvroType::vec_schema`].
     #[doc(hidden)]
-    fn vec_default_json(items: &[Self]) -> Result<Value, String>
+    fn vec_default_json(items: &[Self]) -> Result<Value, JsonError>
     where
         Self: Sized,
     {
@@ -60,7 +60,7 @@ macro_rules! primitive {
             fn schema(_: &mut SchemaCx) -> Result<Schema, SchemaError> {
                 Ok(Schema::$schema)
             }
-            fn default_json(&self) -> Result<Value, String> {
+            fn default_json(&self) -> Result<Value, JsonError> {
                 Ok(json!(self))
             }
         }
@@ -78,13 +78,13 @@ impl AvroType for u8 {
     fn schema(_: &mut SchemaCx) -> Result<Schema, SchemaError> {
         Ok(Schema::Int)
     }
-    fn default_json(&self) -> Result<Value, String> {
+    fn default_json(&self) -> Result<Value, JsonError> {
         Ok(json!(self))
     }
     fn vec_schema(_: &mut SchemaCx) -> Result<Schema, SchemaError> {
         Ok(Schema::Bytes)
     }
-    fn vec_default_json(items: &[Self]) -> Result<Value, String> {
+    fn vec_default_json(items: &[Self]) -> Result<Value, JsonError> {
         Ok(bytes_json(items))
     }
 }
@@ -95,11 +95,11 @@ macro_rules! float {
             fn schema(_: &mut SchemaCx) -> Result<Schema, SchemaError> {
                 Ok(Schema::$schema)
             }
-            fn default_json(&self) -> Result<Value, String> {
+            fn default_json(&self) -> Result<Value, JsonError> {
                 // JSON has no NaN or infinity, so such a default cannot be written.
                 serde_json::Number::from_f64(f64::from(*self))
                     .map(Value::Number)
-                    .ok_or_else(|| format!("`{self}` cannot be written as a JSON default"))
+                    .ok_or_else(|| JsonError::new(format!("`{self}` cannot be written as a JSON default")))
             }
         }
     )*};
@@ -116,7 +116,7 @@ impl<T: AvroType> AvroType for Vec<T> {
     fn schema(cx: &mut SchemaCx) -> Result<Schema, SchemaError> {
         T::vec_schema(cx)
     }
-    fn default_json(&self) -> Result<Value, String> {
+    fn default_json(&self) -> Result<Value, JsonError> {
         T::vec_default_json(self)
     }
 }
@@ -125,7 +125,7 @@ impl<T: AvroType> AvroType for Box<T> {
     fn schema(cx: &mut SchemaCx) -> Result<Schema, SchemaError> {
         T::schema(cx)
     }
-    fn default_json(&self) -> Result<Value, String> {
+    fn default_json(&self) -> Result<Value, JsonError> {
         (**self).default_json()
     }
 }
@@ -142,7 +142,7 @@ impl<T: AvroType> AvroType for Option<T> {
     fn implicit_default() -> Option<Value> {
         Some(Value::Null)
     }
-    fn default_json(&self) -> Result<Value, String> {
+    fn default_json(&self) -> Result<Value, JsonError> {
         match self {
             None => Ok(Value::Null),
             // A union's value is its branch's value; as a field default only `null` fits, which
@@ -163,7 +163,7 @@ impl<const N: usize> AvroType for [u8; N] {
         }
         Ok(Schema::Fixed(Box::new(FixedSchema { name, size: N })))
     }
-    fn default_json(&self) -> Result<Value, String> {
+    fn default_json(&self) -> Result<Value, JsonError> {
         Ok(bytes_json(self))
     }
 }
@@ -214,7 +214,7 @@ impl<K: MapKey, T: AvroType, S: BuildHasher + Default> AvroType for HashMap<K, T
     fn schema(cx: &mut SchemaCx) -> Result<Schema, SchemaError> {
         Ok(Schema::Map(Box::new(T::schema(cx)?)))
     }
-    fn default_json(&self) -> Result<Value, String> {
+    fn default_json(&self) -> Result<Value, JsonError> {
         // Sorted, so a map default is written the same way every time.
         let sorted: BTreeMap<&K, &T> = self.iter().collect();
         map_default_json(sorted)
@@ -225,14 +225,14 @@ impl<K: MapKey, T: AvroType> AvroType for BTreeMap<K, T> {
     fn schema(cx: &mut SchemaCx) -> Result<Schema, SchemaError> {
         Ok(Schema::Map(Box::new(T::schema(cx)?)))
     }
-    fn default_json(&self) -> Result<Value, String> {
+    fn default_json(&self) -> Result<Value, JsonError> {
         map_default_json(self.iter())
     }
 }
 
 fn map_default_json<'a, K: MapKey + 'a, T: AvroType + 'a>(
     entries: impl IntoIterator<Item = (&'a K, &'a T)>,
-) -> Result<Value, String> {
+) -> Result<Value, JsonError> {
     let mut object = serde_json::Map::new();
     for (key, value) in entries {
         object.insert(key.as_str().to_owned(), value.default_json()?);
@@ -245,7 +245,7 @@ impl AvroType for uuid::Uuid {
     fn schema(_: &mut SchemaCx) -> Result<Schema, SchemaError> {
         Ok(Schema::Uuid)
     }
-    fn default_json(&self) -> Result<Value, String> {
+    fn default_json(&self) -> Result<Value, JsonError> {
         Ok(Value::String(self.hyphenated().to_string()))
     }
 }
@@ -255,11 +255,11 @@ impl AvroType for time::OffsetDateTime {
     fn schema(_: &mut SchemaCx) -> Result<Schema, SchemaError> {
         Ok(Schema::TimestampMicros)
     }
-    fn default_json(&self) -> Result<Value, String> {
+    fn default_json(&self) -> Result<Value, JsonError> {
         let micros = self.unix_timestamp_nanos() / 1_000;
-        i64::try_from(micros)
-            .map(|m| json!(m))
-            .map_err(|_| format!("`{self}` is outside the range of timestamp-micros"))
+        i64::try_from(micros).map(|m| json!(m)).map_err(|_| {
+            JsonError::new(format!("`{self}` is outside the range of timestamp-micros"))
+        })
     }
 }
 
@@ -268,7 +268,7 @@ impl AvroType for time::Date {
     fn schema(_: &mut SchemaCx) -> Result<Schema, SchemaError> {
         Ok(Schema::Date)
     }
-    fn default_json(&self) -> Result<Value, String> {
+    fn default_json(&self) -> Result<Value, JsonError> {
         Ok(json!(self.to_julian_day() - UNIX_EPOCH_JULIAN_DAY))
     }
 }
@@ -282,7 +282,7 @@ impl AvroType for chrono::DateTime<chrono::Utc> {
     fn schema(_: &mut SchemaCx) -> Result<Schema, SchemaError> {
         Ok(Schema::TimestampMicros)
     }
-    fn default_json(&self) -> Result<Value, String> {
+    fn default_json(&self) -> Result<Value, JsonError> {
         Ok(json!(self.timestamp_micros()))
     }
 }
@@ -292,7 +292,7 @@ impl AvroType for chrono::NaiveDate {
     fn schema(_: &mut SchemaCx) -> Result<Schema, SchemaError> {
         Ok(Schema::Date)
     }
-    fn default_json(&self) -> Result<Value, String> {
+    fn default_json(&self) -> Result<Value, JsonError> {
         let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("1970-01-01 is a date");
         Ok(json!(self.signed_duration_since(epoch).num_days()))
     }
@@ -303,7 +303,7 @@ impl AvroType for compact_str::CompactString {
     fn schema(_: &mut SchemaCx) -> Result<Schema, SchemaError> {
         Ok(Schema::String)
     }
-    fn default_json(&self) -> Result<Value, String> {
+    fn default_json(&self) -> Result<Value, JsonError> {
         Ok(Value::String(self.to_string()))
     }
 }
@@ -319,13 +319,15 @@ impl AvroType for TimestampMillis {
     fn schema(_: &mut SchemaCx) -> Result<Schema, SchemaError> {
         Ok(Schema::TimestampMillis)
     }
-    fn default_json(&self) -> Result<Value, String> {
+    fn default_json(&self) -> Result<Value, JsonError> {
         let millis = self.0.unix_timestamp_nanos() / 1_000_000;
-        i64::try_from(millis)
-            .map(|m| json!(m))
-            .map_err(|_| format!("`{}` is outside the range of timestamp-millis", self.0))
+        i64::try_from(millis).map(|m| json!(m)).map_err(|_| {
+            JsonError::new(format!("`{}` is outside the range of timestamp-millis", self.0))
+        })
     }
 }
+
+pub use crate::error::DecimalRangeError;
 
 /// A decimal number with at most `P` digits, of which `S` follow the point, stored as its
 /// unscaled value: Avro `bytes` with logical type `decimal(P, S)`. `P` is at most 38.
@@ -339,16 +341,6 @@ impl AvroType for TimestampMillis {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Decimal<const P: u32, const S: u32> {
     unscaled: i128,
-}
-
-/// A value with more digits than its decimal type's precision.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the unscaled value {unscaled} has more than {precision} digits")]
-pub struct DecimalRangeError {
-    /// The unscaled value.
-    pub unscaled: i128,
-    /// The precision it exceeds.
-    pub precision: u32,
 }
 
 impl<const P: u32, const S: u32> Decimal<P, S> {
@@ -422,7 +414,7 @@ impl<const P: u32, const S: u32> AvroType for Decimal<P, S> {
         }
         Ok(Schema::Decimal { precision: P, scale: S })
     }
-    fn default_json(&self) -> Result<Value, String> {
+    fn default_json(&self) -> Result<Value, JsonError> {
         Ok(bytes_json(&self.to_be_bytes_minimal()))
     }
 }
@@ -477,10 +469,10 @@ mod tests {
     #[test]
     fn time_defaults_count_from_the_unix_epoch() {
         let date = time::Date::from_calendar_date(1970, time::Month::January, 11).unwrap();
-        assert_eq!(date.default_json(), Ok(json!(10)));
+        assert_eq!(date.default_json().unwrap(), json!(10));
         let at = time::OffsetDateTime::from_unix_timestamp_nanos(1_500_000).unwrap();
-        assert_eq!(at.default_json(), Ok(json!(1_500)));
-        assert_eq!(TimestampMillis(at).default_json(), Ok(json!(1)));
+        assert_eq!(at.default_json().unwrap(), json!(1_500));
+        assert_eq!(TimestampMillis(at).default_json().unwrap(), json!(1));
     }
 
     #[cfg(feature = "chrono")]

@@ -268,3 +268,32 @@ fn a_decimal_beyond_its_precision_is_an_error_without_nested_quotes() {
     );
     assert!(std::error::Error::source(&error).is_some(), "the range error is the cause");
 }
+
+#[test]
+fn every_public_error_type_of_the_crate_converts_into_strata_error_keeping_its_cause() {
+    fn covered<E: Into<strata::Error> + std::error::Error>() {}
+    covered::<strata::SchemaError>();
+    covered::<strata::UpcastError>();
+    covered::<strata::DecodeError>();
+    covered::<strata::history::HistoryError>();
+    covered::<strata::canonical::CanonicalError>();
+    covered::<strata::codec::CodecError>();
+    covered::<strata::codec::CompareError>();
+    covered::<strata::JsonError>();
+    covered::<strata::source::SourceError>();
+    covered::<strata::snapshot::SnapshotError>();
+    covered::<strata::resolve::ResolveError>();
+    covered::<strata::compat::UnknownLevel>();
+    covered::<strata::types::DecimalRangeError>();
+    covered::<strata::kafka::ClientError>();
+    covered::<strata::replay::ReplayError>();
+    covered::<strata::replay::RecordError>();
+    covered::<strata::migrate::MigrateError>();
+
+    // Transparent: the error says what it said, and its cause is still there.
+    let canonical = strata::canonical::parse("{", &[], false).unwrap_err();
+    let text = canonical.to_string();
+    let error = strata::Error::from(canonical);
+    assert_eq!(error.to_string(), text);
+    assert!(std::error::Error::source(&error).is_some(), "serde_json's error is the cause");
+}

@@ -42,7 +42,7 @@ macro_rules! decodes_exactly {
                 let bytes = support::write_datum(&schema, value.clone()).expect("a value fits its schema");
                 let view = <$shape>::__strata_decode::<$version>(&mut Reader::new(&bytes))
                     .map_err(|e| TestCaseError::fail(e.to_string()))?;
-                let json = view.__strata_json().map_err(TestCaseError::fail)?;
+                let json = view.__strata_json().map_err(|e| TestCaseError::fail(e.to_string()))?;
                 strategy::same(&json, &value, $record).map_err(TestCaseError::fail)?;
                 let mut r = Reader::new(&bytes);
                 let decoded = <$latest as Decode>::decode::<$version>(&mut r);

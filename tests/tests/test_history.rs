@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use strata::event::SourceLocation;
+use strata::catalog::SourceLocation;
 use strata::history::{self, Report, Severity};
 use strata::{Event, EventType};
 

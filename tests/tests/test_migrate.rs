@@ -6,17 +6,62 @@
 
 mod support;
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::time::Duration;
 
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use strata::migrate::{MigrateConfig, StoredRecord, Transcoder, migrate, read_partition, verify};
+use strata::migrate::{
+    MigrateConfig, StoredRecord, Transcoder, dry_run, migrate, read_partition, translate_group,
+    verify,
+};
 use strata::{Decoder, Event};
 use strata_tests::bank::AccountEvent;
 use strata_tests::shop::OrderEvent;
 
 use support::broker::Broker;
-use support::kafka::{client, create_topic, records_of, source_of, start};
+use support::kafka::{client, create_topic, produce, records_of, source_of, start};
+
+thread_local! {
+    /// Bytes this thread holds, and the most it held since the last reset.
+    static LIVE: Cell<usize> = const { Cell::new(0) };
+    static PEAK: Cell<usize> = const { Cell::new(0) };
+}
+
+/// The system allocator, keeping per thread the bytes held and their peak (librdkafka's own
+/// buffers, allocated in C on its threads, are not counted: only what strata holds).
+struct Tracking;
+
+// SAFETY: forwards to the system allocator; only counts, per thread, the bytes held.
+#[allow(unsafe_code, reason = "a global allocator is unsafe to implement; this one only counts")]
+unsafe impl GlobalAlloc for Tracking {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let live = LIVE.with(|n| {
+            n.set(n.get() + layout.size());
+            n.get()
+        });
+        PEAK.with(|p| p.set(p.get().max(live)));
+        // SAFETY: the caller's contract is passed on unchanged.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.with(|n| n.set(n.get().saturating_sub(layout.size())));
+        // SAFETY: the caller's contract is passed on unchanged.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static TRACKING: Tracking = Tracking;
+
+/// `f`'s result, and the most memory this thread held above its start while `f` ran.
+fn peak_during<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    let start = LIVE.with(Cell::get);
+    PEAK.with(|p| p.set(start));
+    let out = f();
+    (out, PEAK.with(Cell::get) - start)
+}
 
 /// Produces `records` with a header and a timestamp of their own, as real producers do.
 fn produce_with_headers(broker: &Broker, topic: &str, records: &[(String, Vec<u8>)]) {
@@ -183,9 +228,9 @@ fn a_follow_migration_keeps_up_with_new_records_and_reports_the_offset_map() {
         follower.join().unwrap()
     });
     assert_eq!(report.migrated, total);
-    let migrated: i64 = report.offset_map.values().map(|(source, _)| source).sum();
+    let migrated: i64 = report.offset_map.values().map(|pair| pair.source).sum();
     assert_eq!(migrated, total as i64);
-    for (source, target) in report.offset_map.values() {
+    for strata::migrate::OffsetPair { source, target } in report.offset_map.values() {
         assert_eq!(source, target, "partition p of both topics holds the same records");
     }
     assert!(verify(&config, &transcoder).unwrap().iter().all(|c| c.problem.is_none()));
@@ -240,4 +285,55 @@ fn a_panicking_progress_callback_ends_the_migration_instead_of_hanging_it() {
     }));
     let panic = outcome.expect_err("the callback's panic reaches the caller");
     assert_eq!(panic.downcast_ref::<&str>(), Some(&"the callback"));
+}
+
+#[test]
+fn verify_dry_run_and_translate_group_stream_a_topic_many_batches_long() {
+    use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+    let (broker, from) = start("streaming", 2);
+    // 24,000 records: 47 times the migration's batch of 512.
+    let sample = records_of::<AccountEvent>(20, 31, "account", 16);
+    let records: Vec<_> = sample.iter().cycle().take(24_000).cloned().collect();
+    produce(&broker, &from, &records);
+    let to = format!("{from}.v3");
+    let transcoder = Transcoder::<AccountEvent>::new(source_of::<AccountEvent>()).unwrap();
+    let config = MigrateConfig::new(broker.brokers(), &from, &to);
+    assert_eq!(migrate(&config, &transcoder).unwrap().migrated, 24_000);
+
+    // What holding one target partition takes: the baseline streaming must stay far below.
+    let (held, one_partition) = peak_during(|| read_partition(&config, &to, 0).unwrap());
+    let per_partition = held.len();
+    drop(held);
+
+    let (checks, verifying) = peak_during(|| verify(&config, &transcoder).unwrap());
+    assert!(checks.iter().all(|c| c.problem.is_none()), "{checks:?}");
+    assert_eq!(checks.iter().map(|c| c.source).sum::<u64>(), 24_000);
+
+    let (report, dry_running) = peak_during(|| dry_run(&config, &transcoder).unwrap());
+    assert_eq!(report.records, 24_000);
+    assert!(report.undecodable.is_empty());
+
+    // A group that read 7,001 records of partition 0 moves to the same place on the target,
+    // found by reading a few records, not the partition.
+    let group = format!("{from}.readers");
+    let reader: BaseConsumer = client(&broker.brokers()).set("group.id", &group).create().unwrap();
+    let mut committed = rdkafka::TopicPartitionList::new();
+    committed.add_partition_offset(&from, 0, rdkafka::Offset::Offset(7_001)).unwrap();
+    reader.commit(&committed, CommitMode::Sync).unwrap();
+    drop(reader);
+    let (moves, translating) = peak_during(|| translate_group(&config, &group).unwrap());
+    assert_eq!(moves[&0], strata::migrate::OffsetPair { source: 7_001, target: 7_001 });
+
+    eprintln!(
+        "one partition of {per_partition} records held: {one_partition} B; verify: {verifying} B; \
+         dry run: {dry_running} B; translate_group: {translating} B"
+    );
+    for (what, peak) in
+        [("verify", verifying), ("dry_run", dry_running), ("translate", translating)]
+    {
+        assert!(
+            peak * 8 < one_partition && peak < 1 << 20,
+            "{what} held {peak} B at its peak; one partition loaded whole takes {one_partition} B"
+        );
+    }
 }

@@ -269,9 +269,11 @@ fn a_poison_record_stops_the_replay_with_its_coordinates_or_goes_to_the_dead_let
             (h.key.to_owned(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned())
         })
         .collect();
-    assert_eq!(headers["strata.topic"], topic);
-    assert_eq!(headers["strata.partition"], "0");
-    assert_eq!(headers["strata.offset"], "7");
+    // The same header names as migration's dead letters.
+    assert_eq!(headers[strata::migrate::SOURCE_TOPIC], topic);
+    assert_eq!(headers["strata.source.topic"], topic);
+    assert_eq!(headers["strata.source.partition"], "0");
+    assert_eq!(headers["strata.source.offset"], "7");
     assert!(headers["strata.error"].contains("magic byte"), "{headers:?}");
 }
 
@@ -404,11 +406,11 @@ fn replays_in_one_consumer_group_split_the_partitions_between_them() {
     }
     assert_eq!(merged, expected);
 
-    // Catch-up and snapshots need every partition: refused with the reason.
+    // Catch-up needs every partition: refused with the reason when the replay is built.
     let mut config = ReplayConfig::new(broker.brokers());
     config.group = Some("g".into());
-    let replay = Replay::<AccountEvent>::new(config, source()).unwrap();
-    let error = replay.run(&mut Ledger::default()).unwrap_err();
+    let error = Replay::<AccountEvent>::new(config, source()).unwrap_err();
+    assert!(matches!(error, ReplayError::GroupInCatchUp), "{error}");
     assert!(error.to_string().contains("follow mode"), "{error}");
 }
 

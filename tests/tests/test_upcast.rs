@@ -203,7 +203,7 @@ mod escape_hatch {
         fn schema(_: &mut SchemaCx) -> Result<Schema, SchemaError> {
             Ok(Schema::String)
         }
-        fn default_json(&self) -> Result<serde_json::Value, String> {
+        fn default_json(&self) -> Result<serde_json::Value, strata::JsonError> {
             Ok(json!(self.0))
         }
     }

@@ -165,4 +165,3 @@ fn check_registry(registry: &Registry, dir: &Path, report: &mut Report) -> anyho
     }
     Ok(())
 }
-

@@ -65,16 +65,25 @@ impl Migrate {
         if self.dry_run {
             let report = dry_run(&config, transcoder.as_ref())?;
             println!("{} record(s) read from `{}`, nothing written", report.records, self.from);
-            for (id, (version, count)) in &report.by_schema_id {
-                let version = version.map_or("unreadable".to_owned(), |v| format!("version {v}"));
-                println!("  schema id {id} ({version} of `{}`): {count}", event.rust_name);
-                let events = report.by_event.range((*id, String::new())..);
-                for ((_, name), count) in events.take_while(|((of, _), _)| of == id) {
-                    println!("    {name}: {count}");
+            for (id, count) in &report.by_schema_id {
+                let version = match (count.read_as, count.declared) {
+                    (Some(v), true) => format!("version {v}"),
+                    (Some(v), false) => format!("a foreign schema read as version {v}"),
+                    (None, _) => "unreadable".to_owned(),
+                };
+                println!(
+                    "  schema id {id} ({version} of `{}`): {}",
+                    event.rust_name, count.records
+                );
+                for (name, records) in &count.by_event {
+                    println!("    {name}: {records}");
                 }
             }
-            for (partition, offset, why) in &report.undecodable {
-                println!("  cannot decode partition {partition} offset {offset}: {why}");
+            for bad in &report.undecodable {
+                println!(
+                    "  cannot decode partition {} offset {}: {}",
+                    bad.partition, bad.offset, bad.error
+                );
             }
             return Ok(if report.undecodable.is_empty() {
                 Outcome::Passed
@@ -100,7 +109,7 @@ impl Migrate {
             }
             Err(e) => return Err(e.into()),
         };
-        for (partition, (source, target)) in &report.offset_map {
+        for (partition, strata::migrate::OffsetPair { source, target }) in &report.offset_map {
             println!(
                 "partition {partition}: source offset {source} = target offset {target} (resumed \
                  from source offset {})",
@@ -112,7 +121,9 @@ impl Migrate {
             report.migrated, self.from, self.to, report.dead_lettered
         );
         if let Some(group) = &self.translate_group {
-            for (partition, (source, target)) in translate_group(&config, group)? {
+            for (partition, strata::migrate::OffsetPair { source, target }) in
+                translate_group(&config, group)?
+            {
                 println!(
                     "group `{group}` partition {partition}: source offset {source} is target \
                      offset {target}"

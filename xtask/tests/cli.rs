@@ -350,7 +350,7 @@ fn check_gates_every_version_at_its_subjects_level_and_acknowledges_declared_bre
     assert_eq!(out.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&out.stderr)
-            .contains("compatibility.json`: `default` is `\"BACKWARDS\"`, not a level")
+            .contains("compatibility.json`: `default`: `BACKWARDS` is not a compatibility level; expected one of: NONE,")
     );
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -157,7 +157,7 @@ pub fn expand(e: &AvroEnum<'_>) -> TokenStream {
                     })))
                 }
 
-                fn default_json(&self) -> ::core::result::Result<#p::Value, ::std::string::String> {
+                fn default_json(&self) -> ::core::result::Result<#p::Value, #p::JsonError> {
                     ::core::result::Result::Ok(#p::Value::from(match self { #(#arms,)* }))
                 }
             }

@@ -57,7 +57,7 @@ pub fn record(record: &Record<'_>) -> TokenStream {
                 /// This shape in Avro's JSON encoding (unions untagged, as defaults are
                 /// written); tests compare it with what other implementations read.
                 #[doc(hidden)]
-                pub fn __strata_json(&self) -> ::core::result::Result<#p::Value, ::std::string::String> {
+                pub fn __strata_json(&self) -> ::core::result::Result<#p::Value, #p::JsonError> {
                     let mut object = #p::JsonMap::new();
                     #(#json)*
                     ::core::result::Result::Ok(#p::Value::Object(object))

@@ -123,7 +123,7 @@ pub fn expand(event: &Event<'_>) -> TokenStream {
                     #p::union_schema(#namespace, version, &[#(#branches),*])
                 }
 
-                fn to_json(&self) -> ::core::result::Result<#p::Value, ::std::string::String> {
+                fn to_json(&self) -> ::core::result::Result<#p::Value, #p::JsonError> {
                     match self { #(#json_arms,)* }
                 }
 

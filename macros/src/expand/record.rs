@@ -327,7 +327,7 @@ fn schema_fn(record: &Record<'_>) -> TokenStream {
                 if SPEC.present(version) {
                     let (schema, default, implicit): (
                         fn(&mut #p::SchemaCx) -> ::core::result::Result<#p::Schema, #p::SchemaError>,
-                        ::core::option::Option<fn() -> ::core::result::Result<#p::Value, ::std::string::String>>,
+                        ::core::option::Option<fn() -> ::core::result::Result<#p::Value, #p::JsonError>>,
                         fn() -> ::core::option::Option<#p::Value>,
                     ) = #(#arms else)* { ::core::unreachable!() };
                     fields.push(#p::field(cx, &SPEC, schema, default, implicit)?);
@@ -367,7 +367,7 @@ fn default_json_fn(record: &Record<'_>) -> TokenStream {
         quote! { object.insert(::std::string::String::from(#name), #value); }
     });
     quote! {
-        fn default_json(&self) -> ::core::result::Result<#p::Value, ::std::string::String> {
+        fn default_json(&self) -> ::core::result::Result<#p::Value, #p::JsonError> {
             let mut object = #p::JsonMap::new();
             #(#entries)*
             ::core::result::Result::Ok(#p::Value::Object(object))

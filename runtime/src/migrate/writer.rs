@@ -32,7 +32,7 @@ const LATENCY: Duration = Duration::from_millis(20);
 /// The producer's failures, from its delivery reports or from queueing: the first one stops
 /// the migration.
 pub(super) struct Deliveries {
-    failed: Mutex<Option<String>>,
+    failed: Mutex<Option<MigrateError>>,
 }
 
 impl Deliveries {
@@ -40,14 +40,14 @@ impl Deliveries {
         Deliveries { failed: Mutex::new(None) }
     }
 
-    fn fail(&self, why: impl FnOnce() -> String) {
+    fn fail(&self, why: impl FnOnce() -> MigrateError) {
         self.failed.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert_with(why);
     }
 
-    /// Fails with the first failure, if any.
+    /// Fails with the first failure, if any (taken: later checks pass).
     pub(super) fn check(&self) -> Result<(), MigrateError> {
-        match self.failed.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
-            Some(failure) => Err(MigrateError::Kafka(failure.clone())),
+        match self.failed.lock().unwrap_or_else(PoisonError::into_inner).take() {
+            Some(failure) => Err(failure),
             None => Ok(()),
         }
     }
@@ -60,14 +60,15 @@ impl ProducerContext for Deliveries {
 
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
         if let Err((e, message)) = result {
-            let from = |name| super::header(message, name).unwrap_or("?").to_owned();
+            // Named by the source record it carries (its provenance headers).
+            let from = |name| super::header(message, name);
+            let partition = from(SOURCE_PARTITION).and_then(|p| p.parse().ok());
+            let offset = from(SOURCE_OFFSET).and_then(|o| o.parse().ok());
+            let topic = from(SOURCE_TOPIC).unwrap_or("?");
             self.fail(|| {
-                format!(
-                    "delivering the record of source partition {} offset {} to `{}`: {e}",
-                    from(SOURCE_PARTITION),
-                    from(SOURCE_OFFSET),
-                    message.topic()
-                )
+                let action = "delivering the migrated record of this source record";
+                let e = crate::kafka::ClientError::new(action, e.clone());
+                MigrateError::Kafka(e.at(topic, partition).at_offset(offset))
             });
         }
     }
@@ -179,7 +180,7 @@ pub(super) fn pipe() -> (Pipe, WriterEnd) {
 }
 
 fn writer_gone() -> MigrateError {
-    MigrateError::Kafka("the writer thread stopped".into())
+    MigrateError::WriterStopped
 }
 
 impl Pipe {
@@ -285,7 +286,7 @@ fn produce(
     record: &Outgoing,
     [partition, offset, id]: &mut [String; 3],
     last_id: &mut Option<Option<u32>>,
-) -> Result<(), String> {
+) -> Result<(), MigrateError> {
     use std::fmt::Write;
     partition.clear();
     let _ = write!(partition, "{}", record.partition);
@@ -314,10 +315,10 @@ fn produce(
         }
         (None, Some(dead)) => {
             let error = &batch.text[record.error.clone()];
-            headers = headers.insert(Header { key: "strata.error", value: Some(error.as_bytes()) });
+            headers = headers.insert(Header { key: super::ERROR, value: Some(error.as_bytes()) });
             dead.as_str()
         }
-        (None, None) => return Err("a dead letter without a dead-letter topic".into()),
+        (None, None) => unreachable!("the reading half dead-letters only with a dead-letter topic"),
     };
     let mut out: BaseRecord<'_, [u8], [u8]> =
         BaseRecord::to(topic).payload(&batch.bytes[record.value.clone()]).headers(headers);
@@ -330,7 +331,22 @@ fn produce(
     if let Some(key) = &record.key {
         out = out.key(&batch.bytes[key.clone()]);
     }
-    send(producer, out, config.timeout)
+    send(producer, out, config.timeout).map_err(|e| match e {
+        Send::QueueFull => {
+            MigrateError::QueueFull { topic: topic.to_owned(), timeout: config.timeout }
+        }
+        Send::Failed(e) => MigrateError::Kafka(
+            crate::kafka::ClientError::new("producing", e).at(topic, Some(record.partition)),
+        ),
+    })
+}
+
+/// Why a record could not be queued.
+enum Send {
+    /// The producer's queue stayed full past the timeout.
+    QueueFull,
+    /// librdkafka refused the record.
+    Failed(rdkafka::error::KafkaError),
 }
 
 /// Queues `record`, waiting up to `timeout` while the producer's queue is full.
@@ -338,7 +354,7 @@ fn send(
     producer: &MigrationProducer,
     mut record: BaseRecord<'_, [u8], [u8]>,
     timeout: Duration,
-) -> Result<(), String> {
+) -> Result<(), Send> {
     let mut deadline = None;
     loop {
         match producer.send(record) {
@@ -351,12 +367,12 @@ fn send(
             {
                 let deadline = *deadline.get_or_insert_with(|| Instant::now() + timeout);
                 if Instant::now() > deadline {
-                    return Err(format!("producing: the queue stayed full for {timeout:?}"));
+                    return Err(Send::QueueFull);
                 }
                 producer.poll(Duration::from_millis(10));
                 record = returned;
             }
-            Err((e, _)) => return Err(format!("producing: {e}")),
+            Err((e, _)) => return Err(Send::Failed(e)),
         }
     }
 }
