@@ -187,6 +187,17 @@ pub fn read_dir(root: &Path) -> Result<Vec<SubjectDir>, HistoryError> {
     Ok(subjects)
 }
 
+/// The file of `version` of `subject` under `root`: `<root>/<subject>/v<version>.avsc`, the one
+/// place the layout is spelled (the history check, `LocalSource` and `check --registry` use it).
+pub fn version_file(root: &Path, subject: &str, version: u32) -> PathBuf {
+    root.join(subject).join(version_file_name(version))
+}
+
+/// `v<version>.avsc`.
+fn version_file_name(version: u32) -> String {
+    format!("v{version}.avsc")
+}
+
 /// `v12.avsc` is version 12; anything else is not a version file.
 fn version_of_file_name(name: &str) -> Option<u32> {
     let digits = name.strip_prefix('v')?.strip_suffix(".avsc")?;
@@ -441,7 +452,7 @@ fn compare(
 
     for (version, schema) in &derived.versions {
         let text = schema.to_pretty_string();
-        let file = subject_dir.join(format!("v{version}.avsc"));
+        let file = version_file(root, &subject, *version);
         let pending = subject_dir.join(format!("v{version}.avsc.new"));
         let Some(published) = published.get(version) else {
             if write.any() {
@@ -765,7 +776,7 @@ fn index_json(
             let json = serde_json::from_str(&text).unwrap_or_else(|_| schema.to_json());
             json!({
                 "version": version,
-                "file": format!("v{version}.avsc"),
+                "file": version_file_name(*version),
                 "fingerprint": fingerprint(&text).unwrap_or_default(),
                 "digest": digest(&json),
             })

@@ -33,6 +33,8 @@
 //! How versions are declared, every attribute key, and what is generated: the [`guide`].
 //! The committed history in `schemas/` is the [`history`] module.
 
+#![warn(missing_docs)]
+
 pub mod canonical;
 pub mod catalog;
 pub mod codec;

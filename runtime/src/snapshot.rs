@@ -24,6 +24,11 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+#[cfg(feature = "kafka")]
+mod kafka;
+#[cfg(feature = "kafka")]
+pub use kafka::KafkaStore;
+
 use crate::decode::Reader;
 use crate::error::{DecodeError, DecodeErrorKind};
 use crate::event::Record;
@@ -125,7 +130,7 @@ pub enum SnapshotError {
 pub enum Location {
     /// A file (of a [`DirStore`]).
     File(PathBuf),
-    /// A record of a Kafka topic (of a `KafkaStore`).
+    /// A record of a Kafka topic (of a [`KafkaStore`](crate::snapshot) with feature `kafka`).
     Record {
         /// The snapshot topic.
         topic: String,

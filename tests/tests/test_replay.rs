@@ -15,10 +15,9 @@ use rdkafka::Message;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Headers;
 use strata::replay::{
-    Aggregate, Aggregates, KafkaStore, Mode, Position, Projection, Replay, ReplayConfig,
-    ReplayError,
+    Aggregate, Aggregates, Mode, Position, Projection, Replay, ReplayConfig, ReplayError,
 };
-use strata::snapshot::{DirStore, Snapshot, SnapshotStore};
+use strata::snapshot::{DirStore, KafkaStore, Snapshot, SnapshotStore};
 use strata::{Decoder, Event, LocalSource};
 use strata_tests::bank::AccountEvent;
 use strata_tests::ledger::Ledger;

@@ -10,7 +10,7 @@ use strata::compat::Level as CompatLevel;
 use strata::registry::{Registry, SchemaReference};
 use strata::source::SourceError;
 
-use crate::remote::{Subject, examine, refused};
+use crate::remote::{Subject, examine};
 use crate::report::Report;
 
 /// How the topic union is registered.
@@ -55,22 +55,22 @@ fn register_one(
     match registry.register(subject, text, references) {
         Ok(id) => Ok(id),
         Err(SourceError::Refused { status: 409, .. }) if declared.is_some() => {
-            let previous = registry.subject_level(subject).map_err(refused)?;
+            let previous = registry.subject_level(subject)?;
             eprintln!(
                 "note: `{subject}`: lowering the level to NONE to register a declared break ({}), \
                  then restoring it",
                 declared.unwrap_or_default()
             );
-            registry.set_level(subject, Some(CompatLevel::None)).map_err(refused)?;
+            registry.set_level(subject, Some(CompatLevel::None))?;
             let result = registry.register(subject, text, references);
             let restored = registry.set_level(subject, previous);
-            let id = result.map_err(refused)?;
-            restored.map_err(refused).with_context(|| {
+            let id = result?;
+            restored.with_context(|| {
                 format!("registered, but could not restore the level of `{subject}`")
             })?;
             Ok(id)
         }
-        Err(e) => Err(refused(e)),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -90,10 +90,9 @@ pub fn register_version(
             for (name, record) in &records {
                 let record_subject = format!("{}-{name}", examined.event.topic);
                 register_one(registry, &record_subject, record, &[], declared)?;
-                let found =
-                    registry.lookup(&record_subject, record, &[]).map_err(refused)?.with_context(
-                        || format!("`{record_subject}` lost the schema just registered"),
-                    )?;
+                let found = registry.lookup(&record_subject, record, &[])?.with_context(|| {
+                    format!("`{record_subject}` lost the schema just registered")
+                })?;
                 references.push(SchemaReference {
                     name: name.clone(),
                     subject: record_subject,
@@ -107,8 +106,7 @@ pub fn register_version(
     };
     let id = register_one(registry, &examined.subject, &union, &references, declared)?;
     let found = registry
-        .lookup(&examined.subject, &union, &references)
-        .map_err(refused)?
+        .lookup(&examined.subject, &union, &references)?
         .with_context(|| format!("`{}` lost the schema just registered", examined.subject))?;
     Ok((found.version, id))
 }
@@ -134,7 +132,7 @@ impl crate::flags::Register {
             eprintln!("error: nothing registered: fix what the check found first");
             return Ok(crate::Outcome::Failed);
         }
-        let shape = if !self.inline && registry.supports_references().map_err(refused)? {
+        let shape = if !self.inline && registry.supports_references()? {
             Shape::References
         } else {
             Shape::Inline

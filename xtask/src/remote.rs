@@ -16,7 +16,6 @@ use serde_json::Value;
 use strata::EventType;
 use strata::compat::{Level as CompatLevel, Prepared, gate};
 use strata::registry::{RegisteredVersion, Registry, RegistryConfig};
-use strata::source::SourceError;
 
 use crate::flags::RegistryFlags;
 use crate::gate::push_gate;
@@ -84,10 +83,6 @@ fn canonical(text: &str) -> anyhow::Result<String> {
     Ok(strata::canonical::canonical(&strata::history::identity(&json).to_string())?)
 }
 
-pub(crate) fn refused(e: SourceError) -> anyhow::Error {
-    anyhow::anyhow!("{e}")
-}
-
 /// Reads a subject's committed and registered histories, and reports drift and the checks of
 /// its unregistered versions (locally at the registry's level, and by the registry) to
 /// `report`.
@@ -99,7 +94,7 @@ pub fn examine(
 ) -> anyhow::Result<Subject> {
     let subject = event.subject();
     let files: Vec<PathBuf> =
-        (1..=event.version).map(|v| dir.join(&subject).join(format!("v{v}.avsc"))).collect();
+        (1..=event.version).map(|v| strata::history::version_file(dir, &subject, v)).collect();
     let texts = files
         .iter()
         .map(|f| {
@@ -109,16 +104,15 @@ pub fn examine(
     let registered: Vec<RegisteredVersion> = registry
         .versions(&subject)
         .and_then(|vs| vs.into_iter().map(|v| registry.version(&subject, v)).collect())
-        .map_err(refused)
         .with_context(|| format!("cannot read subject `{subject}` from the registry"))?;
-    let level = registry.level(&subject).map_err(refused)?;
+    let level = registry.level(&subject)?;
 
     // Drift: the registered history must be the committed one's prefix.
     let case = report.cases.len();
     report.cases.push((subject.clone(), "registered history matches schemas/".into()));
     let mut matched = 0;
     for (i, version) in registered.iter().enumerate() {
-        let resolved = registry.resolve(&version.schema, &version.references).map_err(refused)?;
+        let resolved = registry.resolve(&version.schema, &version.references)?;
         let same = match texts.get(i) {
             Some(text) => canonical(&resolved)? == canonical(text)?,
             None => false,
@@ -171,9 +165,8 @@ pub fn examine(
 
     // The registry's verdict on the first of them; it must agree.
     if let Some(text) = examined.texts.get(matched) {
-        let (compatible, messages) = registry
-            .test_compatibility(&examined.subject, text, &[], level.transitive())
-            .map_err(refused)?;
+        let (compatible, messages) =
+            registry.test_compatibility(&examined.subject, text, &[], level.transitive())?;
         let local = !gated.findings.iter().any(|f| f.version == first);
         let case = report.cases.len();
         report.cases.push((

@@ -19,7 +19,7 @@
 //! match) is reported when such data is read, as in Java; anything else fails the plan.
 
 mod exec;
-pub mod model;
+pub(crate) mod model;
 
 use std::collections::HashMap;
 
