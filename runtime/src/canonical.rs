@@ -25,6 +25,9 @@ pub enum CanonicalError {
     /// apache-avro refuses the schema.
     #[error("the schema is not valid Avro")]
     Avro(#[source] apache_avro::Error),
+    /// The compatibility checker cannot take the schema.
+    #[error("the schema cannot be checked")]
+    Unsupported(#[from] crate::compat::UnsupportedSchema),
     /// What is wrong with the schema, found while writing its textual form.
     #[error("{0}")]
     Invalid(String),
@@ -54,8 +57,7 @@ pub fn parse(text: &str, references: &[String], normalize: bool) -> Result<Parse
     } else {
         apache_avro::Schema::parse_str_with_list(text, references).map_err(CanonicalError::Avro)?
     };
-    let prepared =
-        Prepared::with_references(&schema, &referenced).map_err(CanonicalError::Invalid)?;
+    let prepared = Prepared::with_references(&schema, &referenced)?;
     let mut known = HashSet::new();
     for reference in references {
         let value: Value = serde_json::from_str(reference).map_err(CanonicalError::Json)?;

@@ -293,7 +293,10 @@ impl<E: Event> Decoder<E> {
         }
         // A source that fails (an unknown id, a registry that cannot be reached) is asked again
         // next time; a schema that cannot be read is remembered as such.
-        let writer = self.source.schema(id).map_err(|e| unreadable(e.to_string()))?;
+        let writer = self
+            .source
+            .schema(id)
+            .map_err(|e| DecodeError::new(DecodeErrorKind::Source(Box::new(e)), 0))?;
         let plan = Arc::new(self.build(&writer));
         self.plans.write().unwrap_or_else(|e| e.into_inner()).insert(id, plan.clone());
         Ok(plan)

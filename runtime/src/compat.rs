@@ -76,8 +76,8 @@ pub struct Prepared(Model);
 
 impl Prepared {
     /// Prepares an apache-avro schema.
-    pub fn new(schema: &apache_avro::Schema) -> Result<Self, String> {
-        Model::new(schema).map(Prepared)
+    pub fn new(schema: &apache_avro::Schema) -> Result<Self, UnsupportedSchema> {
+        Model::new(schema).map(Prepared).map_err(UnsupportedSchema)
     }
 
     /// Prepares a schema whose names refer to types the `references` define (schema references,
@@ -85,9 +85,49 @@ impl Prepared {
     pub fn with_references(
         schema: &apache_avro::Schema,
         references: &[apache_avro::Schema],
-    ) -> Result<Self, String> {
-        Model::with_references(schema, references).map(Prepared)
+    ) -> Result<Self, UnsupportedSchema> {
+        Model::with_references(schema, references).map(Prepared).map_err(UnsupportedSchema)
     }
+}
+
+/// A schema the compatibility checker cannot take, and why (such as a name it cannot resolve).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct UnsupportedSchema(String);
+
+/// Why `schemas/compatibility.json` cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LevelConfigError {
+    /// It is not JSON.
+    #[error("not valid JSON")]
+    Json(#[source] serde_json::Error),
+    /// It is JSON, but not an object.
+    #[error("the configuration is not a JSON object")]
+    NotAnObject,
+    /// `subjects` is not an object of subject to level.
+    #[error("`subjects` is not an object")]
+    SubjectsNotAnObject,
+    /// A level is not a string.
+    #[error("`{key}` is `{value}`, not a string")]
+    NotAString {
+        /// Where: `default` or `subjects.<subject>`.
+        key: String,
+        /// What it is.
+        value: serde_json::Value,
+    },
+    /// A level is not one of Confluent's.
+    #[error("`{key}`")]
+    Level {
+        /// Where: `default` or `subjects.<subject>`.
+        key: String,
+        /// The level given.
+        #[source]
+        source: UnknownLevel,
+    },
+    /// A key the configuration does not have.
+    #[error("unknown key `{0}`; expected `default` or `subjects`")]
+    UnknownKey(String),
 }
 
 /// Checks whether data written with `writer` can be read with `reader`, returning every
@@ -95,7 +135,7 @@ impl Prepared {
 pub fn can_read(
     writer: &apache_avro::Schema,
     reader: &apache_avro::Schema,
-) -> Result<Vec<Incompatibility>, String> {
+) -> Result<Vec<Incompatibility>, UnsupportedSchema> {
     Ok(can_read_prepared(&Prepared::new(writer)?, &Prepared::new(reader)?))
 }
 
@@ -493,7 +533,7 @@ pub fn check(
     level: Level,
     new: &apache_avro::Schema,
     history: &[apache_avro::Schema],
-) -> Result<Vec<Finding>, String> {
+) -> Result<Vec<Finding>, UnsupportedSchema> {
     let new = Prepared::new(new)?;
     let history = history.iter().map(Prepared::new).collect::<Result<Vec<_>, _>>()?;
     Ok(check_prepared(level, &new, &history))
@@ -619,30 +659,30 @@ impl Default for LevelConfig {
 
 impl LevelConfig {
     /// Parses the configuration; an error names the key and lists the levels.
-    pub fn from_json(text: &str) -> Result<Self, String> {
-        let json: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
+    pub fn from_json(text: &str) -> Result<Self, LevelConfigError> {
+        let json: serde_json::Value = serde_json::from_str(text).map_err(LevelConfigError::Json)?;
         let level = |key: &str, value: &serde_json::Value| {
-            let name =
-                value.as_str().ok_or_else(|| format!("`{key}` is `{value}`, not a string"))?;
-            name.parse::<Level>().map_err(|e| format!("`{key}`: {e}"))
+            let name = value.as_str().ok_or_else(|| LevelConfigError::NotAString {
+                key: key.to_owned(),
+                value: value.clone(),
+            })?;
+            name.parse::<Level>()
+                .map_err(|source| LevelConfigError::Level { key: key.to_owned(), source })
         };
         let mut config = LevelConfig::default();
-        for (key, value) in json.as_object().ok_or("the configuration is not a JSON object")? {
+        for (key, value) in json.as_object().ok_or(LevelConfigError::NotAnObject)? {
             match key.as_str() {
                 "default" => config.default = level("default", value)?,
                 "subjects" => {
                     for (subject, value) in
-                        value.as_object().ok_or("`subjects` is not an object")?
+                        value.as_object().ok_or(LevelConfigError::SubjectsNotAnObject)?
                     {
                         config
                             .subjects
                             .insert(subject.clone(), level(&format!("subjects.{subject}"), value)?);
                     }
                 }
-                other => {
-                    return Err(format!("unknown key `{other}`; expected `default` or `subjects`"));
-                }
+                other => return Err(LevelConfigError::UnknownKey(other.to_owned())),
             }
         }
         Ok(config)

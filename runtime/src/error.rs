@@ -244,6 +244,11 @@ pub enum DecodeErrorKind {
     /// A framed record shorter than the 5-byte header.
     #[error("a framed record of {0} byte(s) is shorter than the 5-byte header")]
     TruncatedHeader(usize),
+    /// The writer schema could not be had: the schema source (the committed history, a
+    /// registry) failed. The cause is the source's error (a
+    /// [`SourceError`](crate::source::SourceError)); asked again next time.
+    #[error("the writer schema cannot be had")]
+    Source(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A writer schema that no declared version matches and that cannot be resolved.
     #[error("writer schema cannot be read: {0}")]
     Unreadable(String),
@@ -410,6 +415,7 @@ impl std::error::Error for DecodeError {
         match &self.inner.kind {
             DecodeErrorKind::InvalidUtf8(e) => Some(e),
             DecodeErrorKind::InvalidDecimal { source, .. } => Some(source),
+            DecodeErrorKind::Source(source) => Some(source.as_ref()),
             DecodeErrorKind::Upcast(e) => Some(e),
             _ => None,
         }

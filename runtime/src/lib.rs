@@ -120,6 +120,15 @@ pub enum Error {
     /// A writer schema cannot be resolved into a reader schema.
     #[error(transparent)]
     Resolve(#[from] resolve::ResolveError),
+    /// A schema the compatibility checker cannot take.
+    #[error(transparent)]
+    Unsupported(#[from] compat::UnsupportedSchema),
+    /// `schemas/compatibility.json` cannot be read.
+    #[error(transparent)]
+    LevelConfig(#[from] compat::LevelConfigError),
+    /// A schema and its references cannot be made one.
+    #[error(transparent)]
+    Reference(#[from] references::ReferenceError),
     /// A name that is not a compatibility level.
     #[error(transparent)]
     Level(#[from] compat::UnknownLevel),

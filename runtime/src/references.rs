@@ -21,19 +21,42 @@ const PRIMITIVES: [&str; 8] =
 /// assert!(apache_avro::Schema::parse_str(&whole).is_ok());
 /// assert!(whole.contains(r#""cents""#));
 /// ```
-pub fn inline(schema: &str, references: &[String]) -> Result<String, String> {
+pub fn inline(schema: &str, references: &[String]) -> Result<String, ReferenceError> {
     let mut named = HashMap::new();
     for (i, text) in references.iter().enumerate() {
         let value: Value = serde_json::from_str(text)
-            .map_err(|e| format!("reference {} is not JSON: {e}", i + 1))?;
-        let name = defined_name(&value, None)
-            .ok_or_else(|| format!("reference {} is not a named type", i + 1))?;
+            .map_err(|source| ReferenceError::ReferenceJson { reference: i + 1, source })?;
+        let name =
+            defined_name(&value, None).ok_or(ReferenceError::NotNamed { reference: i + 1 })?;
         named.insert(name, value);
     }
-    let value: Value =
-        serde_json::from_str(schema).map_err(|e| format!("the schema is not JSON: {e}"))?;
+    let value: Value = serde_json::from_str(schema).map_err(ReferenceError::Json)?;
     let mut inliner = Inliner { references: named, defined: HashSet::new() };
     Ok(inliner.schema(&value, None).to_string())
+}
+
+/// Why a schema and its references cannot be made one schema.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReferenceError {
+    /// The schema is not JSON.
+    #[error("the schema is not JSON")]
+    Json(#[source] serde_json::Error),
+    /// A reference (numbered from 1, in the order given) is not JSON.
+    #[error("reference {reference} is not JSON")]
+    ReferenceJson {
+        /// Which reference.
+        reference: usize,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A reference does not define a named type.
+    #[error("reference {reference} is not a named type")]
+    NotNamed {
+        /// Which reference.
+        reference: usize,
+    },
 }
 
 /// The full name the named type `value` (a schema's JSON) defines, within namespace `space`.

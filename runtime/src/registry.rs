@@ -57,8 +57,26 @@ fn parse_level(path: &str, answer: &Value) -> Result<Level, SourceError> {
         .and_then(Value::as_str)
         .unwrap_or("");
     name.parse::<Level>().map_err(|_| {
-        SourceError::Registry(format!("GET {path}: unknown compatibility level in {answer}"))
+        unexpected(format!("GET {path}"), "an unknown compatibility level", answer, None)
     })
+}
+
+/// Why one HTTP exchange failed.
+enum Sent {
+    /// The request did not get an answer.
+    Transport(ureq::Error),
+    /// The answer's body is not JSON.
+    NotJson { status: u16, source: serde_json::Error },
+}
+
+/// An answer that is not what Confluent's API specifies.
+fn unexpected(
+    request: String,
+    what: &'static str,
+    answer: &Value,
+    source: Option<serde_json::Error>,
+) -> SourceError {
+    SourceError::UnexpectedAnswer { request, what, answer: answer.to_string(), source }
 }
 
 /// The content type of Confluent's REST API.
@@ -163,7 +181,13 @@ impl Registry {
                 Ok((status, _)) => *status >= 500 || *status == 429,
             };
             if !transient || attempt >= self.config.retries {
-                return result.map_err(|e| SourceError::Registry(format!("{method} {url}: {e}")));
+                let request = format!("{method} {url}");
+                return result.map_err(|e| match e {
+                    Sent::Transport(source) => SourceError::Unreachable { request, source },
+                    Sent::NotJson { status, source } => {
+                        SourceError::NotJson { request, status, source }
+                    }
+                });
             }
             attempt += 1;
             std::thread::sleep(wait);
@@ -171,7 +195,7 @@ impl Registry {
         }
     }
 
-    fn send(&self, method: &str, url: &str, body: Option<&Value>) -> Result<(u16, Value), String> {
+    fn send(&self, method: &str, url: &str, body: Option<&Value>) -> Result<(u16, Value), Sent> {
         let mut request =
             ureq::http::Request::builder().method(method).uri(url).header("Accept", CONTENT_TYPE);
         if let Some((user, password)) = &self.config.basic_auth {
@@ -191,19 +215,18 @@ impl Registry {
                 let request = request
                     .header("Content-Type", CONTENT_TYPE)
                     .body(body.to_string())
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| Sent::Transport(e.into()))?;
                 self.agent.run(request)
             }
-            None => self.agent.run(request.body(()).map_err(|e| e.to_string())?),
+            None => self.agent.run(request.body(()).map_err(|e| Sent::Transport(e.into()))?),
         }
-        .map_err(|e| e.to_string())?;
+        .map_err(Sent::Transport)?;
         let status = response.status().as_u16();
-        let text = response.into_body().read_to_string().map_err(|e| e.to_string())?;
+        let text = response.into_body().read_to_string().map_err(Sent::Transport)?;
         let json = if text.trim().is_empty() {
             Value::Null
         } else {
-            serde_json::from_str(&text)
-                .map_err(|e| format!("status {status}, body is not JSON: {e}"))?
+            serde_json::from_str(&text).map_err(|source| Sent::NotJson { status, source })?
         };
         Ok((status, json))
     }
@@ -248,7 +271,7 @@ impl Registry {
         let (status, answer) = self.request("GET", &path, None)?;
         match status {
             200 => serde_json::from_value(answer.clone()).map_err(|e| {
-                SourceError::Registry(format!("GET {path}: unexpected answer {answer}: {e}"))
+                unexpected(format!("GET {path}"), "not a list of versions", &answer, Some(e))
             }),
             404 => Ok(Vec::new()),
             _ => Err(Self::refusal("GET", &path, status, &answer)),
@@ -260,7 +283,7 @@ impl Registry {
         let path = format!("/subjects/{}/versions/{version}", encode_segment(subject));
         let answer = self.expect_ok("GET", &path, None)?;
         serde_json::from_value(answer.clone()).map_err(|e| {
-            SourceError::Registry(format!("GET {path}: unexpected answer {answer}: {e}"))
+            unexpected(format!("GET {path}"), "not a registered version", &answer, Some(e))
         })
     }
 
@@ -295,9 +318,7 @@ impl Registry {
         }
         let mut texts = Vec::new();
         self.referenced_texts(references, &mut texts, &mut Vec::new())?;
-        crate::references::inline(schema, &texts).map_err(|e| {
-            SourceError::Registry(format!("a schema's references do not resolve: {e}"))
-        })
+        crate::references::inline(schema, &texts).map_err(SourceError::References)
     }
 
     /// The compatibility level that governs `subject`: its own, else the global one.
@@ -352,7 +373,7 @@ impl Registry {
             format!("/compatibility/subjects/{}/{versions}?verbose=true", encode_segment(subject));
         let answer = self.expect_ok("POST", &path, Some(&schema_body(schema, references)))?;
         let compatible = answer.get("is_compatible").and_then(Value::as_bool).ok_or_else(|| {
-            SourceError::Registry(format!("POST {path}: no `is_compatible` in {answer}"))
+            unexpected(format!("POST {path}"), "no `is_compatible`", &answer, None)
         })?;
         let messages = answer
             .get("messages")
@@ -371,9 +392,11 @@ impl Registry {
     ) -> Result<u32, SourceError> {
         let path = format!("/subjects/{}/versions", encode_segment(subject));
         let answer = self.expect_ok("POST", &path, Some(&schema_body(schema, references)))?;
-        answer.get("id").and_then(Value::as_u64).and_then(|id| u32::try_from(id).ok()).ok_or_else(
-            || SourceError::Registry(format!("POST {path}: the answer has no schema id: {answer}")),
-        )
+        answer
+            .get("id")
+            .and_then(Value::as_u64)
+            .and_then(|id| u32::try_from(id).ok())
+            .ok_or_else(|| unexpected(format!("POST {path}"), "no schema id", &answer, None))
     }
 
     /// The version of `subject` holding `schema`, if registered.
@@ -388,7 +411,7 @@ impl Registry {
             self.request("POST", &path, Some(&schema_body(schema, references)))?;
         match status {
             200 => serde_json::from_value(answer.clone()).map(Some).map_err(|e| {
-                SourceError::Registry(format!("POST {path}: unexpected answer {answer}: {e}"))
+                unexpected(format!("POST {path}"), "not a registered version", &answer, Some(e))
             }),
             404 => Ok(None),
             _ => Err(Self::refusal("POST", &path, status, &answer)),
@@ -420,17 +443,15 @@ impl SchemaSource for Registry {
         }
         if let Some(kind) = body.get("schemaType").and_then(Value::as_str).filter(|k| *k != "AVRO")
         {
-            return Err(SourceError::InvalidSchema {
-                id,
-                message: format!("a {kind} schema, not Avro"),
-            });
+            return Err(SourceError::NotAvro { id, kind: kind.to_owned() });
         }
-        let text = body.get("schema").and_then(Value::as_str).ok_or_else(|| {
-            SourceError::Registry(format!("GET {path}: the answer has no `schema`: {body}"))
-        })?;
+        let text = body
+            .get("schema")
+            .and_then(Value::as_str)
+            .ok_or_else(|| unexpected(format!("GET {path}"), "no `schema`", &body, None))?;
         let references: Vec<SchemaReference> = match body.get("references") {
             Some(refs) if !refs.is_null() => serde_json::from_value(refs.clone()).map_err(|e| {
-                SourceError::Registry(format!("GET {path}: unexpected references {refs}: {e}"))
+                unexpected(format!("GET {path}"), "unreadable `references`", refs, Some(e))
             })?,
             _ => Vec::new(),
         };
@@ -467,9 +488,9 @@ impl SchemaSource for Registry {
             404 => return Err(SourceError::NotRegistered { subject: subject.to_owned() }),
             _ => return Err(Self::refusal("POST", &lookup, status, &answer)),
         };
-        let id = id.and_then(|id| u32::try_from(id).ok()).ok_or_else(|| {
-            SourceError::Registry(format!("POST {lookup}: the answer has no schema id"))
-        })?;
+        let id = id
+            .and_then(|id| u32::try_from(id).ok())
+            .ok_or_else(|| unexpected(format!("POST {lookup}"), "no schema id", &answer, None))?;
         ids.insert(key, id);
         Ok(id)
     }

@@ -55,14 +55,17 @@ pub struct Position<'a> {
     pub timestamp: Option<i64>,
 }
 
+/// Why a projection refused an event: any error (`"text".into()` works too), kept as the cause.
+pub type ApplyError = Box<dyn std::error::Error + Send + Sync>;
+
 /// A fold over events: any projection. Closures `FnMut(E, &Position)` are projections.
 pub trait Projection<E> {
     /// Applies one event, in its partition's order.
-    fn apply(&mut self, event: E, position: &Position<'_>) -> Result<(), String>;
+    fn apply(&mut self, event: E, position: &Position<'_>) -> Result<(), ApplyError>;
 }
 
 impl<E, F: FnMut(E, &Position<'_>)> Projection<E> for F {
-    fn apply(&mut self, event: E, position: &Position<'_>) -> Result<(), String> {
+    fn apply(&mut self, event: E, position: &Position<'_>) -> Result<(), ApplyError> {
         self(event, position);
         Ok(())
     }
@@ -88,7 +91,7 @@ impl<A> Default for Aggregates<A> {
 }
 
 impl<E, A: Aggregate<E>> Projection<E> for Aggregates<A> {
-    fn apply(&mut self, event: E, position: &Position<'_>) -> Result<(), String> {
+    fn apply(&mut self, event: E, position: &Position<'_>) -> Result<(), ApplyError> {
         let key = position.key.ok_or("the record has no key, so no aggregate")?;
         match self.by_key.get_mut(key) {
             Some(aggregate) => aggregate.apply(event),
@@ -199,8 +202,8 @@ pub enum RecordError {
     #[error("the record has no value (a tombstone)")]
     Tombstone,
     /// The projection refused it.
-    #[error("the projection refused it: {0}")]
-    Refused(String),
+    #[error("the projection refused it")]
+    Refused(#[source] ApplyError),
 }
 
 /// A replay that could not run or finish.
@@ -574,7 +577,7 @@ impl rdkafka::consumer::ConsumerContext for GroupCommits {
             if offsets.count() > 0
                 && let Err(e) = consumer.commit(&offsets, CommitMode::Sync)
             {
-                tracing::error!(topic = %self.topic, "committing revoked partitions failed: {e}");
+                tracing::error!(topic = %self.topic, "committing revoked partitions failed: {}", crate::error::Chain(&e));
             }
         }
     }
@@ -646,7 +649,7 @@ fn dead_letter(
 ) -> Result<(), ReplayError> {
     let (partition, offset) = (message.partition().to_string(), message.offset().to_string());
     let schema_id = schema_id.map(|id| id.to_string()).unwrap_or_default();
-    let error = error.to_string();
+    let error = crate::error::Chain(error).to_string();
     use crate::kafka::{ERROR, SOURCE_OFFSET, SOURCE_PARTITION, SOURCE_SCHEMA_ID, SOURCE_TOPIC};
     let headers = OwnedHeaders::new()
         .insert(Header { key: SOURCE_TOPIC, value: Some(message.topic()) })

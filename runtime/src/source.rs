@@ -24,7 +24,7 @@ impl WriterSchema {
     pub fn new(id: u32, text: impl Into<String>) -> Result<Self, SourceError> {
         let text = text.into();
         let parsed = apache_avro::Schema::parse_str(&text)
-            .map_err(|e| SourceError::InvalidSchema { id, message: e.to_string() })?;
+            .map_err(|source| SourceError::InvalidSchema { id, source })?;
         let fingerprint = fingerprint(&parsed);
         Ok(WriterSchema { id, text, parsed, fingerprint })
     }
@@ -44,12 +44,21 @@ pub enum SourceError {
     #[error("schema id {0} is unknown")]
     UnknownId(u32),
     /// The schema held under an id does not parse.
-    #[error("schema id {id} is not a valid Avro schema: {message}")]
+    #[error("schema id {id} is not a valid Avro schema")]
     InvalidSchema {
         /// The id.
         id: u32,
         /// Why it does not parse.
-        message: String,
+        #[source]
+        source: apache_avro::Error,
+    },
+    /// The schema held under an id is of another type (JSON, PROTOBUF).
+    #[error("schema id {id} is a {kind} schema, not Avro")]
+    NotAvro {
+        /// The id.
+        id: u32,
+        /// Its schema type.
+        kind: String,
     },
     /// The schema is not registered under the subject, and the source may not register it.
     #[error("the schema is not registered under subject `{subject}`")]
@@ -60,9 +69,43 @@ pub enum SourceError {
     /// The committed history could not be read.
     #[error(transparent)]
     History(#[from] crate::history::HistoryError),
-    /// The registry could not be reached or answered with an error.
-    #[error("schema registry: {0}")]
-    Registry(String),
+    /// The registry could not be reached (after the retries).
+    #[cfg(feature = "registry")]
+    #[error("schema registry: {request} failed")]
+    Unreachable {
+        /// Method and URL.
+        request: String,
+        /// The HTTP client's error.
+        #[source]
+        source: ureq::Error,
+    },
+    /// The registry answered with a body that is not JSON.
+    #[error("schema registry: {request}: status {status}, the body is not JSON")]
+    NotJson {
+        /// Method and URL.
+        request: String,
+        /// The HTTP status.
+        status: u16,
+        /// serde_json's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The registry's answer is not what Confluent's API specifies.
+    #[error("schema registry: {request}: {what} in the answer {answer}")]
+    UnexpectedAnswer {
+        /// Method and path.
+        request: String,
+        /// What is wrong with it.
+        what: &'static str,
+        /// The answer, as received.
+        answer: String,
+        /// Why it does not read, when it was read as a type.
+        #[source]
+        source: Option<serde_json::Error>,
+    },
+    /// A schema's references do not resolve into one schema.
+    #[error("a schema's references do not resolve")]
+    References(#[source] crate::references::ReferenceError),
     /// The registry refused a request: its status, Confluent error code and message.
     #[error("schema registry: {request}: status {status} (error code {code}): {message}")]
     Refused {

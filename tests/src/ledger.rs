@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use strata::replay::{Position, Projection};
+use strata::replay::{ApplyError, Position, Projection};
 
 use crate::bank::AccountEvent;
 
@@ -32,9 +32,9 @@ pub struct Account {
 }
 
 impl Projection<AccountEvent> for Ledger {
-    fn apply(&mut self, event: AccountEvent, at: &Position<'_>) -> Result<(), String> {
+    fn apply(&mut self, event: AccountEvent, at: &Position<'_>) -> Result<(), ApplyError> {
         let key = at.key.ok_or("an account event needs the account as its key")?;
-        let key = std::str::from_utf8(key).map_err(|e| format!("the key is not UTF-8: {e}"))?;
+        let key = std::str::from_utf8(key)?;
         let account = self.accounts.entry(key.to_owned()).or_default();
         match event {
             AccountEvent::Opened(opened) => {

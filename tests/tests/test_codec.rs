@@ -164,8 +164,15 @@ fn bad_input_is_an_error_with_its_coordinates() {
     let error = decoder.decode(&framed(9999, &[0])).unwrap_err();
     assert_eq!(
         error.to_string(),
-        "cannot decode `strata_tests::bank::AccountEvent` (schema id 9999) at byte 0: writer schema cannot be read: schema id 9999 is unknown"
+        "cannot decode `strata_tests::bank::AccountEvent` (schema id 9999) at byte 0: the writer schema cannot be had"
     );
+    // The source's own error is the cause, as itself.
+    let cause = std::error::Error::source(&error).expect("the source's error");
+    assert!(
+        matches!(cause.downcast_ref(), Some(strata::source::SourceError::UnknownId(9999))),
+        "{cause:?}"
+    );
+    assert!(strata::error::Chain(&error).to_string().ends_with(": schema id 9999 is unknown"));
 
     let error = decoder.decode(&[1, 0, 0, 0, 1, 0]).unwrap_err();
     assert!(error.to_string().contains("unknown magic byte 1"), "{error}");
@@ -296,4 +303,20 @@ fn every_public_error_type_of_the_crate_converts_into_strata_error_keeping_its_c
     let error = strata::Error::from(canonical);
     assert_eq!(error.to_string(), text);
     assert!(std::error::Error::source(&error).is_some(), "serde_json's error is the cause");
+}
+
+#[test]
+fn a_registry_that_cannot_be_reached_is_an_error_keeping_the_http_clients_cause() {
+    use strata::registry::{Registry, RegistryConfig};
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut config = RegistryConfig::new(format!("http://127.0.0.1:{port}"));
+    config.retries = 0;
+    let error = Registry::new(config).schema(1).unwrap_err();
+    assert!(matches!(error, strata::source::SourceError::Unreachable { .. }), "{error:?}");
+    assert_eq!(
+        error.to_string(),
+        format!("schema registry: GET http://127.0.0.1:{port}/schemas/ids/1 failed")
+    );
+    assert!(std::error::Error::source(&error).is_some(), "ureq's error is the cause");
 }

@@ -28,9 +28,7 @@ impl AvroDecode {
             .read_to_end(&mut input)
             .context("cannot read the datum from standard input")?;
         let datum = if self.framed {
-            strata::wire::split_frame(&input)
-                .map(|(_, datum)| datum)
-                .map_err(|e| anyhow::anyhow!("{e}"))?
+            strata::wire::split_frame(&input).map(|(_, datum)| datum).map_err(anyhow::Error::new)?
         } else {
             &input[..]
         };

@@ -29,7 +29,7 @@ impl Compat {
     pub fn run(self) -> anyhow::Result<Outcome> {
         let new = schema(&self.new)?;
         let history = self.old.iter().map(|p| schema(p)).collect::<anyhow::Result<Vec<_>>>()?;
-        let findings = compat::check(self.level, &new, &history).map_err(|e| anyhow::anyhow!(e))?;
+        let findings = compat::check(self.level, &new, &history).map_err(anyhow::Error::new)?;
         let new_file = self.new.display().to_string();
         let mut report = Report::default();
         let checks = self.level.checks(history.len());

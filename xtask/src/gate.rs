@@ -30,7 +30,7 @@ impl Check {
         let config_path = dir.join("compatibility.json");
         let config = match std::fs::read_to_string(&config_path) {
             Ok(text) => LevelConfig::from_json(&text)
-                .map_err(|e| anyhow::anyhow!("`{}`: {e}", config_path.display()))?,
+                .with_context(|| format!("`{}`", config_path.display()))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => LevelConfig::default(),
             Err(e) => {
                 return Err(e).with_context(|| format!("cannot read `{}`", config_path.display()));
@@ -43,9 +43,9 @@ impl Check {
             let versions = (1..=event.version)
                 .map(|v| {
                     let json = event.schema(v)?.to_json().to_string();
-                    let parsed = apache_avro::Schema::parse_str(&json)
-                        .map_err(|e| anyhow::anyhow!("{e}"))?;
-                    Prepared::new(&parsed).map_err(|e| anyhow::anyhow!(e))
+                    let parsed =
+                        apache_avro::Schema::parse_str(&json).map_err(anyhow::Error::new)?;
+                    Prepared::new(&parsed).map_err(anyhow::Error::new)
                 })
                 .collect::<anyhow::Result<Vec<_>>>()
                 .with_context(|| format!("`{subject}` (`{}`)", event.rust_name))?;

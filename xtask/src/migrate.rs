@@ -82,7 +82,9 @@ impl Migrate {
             for bad in &report.undecodable {
                 println!(
                     "  cannot decode partition {} offset {}: {}",
-                    bad.partition, bad.offset, bad.error
+                    bad.partition,
+                    bad.offset,
+                    strata::error::Chain(&bad.error)
                 );
             }
             return Ok(if report.undecodable.is_empty() {

@@ -154,8 +154,8 @@ pub fn examine(
         .texts
         .iter()
         .map(|t| {
-            let parsed = apache_avro::Schema::parse_str(t).map_err(|e| anyhow::anyhow!("{e}"))?;
-            Prepared::new(&parsed).map_err(|e| anyhow::anyhow!(e))
+            let parsed = apache_avro::Schema::parse_str(t).map_err(anyhow::Error::new)?;
+            Prepared::new(&parsed).map_err(anyhow::Error::new)
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let breaks: Vec<u32> = event.breaks.iter().map(|(v, _)| *v).collect();

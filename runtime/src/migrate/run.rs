@@ -181,7 +181,7 @@ pub(super) fn read(
                 report.migrated += 1;
             }
             Err(source) if config.dead_letter_topic.is_some() => {
-                pipe.add(&message, Err(&source.to_string()))?;
+                pipe.add(&message, Err(&crate::error::Chain(&source).to_string()))?;
                 report.dead_lettered += 1;
             }
             Err(source) => {

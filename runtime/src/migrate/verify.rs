@@ -100,7 +100,11 @@ pub fn verify(
                 Some(_) => match transcoder.same(&s.value, &t.value) {
                     Ok(true) => None,
                     Ok(false) => Some(format!("target offset {}: the value differs", t.offset)),
-                    Err(e) => Some(format!("offset {} or its source: {e}", t.offset)),
+                    Err(e) => Some(format!(
+                        "offset {} or its source: {}",
+                        t.offset,
+                        crate::error::Chain(&e)
+                    )),
                 },
             };
             if why.is_some() {
