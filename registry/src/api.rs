@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
@@ -26,8 +26,6 @@ use strata::compat::Level;
 pub const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
 
 type Reply = Result<Response, ApiError>;
-type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
-type Body = Result<Bytes, BytesRejection>;
 
 /// The routes of the API over `store`.
 pub fn router(store: Arc<Store>) -> Router {
@@ -100,53 +98,92 @@ fn page<T: serde::Serialize>(items: Vec<T>, params: &HashMap<String, String>) ->
     }
 }
 
-fn params(params: Params) -> Result<HashMap<String, String>, ApiError> {
-    params.map(|Query(p)| p).map_err(|e| ApiError::bad_request(format!("bad query string: {e}")))
-}
+/// Path parameters, a malformed path refused as the API's error.
+struct ApiPath<T>(T);
 
-fn path<T>(path: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
-    path.map(|Path(p)| p).map_err(|e| ApiError::bad_request(format!("bad path: {e}")))
-}
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
 
-/// Parses a JSON body, checking its content type and size.
-fn body<T: serde::de::DeserializeOwned>(headers: &HeaderMap, body: Body) -> Result<T, ApiError> {
-    if let Some(content_type) = headers.get(header::CONTENT_TYPE) {
-        let value = content_type.to_str().unwrap_or("");
-        let mime = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-        let accepted = [
-            "application/vnd.schemaregistry.v1+json",
-            "application/vnd.schemaregistry+json",
-            "application/json",
-            "application/octet-stream",
-            "",
-        ];
-        if !accepted.contains(&mime.as_str()) {
-            return Err(ApiError::unsupported_media_type(value));
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(p)) => Ok(ApiPath(p)),
+            Err(e) => Err(ApiError::bad_request(format!("bad path: {e}"))),
         }
     }
-    let bytes = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError { status: StatusCode::PAYLOAD_TOO_LARGE, code: 413, message: e.body_text() }
-        } else {
-            ApiError::bad_request(format!("cannot read the request body: {e}"))
+}
+
+/// The query string's parameters, a malformed one refused as the API's error.
+struct ApiQuery(HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ApiQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Query::<HashMap<String, String>>::from_request_parts(parts, state).await {
+            Ok(Query(q)) => Ok(ApiQuery(q)),
+            Err(e) => Err(ApiError::bad_request(format!("bad query string: {e}"))),
         }
-    })?;
-    serde_json::from_slice(&bytes).map_err(|e| {
-        if e.is_data() {
-            ApiError::unprocessable(format!("Unrecognizable request body: {e}"))
-        } else {
-            ApiError::bad_request(format!("The request body is not valid JSON: {e}"))
+    }
+}
+
+/// A request body of an accepted content type, within the size limit; [`ApiBody::json`]
+/// parses it. Refusals are the API's errors (415, 413, 400, 422).
+struct ApiBody(Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for ApiBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        if let Some(content_type) = request.headers().get(header::CONTENT_TYPE) {
+            let value = content_type.to_str().unwrap_or("");
+            let mime = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            let accepted = [
+                "application/vnd.schemaregistry.v1+json",
+                "application/vnd.schemaregistry+json",
+                "application/json",
+                "application/octet-stream",
+                "",
+            ];
+            if !accepted.contains(&mime.as_str()) {
+                return Err(ApiError::unsupported_media_type(value));
+            }
         }
-    })
+        let bytes = Bytes::from_request(request, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError {
+                    status: StatusCode::PAYLOAD_TOO_LARGE,
+                    code: 413,
+                    message: e.body_text(),
+                }
+            } else {
+                ApiError::bad_request(format!("cannot read the request body: {e}"))
+            }
+        })?;
+        Ok(ApiBody(bytes))
+    }
+}
+
+impl ApiBody {
+    /// The body as `T`: 400 when it is not JSON, 422 when it is JSON of another shape.
+    fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, ApiError> {
+        serde_json::from_slice(&self.0).map_err(|e| {
+            if e.is_data() {
+                ApiError::unprocessable(format!("Unrecognizable request body: {e}"))
+            } else {
+                ApiError::bad_request(format!("The request body is not valid JSON: {e}"))
+            }
+        })
+    }
 }
 
 /// Runs blocking work (parsing, checks, fsync) off the async workers.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+async fn blocking<T: Send + 'static, E: Into<ApiError> + Send + 'static>(
+    f: impl FnOnce() -> Result<T, E> + Send + 'static,
 ) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .unwrap_or_else(|e| Err(ApiError::store(format!("the request's worker failed: {e}"))))
+    match tokio::task::spawn_blocking(f).await {
+        Ok(result) => result.map_err(Into::into),
+        Err(e) => Err(ApiError::store(format!("the request's worker failed: {e}"))),
+    }
 }
 
 fn schema_json(subject: &str, version: u32, id: u32, entry: &SchemaEntry) -> Value {
@@ -172,8 +209,7 @@ fn references_json(references: &[Reference]) -> Value {
     serde_json::to_value(references).expect("references serialize")
 }
 
-async fn list_subjects(State(store): State<Arc<Store>>, q: Params) -> Reply {
-    let q = params(q)?;
+async fn list_subjects(State(store): State<Arc<Store>>, ApiQuery(q): ApiQuery) -> Reply {
     let prefix = q.get("subjectPrefix").map_or("", String::as_str);
     let state = store.read();
     let mut subjects = state.subjects(deleted(&q), prefix);
@@ -187,8 +223,7 @@ async fn list_subjects(State(store): State<Arc<Store>>, q: Params) -> Reply {
 
 /// `GET /schemas`: every version of every subject (`subjectPrefix`, `deleted`,
 /// `latestOnly`, `offset`, `limit`), as `GET /subjects/{s}/versions/{v}` answers each.
-async fn list_schemas(State(store): State<Arc<Store>>, q: Params) -> Reply {
-    let q = params(q)?;
+async fn list_schemas(State(store): State<Arc<Store>>, ApiQuery(q): ApiQuery) -> Reply {
     let prefix = q.get("subjectPrefix").map_or("", String::as_str);
     let (deleted, latest_only) = (deleted(&q), flag(&q, "latestOnly"));
     let state = store.read();
@@ -209,10 +244,9 @@ async fn list_schemas(State(store): State<Arc<Store>>, q: Params) -> Reply {
 
 async fn list_versions(
     State(store): State<Arc<Store>>,
-    p: Result<Path<String>, PathRejection>,
-    q: Params,
+    ApiPath(subject): ApiPath<String>,
+    ApiQuery(q): ApiQuery,
 ) -> Reply {
-    let (subject, q) = (path(p)?, params(q)?);
     let state = store.read();
     let versions = if flag(&q, "deletedOnly") {
         let live = state.versions(&subject, Deleted::Hide).unwrap_or_default();
@@ -227,10 +261,9 @@ async fn list_versions(
 
 async fn get_version(
     State(store): State<Arc<Store>>,
-    p: Result<Path<(String, String)>, PathRejection>,
-    q: Params,
+    ApiPath((subject, version)): ApiPath<(String, String)>,
+    ApiQuery(q): ApiQuery,
 ) -> Reply {
-    let ((subject, version), q) = (path(p)?, params(q)?);
     let state = store.read();
     let (version, entry) = state.version(&subject, VersionSpec::parse(&version)?, deleted(&q))?;
     let schema = state.schema(entry.id).ok_or_else(|| ApiError::schema_id_not_found(entry.id))?;
@@ -239,10 +272,9 @@ async fn get_version(
 
 async fn get_version_schema(
     State(store): State<Arc<Store>>,
-    p: Result<Path<(String, String)>, PathRejection>,
-    q: Params,
+    ApiPath((subject, version)): ApiPath<(String, String)>,
+    ApiQuery(q): ApiQuery,
 ) -> Reply {
-    let ((subject, version), q) = (path(p)?, params(q)?);
     let state = store.read();
     let (_, entry) = state.version(&subject, VersionSpec::parse(&version)?, deleted(&q))?;
     let schema = state.schema(entry.id).ok_or_else(|| ApiError::schema_id_not_found(entry.id))?;
@@ -252,10 +284,9 @@ async fn get_version_schema(
 
 async fn referenced_by(
     State(store): State<Arc<Store>>,
-    p: Result<Path<(String, String)>, PathRejection>,
-    q: Params,
+    ApiPath((subject, version)): ApiPath<(String, String)>,
+    ApiQuery(q): ApiQuery,
 ) -> Reply {
-    let ((subject, version), q) = (path(p)?, params(q)?);
     let state = store.read();
     let (version, _) = state.version(&subject, VersionSpec::parse(&version)?, Deleted::Include)?;
     Ok(ok(page(state.referenced_by(&subject, version), &q)))
@@ -263,14 +294,12 @@ async fn referenced_by(
 
 async fn register(
     State(store): State<Arc<Store>>,
-    p: Result<Path<String>, PathRejection>,
-    q: Params,
-    headers: HeaderMap,
-    b: Body,
+    ApiPath(subject): ApiPath<String>,
+    ApiQuery(q): ApiQuery,
+    b: ApiBody,
 ) -> Reply {
-    let (subject, q) = (path(p)?, params(q)?);
     check_subject(&subject)?;
-    let request: SchemaRequest = body(&headers, b)?;
+    let request: SchemaRequest = b.json()?;
     let normalize = flag(&q, "normalize");
     let registered = blocking(move || {
         let candidate = store.candidate(&request, normalize)?;
@@ -282,13 +311,11 @@ async fn register(
 
 async fn lookup(
     State(store): State<Arc<Store>>,
-    p: Result<Path<String>, PathRejection>,
-    q: Params,
-    headers: HeaderMap,
-    b: Body,
+    ApiPath(subject): ApiPath<String>,
+    ApiQuery(q): ApiQuery,
+    b: ApiBody,
 ) -> Reply {
-    let (subject, q) = (path(p)?, params(q)?);
-    let request: SchemaRequest = body(&headers, b)?;
+    let request: SchemaRequest = b.json()?;
     let (normalize, deleted) = (flag(&q, "normalize"), deleted(&q));
     blocking(move || {
         store.read().versions(&subject, deleted)?;
@@ -298,17 +325,16 @@ async fn lookup(
             .find(&subject, &candidate.entry, deleted)
             .ok_or_else(ApiError::schema_not_found)?;
         let schema = state.schema(id).expect("versions name stored schemas");
-        Ok(ok(schema_json(&subject, version, id, schema)))
+        Ok::<_, ApiError>(ok(schema_json(&subject, version, id, schema)))
     })
     .await
 }
 
 async fn delete_subject(
     State(store): State<Arc<Store>>,
-    p: Result<Path<String>, PathRejection>,
-    q: Params,
+    ApiPath(subject): ApiPath<String>,
+    ApiQuery(q): ApiQuery,
 ) -> Reply {
-    let (subject, q) = (path(p)?, params(q)?);
     let permanent = flag(&q, "permanent");
     let versions = blocking(move || store.delete_subject(&subject, permanent)).await?;
     Ok(ok(json!(versions)))
@@ -316,10 +342,9 @@ async fn delete_subject(
 
 async fn delete_version(
     State(store): State<Arc<Store>>,
-    p: Result<Path<(String, String)>, PathRejection>,
-    q: Params,
+    ApiPath((subject, version)): ApiPath<(String, String)>,
+    ApiQuery(q): ApiQuery,
 ) -> Reply {
-    let ((subject, version), q) = (path(p)?, params(q)?);
     let spec = VersionSpec::parse(&version)?;
     let permanent = flag(&q, "permanent");
     let version = blocking(move || store.delete_version(&subject, spec, permanent)).await?;
@@ -332,10 +357,10 @@ fn parse_id(text: &str) -> Result<u32, ApiError> {
 
 async fn schema_by_id(
     State(store): State<Arc<Store>>,
-    p: Result<Path<String>, PathRejection>,
-    q: Params,
+    ApiPath(p): ApiPath<String>,
+    ApiQuery(q): ApiQuery,
 ) -> Reply {
-    let (id, q) = (parse_id(&path(p)?)?, params(q)?);
+    let id = parse_id(&p)?;
     let state = store.read();
     let entry = state.schema_by_id(id)?;
     if let Some(subject) = q.get("subject").filter(|s| !s.is_empty())
@@ -348,11 +373,8 @@ async fn schema_by_id(
     Ok(ok(body))
 }
 
-async fn schema_text_by_id(
-    State(store): State<Arc<Store>>,
-    p: Result<Path<String>, PathRejection>,
-) -> Reply {
-    let id = parse_id(&path(p)?)?;
+async fn schema_text_by_id(State(store): State<Arc<Store>>, ApiPath(p): ApiPath<String>) -> Reply {
+    let id = parse_id(&p)?;
     let state = store.read();
     let entry = state.schema_by_id(id)?;
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, CONTENT_TYPE)], entry.schema.clone())
@@ -361,10 +383,10 @@ async fn schema_text_by_id(
 
 async fn subjects_by_id(
     State(store): State<Arc<Store>>,
-    p: Result<Path<String>, PathRejection>,
-    q: Params,
+    ApiPath(p): ApiPath<String>,
+    ApiQuery(q): ApiQuery,
 ) -> Reply {
-    let (id, q) = (parse_id(&path(p)?)?, params(q)?);
+    let id = parse_id(&p)?;
     let state = store.read();
     state.schema_by_id(id)?;
     let mut subjects: Vec<&str> =
@@ -375,10 +397,10 @@ async fn subjects_by_id(
 
 async fn versions_by_id(
     State(store): State<Arc<Store>>,
-    p: Result<Path<String>, PathRejection>,
-    q: Params,
+    ApiPath(p): ApiPath<String>,
+    ApiQuery(q): ApiQuery,
 ) -> Reply {
-    let (id, q) = (parse_id(&path(p)?)?, params(q)?);
+    let id = parse_id(&p)?;
     let state = store.read();
     state.schema_by_id(id)?;
     let versions: Vec<Value> = state
@@ -391,25 +413,21 @@ async fn versions_by_id(
 
 async fn compatibility_all(
     State(store): State<Arc<Store>>,
-    p: Result<Path<String>, PathRejection>,
-    q: Params,
-    headers: HeaderMap,
-    b: Body,
+    ApiPath(subject): ApiPath<String>,
+    ApiQuery(q): ApiQuery,
+    b: ApiBody,
 ) -> Reply {
-    let (subject, q) = (path(p)?, params(q)?);
-    compatibility(store, subject, None, q, body(&headers, b)?).await
+    compatibility(store, subject, None, q, b.json()?).await
 }
 
 async fn compatibility_one(
     State(store): State<Arc<Store>>,
-    p: Result<Path<(String, String)>, PathRejection>,
-    q: Params,
-    headers: HeaderMap,
-    b: Body,
+    ApiPath((subject, version)): ApiPath<(String, String)>,
+    ApiQuery(q): ApiQuery,
+    b: ApiBody,
 ) -> Reply {
-    let ((subject, version), q) = (path(p)?, params(q)?);
     let spec = VersionSpec::parse(&version)?;
-    compatibility(store, subject, Some(spec), q, body(&headers, b)?).await
+    compatibility(store, subject, Some(spec), q, b.json()?).await
 }
 
 /// `POST /compatibility/...`: against one version (`latest` of a subject without versions is
@@ -507,7 +525,7 @@ impl Setting for Level {
         value: Option<Self>,
         _force: bool,
     ) -> Result<Option<Self>, ApiError> {
-        store.set_level(subject, value)
+        Ok(store.set_level(subject, value)?)
     }
 }
 
@@ -547,19 +565,21 @@ impl Setting for Mode {
         value: Option<Self>,
         force: bool,
     ) -> Result<Option<Self>, ApiError> {
-        store.set_mode(subject, value, force)
+        Ok(store.set_mode(subject, value, force)?)
     }
 }
 
-/// A body that must be a JSON object.
-fn object_body(headers: &HeaderMap, b: Body) -> Result<Value, ApiError> {
-    let value: Value = body(headers, b)?;
-    if !value.is_object() {
-        return Err(ApiError::unprocessable(format!(
-            "the body must be a JSON object, not {value}"
-        )));
+impl ApiBody {
+    /// The body, which must be a JSON object.
+    fn object(&self) -> Result<Value, ApiError> {
+        let value: Value = self.json()?;
+        if !value.is_object() {
+            return Err(ApiError::unprocessable(format!(
+                "the body must be a JSON object, not {value}"
+            )));
+        }
+        Ok(value)
     }
-    Ok(value)
 }
 
 async fn get_global<S: Setting>(State(store): State<Arc<Store>>) -> Reply {
@@ -568,12 +588,10 @@ async fn get_global<S: Setting>(State(store): State<Arc<Store>>) -> Reply {
 
 async fn put_global<S: Setting>(
     State(store): State<Arc<Store>>,
-    q: Params,
-    headers: HeaderMap,
-    b: Body,
+    ApiQuery(q): ApiQuery,
+    b: ApiBody,
 ) -> Reply {
-    let q = params(q)?;
-    let value = S::from_body(&object_body(&headers, b)?)?;
+    let value = S::from_body(&b.object()?)?;
     let force = flag(&q, "force");
     blocking(move || S::write(&store, None, Some(value), force)).await?;
     Ok(ok(json!({ S::PUT_KEY: value.name() })))
@@ -586,10 +604,9 @@ async fn delete_global<S: Setting>(State(store): State<Arc<Store>>) -> Reply {
 
 async fn get_subject<S: Setting>(
     State(store): State<Arc<Store>>,
-    p: Result<Path<String>, PathRejection>,
-    q: Params,
+    ApiPath(subject): ApiPath<String>,
+    ApiQuery(q): ApiQuery,
 ) -> Reply {
-    let (subject, q) = (path(p)?, params(q)?);
     let state = store.read();
     let value = match S::of_subject(&state, &subject) {
         Some(value) => value,
@@ -601,14 +618,12 @@ async fn get_subject<S: Setting>(
 
 async fn put_subject<S: Setting>(
     State(store): State<Arc<Store>>,
-    p: Result<Path<String>, PathRejection>,
-    q: Params,
-    headers: HeaderMap,
-    b: Body,
+    ApiPath(subject): ApiPath<String>,
+    ApiQuery(q): ApiQuery,
+    b: ApiBody,
 ) -> Reply {
-    let (subject, q) = (path(p)?, params(q)?);
     check_subject(&subject)?;
-    let value = S::from_body(&object_body(&headers, b)?)?;
+    let value = S::from_body(&b.object()?)?;
     let force = flag(&q, "force");
     blocking(move || S::write(&store, Some(&subject), Some(value), force)).await?;
     Ok(ok(json!({ S::PUT_KEY: value.name() })))
@@ -616,9 +631,8 @@ async fn put_subject<S: Setting>(
 
 async fn delete_subject_setting<S: Setting>(
     State(store): State<Arc<Store>>,
-    p: Result<Path<String>, PathRejection>,
+    ApiPath(subject): ApiPath<String>,
 ) -> Reply {
-    let subject = path(p)?;
     if S::of_subject(&store.read(), &subject).is_none() {
         return Err(S::not_configured(&subject));
     }

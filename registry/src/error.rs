@@ -2,8 +2,11 @@
 //! `{"error_code": 40401, "message": "Subject 'x' not found."}`, with Confluent's codes and
 //! message texts (`io.confluent.kafka.schemaregistry.rest.exceptions.Errors`).
 
+use std::path::PathBuf;
+
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use strata::error::Chain;
 
 /// An error answered to a request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -234,5 +237,184 @@ impl IntoResponse for ApiError {
             );
         }
         response
+    }
+}
+
+/// What the registry's domain (`store`) refuses or fails at, in its own terms; the API maps
+/// each to Confluent's status, error code and message (`From<StoreError> for ApiError`).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// No visible version of the subject.
+    #[error("subject `{subject}` not found")]
+    SubjectNotFound {
+        /// The subject.
+        subject: String,
+    },
+    /// The subject has no such visible version.
+    #[error("version {version} not found")]
+    VersionNotFound {
+        /// The version.
+        version: u32,
+    },
+    /// No schema has this id (or no version names it any more).
+    #[error("schema {id} not found")]
+    SchemaIdNotFound {
+        /// The id.
+        id: u32,
+    },
+    /// A soft-deleted subject, deleted again without `permanent`.
+    #[error("subject `{subject}` was soft deleted")]
+    SubjectSoftDeleted {
+        /// The subject.
+        subject: String,
+    },
+    /// A permanent delete of a subject not soft-deleted first.
+    #[error("subject `{subject}` was not soft deleted first")]
+    SubjectNotSoftDeleted {
+        /// The subject.
+        subject: String,
+    },
+    /// A soft-deleted version, deleted again without `permanent`.
+    #[error("subject `{subject}` version {version} was soft deleted")]
+    VersionSoftDeleted {
+        /// The subject.
+        subject: String,
+        /// The version.
+        version: u32,
+    },
+    /// A permanent delete of a version not soft-deleted first.
+    #[error("subject `{subject}` version {version} was not soft deleted first")]
+    VersionNotSoftDeleted {
+        /// The subject.
+        subject: String,
+        /// The version.
+        version: u32,
+    },
+    /// Incompatible with earlier versions at the subject's level.
+    #[error("incompatible with an earlier schema of `{subject}`")]
+    Incompatible {
+        /// The subject.
+        subject: String,
+        /// Confluent's descriptions of each incompatibility.
+        details: Vec<String>,
+    },
+    /// A request whose schema is invalid, with Confluent's message.
+    #[error("{0}")]
+    InvalidSchema(String),
+    /// A schema text that does not parse as Avro (or its references do not).
+    #[error("the schema or one of its references is invalid")]
+    InvalidSchemaText(#[source] strata::canonical::CanonicalError),
+    /// A version that is not `latest`, `-1` or 1 to 2^31-1.
+    #[error("`{given}` is not a valid version")]
+    InvalidVersion {
+        /// The version given.
+        given: String,
+    },
+    /// A schema id that cannot be used.
+    #[error("invalid schema id {id}")]
+    InvalidSchemaId {
+        /// The id, as given.
+        id: i64,
+    },
+    /// The operation is not permitted here (mode, existing versions, ids), with the reason.
+    #[error("{0}")]
+    NotPermitted(String),
+    /// A version other schemas refer to.
+    #[error("subject `{subject}` version {version} is referenced by schema id(s) {by:?}")]
+    ReferenceExists {
+        /// The subject.
+        subject: String,
+        /// The version.
+        version: u32,
+        /// The referring schema ids.
+        by: Vec<u32>,
+    },
+    /// An id given for a registration belongs to another schema.
+    #[error("schema id {id} is another schema's")]
+    IdDoesNotMatch {
+        /// The id.
+        id: u32,
+    },
+    /// An earlier write failed: nothing is acknowledged until the registry restarts.
+    #[error("an earlier write to `{}` failed; restart the registry", path.display())]
+    Failed {
+        /// The log.
+        path: PathBuf,
+    },
+    /// The log could not be written: the write was not acknowledged.
+    #[error("cannot write `{}`", path.display())]
+    Write {
+        /// The log.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A logged operation contradicts the state (a bug, or a log edited by hand).
+    #[error("the log contradicts the state: {0}")]
+    Inconsistent(String),
+    /// A stored schema no longer parses (a log edited by hand, or another version's rules).
+    #[error("stored schema {id} no longer parses")]
+    StoredSchema {
+        /// The id.
+        id: u32,
+        /// Why.
+        #[source]
+        source: strata::canonical::CanonicalError,
+    },
+}
+
+impl StoreError {
+    /// An invalid schema, with Confluent's message.
+    pub fn invalid_schema(message: impl Into<String>) -> Self {
+        StoreError::InvalidSchema(message.into())
+    }
+
+    /// An operation not permitted, with the reason.
+    pub fn not_permitted(message: impl Into<String>) -> Self {
+        StoreError::NotPermitted(message.into())
+    }
+}
+
+/// The API edge: each domain error as Confluent answers it.
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::SubjectNotFound { subject } => ApiError::subject_not_found(&subject),
+            StoreError::VersionNotFound { version } => ApiError::version_not_found(version),
+            StoreError::SchemaIdNotFound { id } => ApiError::schema_id_not_found(id),
+            StoreError::SubjectSoftDeleted { subject } => ApiError::subject_soft_deleted(&subject),
+            StoreError::SubjectNotSoftDeleted { subject } => {
+                ApiError::subject_not_soft_deleted(&subject)
+            }
+            StoreError::VersionSoftDeleted { subject, version } => {
+                ApiError::version_soft_deleted(&subject, version)
+            }
+            StoreError::VersionNotSoftDeleted { subject, version } => {
+                ApiError::version_not_soft_deleted(&subject, version)
+            }
+            StoreError::Incompatible { subject, details } => {
+                ApiError::incompatible(&subject, &details)
+            }
+            StoreError::InvalidSchema(message) => ApiError::invalid_schema(message),
+            StoreError::InvalidSchemaText(e) => ApiError::invalid_schema(format!(
+                "Either the input schema or one of its references is invalid: {}",
+                Chain(&e)
+            )),
+            StoreError::InvalidVersion { given } => ApiError::invalid_version(&given),
+            StoreError::InvalidSchemaId { id } => {
+                ApiError::unprocessable(format!("Invalid schema id {id}"))
+            }
+            StoreError::NotPermitted(message) => ApiError::not_permitted(message),
+            StoreError::ReferenceExists { subject, version, by } => {
+                ApiError::reference_exists(&subject, version, &by)
+            }
+            StoreError::IdDoesNotMatch { id } => ApiError::id_does_not_match(id),
+            e @ (StoreError::Failed { .. }
+            | StoreError::Write { .. }
+            | StoreError::Inconsistent(_)
+            | StoreError::StoredSchema { .. }) => ApiError::store(Chain(&e).to_string()),
+        }
     }
 }

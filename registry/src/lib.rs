@@ -25,5 +25,5 @@ mod server;
 pub mod store;
 
 pub use api::CONTENT_TYPE;
-pub use error::ApiError;
+pub use error::{ApiError, StoreError};
 pub use server::{Config, Server, serve};

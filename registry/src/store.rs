@@ -16,9 +16,8 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 use serde::{Deserialize, Serialize};
 use strata::compat::{self, Direction, Level, Prepared};
 
-use crate::error::ApiError;
+use crate::error::StoreError;
 use strata::canonical;
-use strata::error::Chain;
 
 /// The schema type strata serves; JSON and PROTOBUF are refused with 42201.
 pub const AVRO: &str = "AVRO";
@@ -126,13 +125,13 @@ pub enum VersionSpec {
 
 impl VersionSpec {
     /// Confluent's rule: `latest`, `-1`, or 1 to 2^31-1.
-    pub fn parse(text: &str) -> Result<Self, ApiError> {
+    pub fn parse(text: &str) -> Result<Self, StoreError> {
         if text.eq_ignore_ascii_case("latest") || text == "-1" {
             return Ok(VersionSpec::Latest);
         }
         match text.parse::<i64>() {
             Ok(n) if (1..=i64::from(i32::MAX)).contains(&n) => Ok(VersionSpec::Number(n as u32)),
-            _ => Err(ApiError::invalid_version(text)),
+            _ => Err(StoreError::InvalidVersion { given: (text).to_string() }),
         }
     }
 }
@@ -178,7 +177,7 @@ impl State {
     }
 
     /// A subject's visible versions, or 40401.
-    pub fn versions(&self, subject: &str, deleted: Deleted) -> Result<Vec<u32>, ApiError> {
+    pub fn versions(&self, subject: &str, deleted: Deleted) -> Result<Vec<u32>, StoreError> {
         let versions: Vec<u32> = self
             .subjects
             .get(subject)
@@ -188,7 +187,7 @@ impl State {
             .map(|(n, _)| *n)
             .collect();
         if versions.is_empty() {
-            return Err(ApiError::subject_not_found(subject));
+            return Err(StoreError::SubjectNotFound { subject: (subject).to_owned() });
         }
         Ok(versions)
     }
@@ -200,12 +199,12 @@ impl State {
         subject: &str,
         spec: VersionSpec,
         deleted: Deleted,
-    ) -> Result<(u32, VersionEntry), ApiError> {
+    ) -> Result<(u32, VersionEntry), StoreError> {
         let all = self.versions(subject, deleted)?;
         let number = match spec {
             VersionSpec::Latest => *all.last().expect("versions() is never empty"),
             VersionSpec::Number(n) if all.contains(&n) => n,
-            VersionSpec::Number(n) => return Err(ApiError::version_not_found(n)),
+            VersionSpec::Number(n) => return Err(StoreError::VersionNotFound { version: n }),
         };
         Ok((number, self.subjects[subject][&number]))
     }
@@ -232,10 +231,10 @@ impl State {
     }
 
     /// A schema by id, as served: only while some version still names it.
-    pub fn schema_by_id(&self, id: u32) -> Result<&SchemaEntry, ApiError> {
+    pub fn schema_by_id(&self, id: u32) -> Result<&SchemaEntry, StoreError> {
         match self.schemas.get(&id) {
             Some(entry) if self.id_in_use(id) => Ok(entry),
-            _ => Err(ApiError::schema_id_not_found(id)),
+            _ => Err(StoreError::SchemaIdNotFound { id }),
         }
     }
 
@@ -280,7 +279,7 @@ impl State {
     }
 
     /// The texts of the schemas `references` name, transitively, dependencies first.
-    pub fn resolve_references(&self, references: &[Reference]) -> Result<Vec<String>, ApiError> {
+    pub fn resolve_references(&self, references: &[Reference]) -> Result<Vec<String>, StoreError> {
         let mut out = Vec::new();
         let mut seen = HashSet::new();
         self.collect_references(references, &mut out, &mut seen, 0)?;
@@ -293,9 +292,9 @@ impl State {
         out: &mut Vec<String>,
         seen: &mut HashSet<(String, u32)>,
         depth: usize,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), StoreError> {
         if depth > 32 {
-            return Err(ApiError::invalid_schema("schema references nest more than 32 deep"));
+            return Err(StoreError::invalid_schema("schema references nest more than 32 deep"));
         }
         for reference in references {
             let spec = if reference.version == -1 {
@@ -305,7 +304,7 @@ impl State {
             };
             let (version, entry) =
                 self.version(&reference.subject, spec, Deleted::Include).map_err(|_| {
-                    ApiError::invalid_schema(format!(
+                    StoreError::invalid_schema(format!(
                         "Invalid schema: reference `{}` names subject '{}' version {}, which \
                          does not exist",
                         reference.name, reference.subject, reference.version
@@ -501,28 +500,25 @@ impl Store {
         self.state.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn writer(&self) -> Result<MutexGuard<'_, Log>, ApiError> {
+    fn writer(&self) -> Result<MutexGuard<'_, Log>, StoreError> {
         let log = self.log.lock().unwrap_or_else(|e| e.into_inner());
         if log.failed {
-            return Err(ApiError::store(format!(
-                "an earlier write to {} failed; restart the registry",
-                log.path.display()
-            )));
+            return Err(StoreError::Failed { path: log.path.clone() });
         }
         Ok(log)
     }
 
     /// Appends `op` durably, then applies it. The caller holds the writer.
-    fn commit(&self, log: &mut Log, op: Op) -> Result<(), ApiError> {
+    fn commit(&self, log: &mut Log, op: Op) -> Result<(), StoreError> {
         let mut line = serde_json::to_vec(&op).expect("ops serialize");
         line.push(b'\n');
         let durable = log.file.write_all(&line).and_then(|()| log.file.sync_data());
         if let Err(e) = durable {
             log.failed = true;
-            return Err(ApiError::store(format!("cannot write {}: {e}", log.path.display())));
+            return Err(StoreError::Write { path: log.path.clone(), source: e });
         }
         let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
-        state.apply(op).map_err(ApiError::store)
+        state.apply(op).map_err(StoreError::Inconsistent)
     }
 
     /// Parses a request's schema against the current state's references.
@@ -530,22 +526,22 @@ impl Store {
         &self,
         request: &SchemaRequest,
         normalize: bool,
-    ) -> Result<Candidate, ApiError> {
+    ) -> Result<Candidate, StoreError> {
         let schema_type = request.schema_type.as_deref().unwrap_or(AVRO).to_ascii_uppercase();
         match schema_type.as_str() {
             AVRO => {}
             "JSON" | "PROTOBUF" => {
-                return Err(ApiError::invalid_schema(format!(
+                return Err(StoreError::invalid_schema(format!(
                     "Invalid schema: schema type {schema_type} is not supported by this \
                      registry (strata's registry serves AVRO only)"
                 )));
             }
             other => {
-                return Err(ApiError::invalid_schema(format!("Invalid schema type {other}")));
+                return Err(StoreError::invalid_schema(format!("Invalid schema type {other}")));
             }
         }
         let text = request.schema.as_deref().ok_or_else(|| {
-            ApiError::invalid_schema("Invalid schema: the request has no `schema`")
+            StoreError::invalid_schema("Invalid schema: the request has no `schema`")
         })?;
         let mut references = request.references.clone().unwrap_or_default();
         if normalize {
@@ -553,12 +549,8 @@ impl Store {
             references.dedup();
         }
         let texts = self.read().resolve_references(&references)?;
-        let parsed = canonical::parse(text, &texts, normalize).map_err(|e| {
-            ApiError::invalid_schema(format!(
-                "Either the input schema or one of its references is invalid: {}",
-                Chain(&e)
-            ))
-        })?;
+        let parsed =
+            canonical::parse(text, &texts, normalize).map_err(StoreError::InvalidSchemaText)?;
         Ok(Candidate {
             entry: SchemaEntry { schema_type: AVRO.into(), schema: parsed.text, references },
             prepared: parsed.prepared,
@@ -566,15 +558,14 @@ impl Store {
     }
 
     /// The prepared schema of stored id `id`, parsed once.
-    fn prepared(&self, state: &State, id: u32) -> Result<Arc<Prepared>, ApiError> {
+    fn prepared(&self, state: &State, id: u32) -> Result<Arc<Prepared>, StoreError> {
         if let Some(p) = self.prepared.lock().unwrap_or_else(|e| e.into_inner()).get(&id) {
             return Ok(Arc::clone(p));
         }
-        let entry = state.schemas.get(&id).ok_or_else(|| ApiError::schema_id_not_found(id))?;
+        let entry = state.schemas.get(&id).ok_or_else(|| StoreError::SchemaIdNotFound { id })?;
         let texts = state.resolve_references(&entry.references)?;
-        let parsed = canonical::parse(&entry.schema, &texts, false).map_err(|e| {
-            ApiError::store(format!("stored schema {id} no longer parses: {}", Chain(&e)))
-        })?;
+        let parsed = canonical::parse(&entry.schema, &texts, false)
+            .map_err(|e| StoreError::StoredSchema { id, source: e })?;
         let prepared = Arc::new(parsed.prepared);
         self.prepared.lock().unwrap_or_else(|e| e.into_inner()).insert(id, Arc::clone(&prepared));
         Ok(prepared)
@@ -590,7 +581,7 @@ impl Store {
         candidate: &Candidate,
         against: Option<u32>,
         level: Level,
-    ) -> Result<Vec<String>, ApiError> {
+    ) -> Result<Vec<String>, StoreError> {
         let live: Vec<(u32, u32)> = match against {
             Some(version) => vec![(version, state.subjects[subject][&version].id)],
             None => match state.versions(subject, Deleted::Hide) {
@@ -631,12 +622,14 @@ impl Store {
         subject: &str,
         candidate: Candidate,
         request: &SchemaRequest,
-    ) -> Result<Registered, ApiError> {
+    ) -> Result<Registered, StoreError> {
         let mut log = self.writer()?;
         let state = self.read();
         let mode = state.mode(subject);
         if matches!(mode, Mode::ReadOnly | Mode::ReadOnlyOverride) {
-            return Err(ApiError::not_permitted(format!("Subject {subject} is in read-only mode")));
+            return Err(StoreError::not_permitted(format!(
+                "Subject {subject} is in read-only mode"
+            )));
         }
         let key = (candidate.entry.schema.clone(), candidate.entry.references.clone());
         let existing_id = state.by_content.get(&key).copied();
@@ -644,7 +637,7 @@ impl Store {
         // The same schema again: its id, and no new version.
         if let Some((version, id)) = state.find(subject, &candidate.entry, Deleted::Hide) {
             if request.id.is_some_and(|asked| asked != i64::from(id)) {
-                return Err(ApiError::id_does_not_match(id));
+                return Err(StoreError::IdDoesNotMatch { id });
             }
             return Ok(Registered { id, version });
         }
@@ -652,9 +645,9 @@ impl Store {
         let (id, version) = if mode == Mode::Import {
             let id = match request.id {
                 Some(id) if (1..=i64::from(i32::MAX)).contains(&id) => id as u32,
-                Some(id) => return Err(ApiError::unprocessable(format!("Invalid schema id {id}"))),
+                Some(id) => return Err(StoreError::InvalidSchemaId { id }),
                 None => {
-                    return Err(ApiError::not_permitted(format!(
+                    return Err(StoreError::not_permitted(format!(
                         "Subject {subject} is in IMPORT mode: a registration must give its id"
                     )));
                 }
@@ -662,15 +655,15 @@ impl Store {
             if existing_id.is_some_and(|e| e != id)
                 || state.schemas.get(&id).is_some_and(|s| s != &candidate.entry)
             {
-                return Err(ApiError::id_does_not_match(id));
+                return Err(StoreError::IdDoesNotMatch { id });
             }
             let version = match request.version {
                 None | Some(-1) => next_version,
                 Some(v) if (1..=i64::from(i32::MAX)).contains(&v) => v as u32,
-                Some(v) => return Err(ApiError::invalid_version(&v.to_string())),
+                Some(v) => return Err(StoreError::InvalidVersion { given: v.to_string() }),
             };
             if versions.is_some_and(|vs| vs.contains_key(&version)) {
-                return Err(ApiError::not_permitted(format!(
+                return Err(StoreError::not_permitted(format!(
                     "Subject {subject} already has version {version}"
                 )));
             }
@@ -679,7 +672,7 @@ impl Store {
             if let Some(asked) = request.id
                 && existing_id.is_none_or(|e| i64::from(e) != asked)
             {
-                return Err(ApiError::not_permitted(format!(
+                return Err(StoreError::not_permitted(format!(
                     "Overwrite new schema with id {asked} is not permitted: ids are chosen \
                          only in IMPORT mode"
                 )));
@@ -687,7 +680,7 @@ impl Store {
             if let Some(asked) = request.version.filter(|v| *v != -1)
                 && asked != i64::from(next_version)
             {
-                return Err(ApiError::not_permitted(format!(
+                return Err(StoreError::not_permitted(format!(
                     "Version {asked} cannot be chosen outside IMPORT mode; the next version of \
                          {subject} is {next_version}"
                 )));
@@ -695,7 +688,7 @@ impl Store {
             let details =
                 self.compatibility(&state, subject, &candidate, None, state.level(subject))?;
             if !details.is_empty() {
-                return Err(ApiError::incompatible(subject, &details));
+                return Err(StoreError::Incompatible { subject: subject.to_owned(), details });
             }
             let id =
                 existing_id.unwrap_or_else(|| state.schemas.keys().last().map_or(1, |m| m + 1));
@@ -715,26 +708,38 @@ impl Store {
         subject: &str,
         spec: VersionSpec,
         permanent: bool,
-    ) -> Result<u32, ApiError> {
+    ) -> Result<u32, StoreError> {
         let mut log = self.writer()?;
         let state = self.read();
         check_writable(&state, subject)?;
-        let all =
-            state.subjects.get(subject).ok_or_else(|| ApiError::subject_not_found(subject))?;
+        let all = state
+            .subjects
+            .get(subject)
+            .ok_or_else(|| StoreError::SubjectNotFound { subject: (subject).to_owned() })?;
         let version = match spec {
             VersionSpec::Number(n) => n,
             VersionSpec::Latest if permanent => *all.keys().last().expect("subjects are not empty"),
             VersionSpec::Latest => state.version(subject, spec, Deleted::Hide)?.0,
         };
-        let entry = all.get(&version).ok_or_else(|| ApiError::version_not_found(version))?;
+        let entry = all.get(&version).ok_or_else(|| StoreError::VersionNotFound { version })?;
         match (entry.deleted, permanent) {
-            (true, false) => return Err(ApiError::version_soft_deleted(subject, version)),
-            (false, true) => return Err(ApiError::version_not_soft_deleted(subject, version)),
+            (true, false) => {
+                return Err(StoreError::VersionSoftDeleted {
+                    subject: (subject).to_owned(),
+                    version,
+                });
+            }
+            (false, true) => {
+                return Err(StoreError::VersionNotSoftDeleted {
+                    subject: (subject).to_owned(),
+                    version,
+                });
+            }
             _ => {}
         }
         let by = state.referenced_by(subject, version);
         if !by.is_empty() {
-            return Err(ApiError::reference_exists(subject, version, &by));
+            return Err(StoreError::ReferenceExists { subject: (subject).to_owned(), version, by });
         }
         drop(state);
         let op = Op::Delete { subject: subject.to_owned(), versions: vec![version], permanent };
@@ -743,24 +748,30 @@ impl Store {
     }
 
     /// Deletes a subject (Confluent's `DELETE /subjects/{s}`): the versions deleted.
-    pub fn delete_subject(&self, subject: &str, permanent: bool) -> Result<Vec<u32>, ApiError> {
+    pub fn delete_subject(&self, subject: &str, permanent: bool) -> Result<Vec<u32>, StoreError> {
         let mut log = self.writer()?;
         let state = self.read();
         check_writable(&state, subject)?;
-        let all =
-            state.subjects.get(subject).ok_or_else(|| ApiError::subject_not_found(subject))?;
+        let all = state
+            .subjects
+            .get(subject)
+            .ok_or_else(|| StoreError::SubjectNotFound { subject: (subject).to_owned() })?;
         let live: Vec<u32> = all.iter().filter(|(_, v)| !v.deleted).map(|(n, _)| *n).collect();
         if !permanent && live.is_empty() {
-            return Err(ApiError::subject_soft_deleted(subject));
+            return Err(StoreError::SubjectSoftDeleted { subject: (subject).to_owned() });
         }
         if permanent && !live.is_empty() {
-            return Err(ApiError::subject_not_soft_deleted(subject));
+            return Err(StoreError::SubjectNotSoftDeleted { subject: (subject).to_owned() });
         }
         let versions: Vec<u32> = if permanent { all.keys().copied().collect() } else { live };
         for &version in &versions {
             let by = state.referenced_by(subject, version);
             if !by.is_empty() {
-                return Err(ApiError::reference_exists(subject, version, &by));
+                return Err(StoreError::ReferenceExists {
+                    subject: (subject).to_owned(),
+                    version,
+                    by,
+                });
             }
         }
         drop(state);
@@ -774,7 +785,7 @@ impl Store {
         &self,
         subject: Option<&str>,
         level: Option<Level>,
-    ) -> Result<Option<Level>, ApiError> {
+    ) -> Result<Option<Level>, StoreError> {
         let mut log = self.writer()?;
         let previous = {
             let state = self.read();
@@ -797,7 +808,7 @@ impl Store {
         subject: Option<&str>,
         mode: Option<Mode>,
         force: bool,
-    ) -> Result<Option<Mode>, ApiError> {
+    ) -> Result<Option<Mode>, StoreError> {
         let mut log = self.writer()?;
         let previous = {
             let state = self.read();
@@ -807,7 +818,7 @@ impl Store {
                     None => !state.subjects.is_empty(),
                 };
                 if occupied {
-                    return Err(ApiError::not_permitted(
+                    return Err(StoreError::not_permitted(
                         "Cannot import since found existing subjects",
                     ));
                 }
@@ -826,9 +837,9 @@ impl Store {
     }
 }
 
-fn check_writable(state: &State, subject: &str) -> Result<(), ApiError> {
+fn check_writable(state: &State, subject: &str) -> Result<(), StoreError> {
     if matches!(state.mode(subject), Mode::ReadOnly | Mode::ReadOnlyOverride) {
-        return Err(ApiError::not_permitted(format!("Subject {subject} is in read-only mode")));
+        return Err(StoreError::not_permitted(format!("Subject {subject} is in read-only mode")));
     }
     Ok(())
 }
