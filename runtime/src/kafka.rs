@@ -145,6 +145,48 @@ pub(crate) fn partitions<C: ConsumerContext>(
         .collect())
 }
 
+/// Catch up or keep following: how a replay or a migration ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Stop at the end offsets observed at start.
+    #[default]
+    CatchUp,
+    /// Keep consuming until the progress callback asks to stop.
+    Follow,
+}
+
+/// Where a replay or a migration is, for progress callbacks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    /// Records handled in this run: events applied (replay), records migrated (migration).
+    pub records: u64,
+    /// Records per second since the run started.
+    pub rate: f64,
+    /// Records between the positions and the end offsets observed at start (catch-up), or the
+    /// high watermarks last seen (follow), in the partitions this instance holds.
+    pub lag: i64,
+    /// The partitions this instance holds now (all of them outside a consumer group).
+    pub partitions: Vec<i32>,
+}
+
+impl Progress {
+    /// The progress of a run that started at `started`, with `records` handled, each held
+    /// partition's next offset (`positions`) and end (`ends`).
+    pub(crate) fn of(
+        records: u64,
+        started: Instant,
+        positions: &BTreeMap<i32, i64>,
+        ends: &BTreeMap<i32, i64>,
+    ) -> Self {
+        Progress {
+            records,
+            rate: rate(records, started),
+            lag: lag(positions, ends),
+            partitions: positions.keys().copied().collect(),
+        }
+    }
+}
+
 /// When a consumer loop reports progress: about every `every`, with the clock read once per
 /// 256 polls and on every idle one (a record's worth of work is far below a clock read's cost
 /// on some machines).

@@ -64,13 +64,14 @@ mod target;
 mod verify;
 mod writer;
 
+pub use crate::kafka::{Mode, Progress};
 pub use dry_run::{DryRunReport, SchemaIdCount, Undecodable, dry_run};
 use group::*;
 pub use offsets::translate_group;
 use read::*;
-pub use read::{PartitionRecords, StoredRecord, partition_records, read_partition};
+pub use read::{PartitionRecords, StoredRecord, partition_records};
 use resume::*;
-pub use run::{MigrateProgress, migrate, migrate_with};
+pub use run::{migrate, migrate_with};
 use target::*;
 pub use verify::{PartitionCheck, verify};
 
@@ -98,8 +99,9 @@ pub struct MigrateConfig {
     pub kafka: Vec<(String, String)>,
     /// How long metadata, offsets and flushes may take.
     pub timeout: Duration,
-    /// Keep migrating new source records until the progress callback says stop.
-    pub follow: bool,
+    /// Catch up (stop at the end offsets seen at start) or follow (keep migrating new source
+    /// records until the progress callback says stop).
+    pub mode: Mode,
     /// How often the progress callback is called.
     pub progress_every: Duration,
     /// A consumer group: instances sharing it split the source partitions between them.
@@ -117,7 +119,7 @@ impl MigrateConfig {
             dead_letter_topic: None,
             kafka: Vec::new(),
             timeout: Duration::from_secs(30),
-            follow: false,
+            mode: Mode::CatchUp,
             progress_every: Duration::from_secs(1),
             group: None,
         }

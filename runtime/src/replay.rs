@@ -105,14 +105,7 @@ impl<E, A: Aggregate<E>> Projection<E> for Aggregates<A> {
     }
 }
 
-/// Catch up or keep following.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// Stop at the end offsets observed when the replay starts.
-    CatchUp,
-    /// Keep consuming until the progress callback asks to stop.
-    Follow,
-}
+pub use crate::kafka::{Mode, Progress};
 
 /// How a replay runs.
 #[derive(Debug, Clone)]
@@ -160,18 +153,6 @@ impl ReplayConfig {
             timeout: Duration::from_secs(10),
         }
     }
-}
-
-/// Where a replay is, for progress reports.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Progress {
-    /// Events applied so far in this run.
-    pub events: u64,
-    /// Events per second since the run started.
-    pub rate: f64,
-    /// Records between the positions and the end offsets observed at start (catch-up), or the
-    /// high watermarks last seen (follow).
-    pub lag: i64,
 }
 
 /// What a replay did.
@@ -431,7 +412,7 @@ impl<E: Event> Replay<E> {
                 if self.config.group.is_some() {
                     commit(&consumer, topic, &shared)?;
                 }
-                if !on_progress(&progress(&report, started, &positions, &ends)) {
+                if !on_progress(&Progress::of(report.events, started, &positions, &ends)) {
                     break;
                 }
             }
@@ -504,7 +485,7 @@ impl<E: Event> Replay<E> {
             snapshots.save(topic, projection, &positions, report.events)?;
             report.snapshots_written += 1;
         }
-        on_progress(&progress(&report, started, &positions, &ends));
+        on_progress(&Progress::of(report.events, started, &positions, &ends));
         report.positions = positions;
         tracing::info!(events = report.events, dead_lettered = report.dead_lettered, "replay done");
         Ok(report)
@@ -621,16 +602,6 @@ impl<P> Snapshots<'_, P> {
         self.store.save(&snapshot)?;
         Ok(())
     }
-}
-
-fn progress(
-    report: &ReplayReport,
-    started: Instant,
-    positions: &BTreeMap<i32, i64>,
-    ends: &BTreeMap<i32, i64>,
-) -> Progress {
-    let rate = crate::kafka::rate(report.events, started);
-    Progress { events: report.events, rate, lag: crate::kafka::lag(positions, ends) }
 }
 
 fn flush(producer: &Option<BaseProducer>) -> Result<(), ReplayError> {

@@ -13,7 +13,7 @@ use std::time::Duration;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use strata::migrate::{
-    MigrateConfig, StoredRecord, Transcoder, dry_run, migrate, read_partition, translate_group,
+    MigrateConfig, StoredRecord, Transcoder, dry_run, migrate, partition_records, translate_group,
     verify,
 };
 use strata::{Decoder, Event};
@@ -126,7 +126,7 @@ fn migrates_every_version<E: Event + Send + Sync + std::fmt::Debug + PartialEq>(
 
 fn read(broker: &Broker, topic: &str, partition: i32) -> Vec<StoredRecord> {
     let config = MigrateConfig::new(broker.brokers(), topic, topic);
-    read_partition(&config, topic, partition).unwrap()
+    partition_records(&config, topic, partition).unwrap().collect::<Result<_, _>>().unwrap()
 }
 
 fn header<'a>(record: &'a StoredRecord, name: &str) -> &'a str {
@@ -215,13 +215,12 @@ fn a_follow_migration_keeps_up_with_new_records_and_reports_the_offset_map() {
     let to = format!("{from}.v3");
     let transcoder = Transcoder::<AccountEvent>::new(source_of::<AccountEvent>()).unwrap();
     let mut config = MigrateConfig::new(broker.brokers(), &from, &to);
-    config.follow = true;
+    config.mode = strata::migrate::Mode::Follow;
     config.progress_every = Duration::from_millis(50);
     let total = records.len() as u64;
     let report = std::thread::scope(|scope| {
         let follower = scope.spawn(|| {
-            strata::migrate::migrate_with(&config, &transcoder, &mut |p| p.migrated < total)
-                .unwrap()
+            strata::migrate::migrate_with(&config, &transcoder, &mut |p| p.records < total).unwrap()
         });
         std::thread::sleep(Duration::from_millis(500));
         produce_with_headers(&broker, &from, second);
@@ -278,7 +277,7 @@ fn a_panicking_progress_callback_ends_the_migration_instead_of_hanging_it() {
     support::kafka::produce(&broker, &from, &records_of::<AccountEvent>(2, 5, "account", 3));
     let transcoder = Transcoder::<AccountEvent>::new(source_of::<AccountEvent>()).unwrap();
     let mut config = MigrateConfig::new(broker.brokers(), &from, &format!("{from}.v3"));
-    config.follow = true;
+    config.mode = strata::migrate::Mode::Follow;
     config.progress_every = Duration::from_millis(10);
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         strata::migrate::migrate_with(&config, &transcoder, &mut |_| panic!("the callback"))
@@ -301,7 +300,9 @@ fn verify_dry_run_and_translate_group_stream_a_topic_many_batches_long() {
     assert_eq!(migrate(&config, &transcoder).unwrap().migrated, 24_000);
 
     // What holding one target partition takes: the baseline streaming must stay far below.
-    let (held, one_partition) = peak_during(|| read_partition(&config, &to, 0).unwrap());
+    let (held, one_partition) = peak_during(|| {
+        partition_records(&config, &to, 0).unwrap().collect::<Result<Vec<_>, _>>().unwrap()
+    });
     let per_partition = held.len();
     drop(held);
 

@@ -308,7 +308,7 @@ fn aggregates_are_built_per_record_key_and_a_follow_replay_keeps_consuming_until
         let follower = scope.spawn(|| {
             let mut aggregates = Aggregates::<Balance>::default();
             let report =
-                replay.run_with_progress(&mut aggregates, &mut |p| p.events < total).unwrap();
+                replay.run_with_progress(&mut aggregates, &mut |p| p.records < total).unwrap();
             (aggregates, report)
         });
         // Records produced while it follows arrive too.

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use strata::SchemaSource;
 
 use strata::migrate::{
-    MigrateConfig, MigrateProgress, dry_run, migrate_with, translate_group, verify,
+    MigrateConfig, Mode, Progress, dry_run, migrate_with, translate_group, verify,
 };
 
 use crate::Outcome;
@@ -93,7 +93,7 @@ impl Migrate {
                 Outcome::Failed
             });
         }
-        config.follow = self.follow;
+        config.mode = if self.follow { Mode::Follow } else { Mode::CatchUp };
         let stop = Arc::new(AtomicBool::new(false));
         for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
             signal_hook::flag::register(signal, Arc::clone(&stop))?;
@@ -138,7 +138,7 @@ impl Migrate {
 
 /// Progress as a bar on a terminal (records, rate, ETA from the lag), else a log line every
 /// 10 s; stops when `stop` is set (Ctrl-C, SIGTERM).
-fn progress(stop: &AtomicBool) -> impl FnMut(&MigrateProgress) -> bool + '_ {
+fn progress(stop: &AtomicBool) -> impl FnMut(&Progress) -> bool + '_ {
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new(0);
         bar.set_style(
@@ -151,7 +151,7 @@ fn progress(stop: &AtomicBool) -> impl FnMut(&MigrateProgress) -> bool + '_ {
     });
     let mut last_line = Instant::now();
     let mut held: Option<Vec<i32>> = None;
-    move |p: &MigrateProgress| {
+    move |p: &Progress| {
         if held.as_ref() != Some(&p.partitions) {
             let list: Vec<String> = p.partitions.iter().map(i32::to_string).collect();
             let line = format!("migrate: holding source partition(s) [{}]", list.join(", "));
@@ -163,12 +163,12 @@ fn progress(stop: &AtomicBool) -> impl FnMut(&MigrateProgress) -> bool + '_ {
         }
         match &bar {
             Some(bar) => {
-                bar.set_length(p.migrated + p.lag.max(0) as u64);
-                bar.set_position(p.migrated);
+                bar.set_length(p.records + p.lag.max(0) as u64);
+                bar.set_position(p.records);
             }
             None if last_line.elapsed() >= Duration::from_secs(10) => {
                 last_line = Instant::now();
-                eprintln!("migrate: {} records, {:.0}/s, {} to go", p.migrated, p.rate, p.lag);
+                eprintln!("migrate: {} records, {:.0}/s, {} to go", p.records, p.rate, p.lag);
             }
             None => {}
         }

@@ -129,7 +129,9 @@ fn migrate_then_verify_and_verify_catches_a_duplicate() {
     assert!(text(&out).contains("1 dead-lettered"), "{}", text(&out));
     let config = strata::migrate::MigrateConfig::new(broker.brokers(), &from, &dead);
     let letters: Vec<_> = (0..3)
-        .flat_map(|p| strata::migrate::read_partition(&config, &dead, p).unwrap_or_default())
+        // The dead-letter topic may have fewer partitions than asked: those read as empty.
+        .flat_map(|p| strata::migrate::partition_records(&config, &dead, p).into_iter().flatten())
+        .map(Result::unwrap)
         .collect();
     assert_eq!(letters.len(), 1, "{letters:?}");
     assert_eq!(letters[0].value, [9, 9, 9]);

@@ -17,16 +17,6 @@ pub struct StoredRecord {
     pub headers: BTreeMap<String, String>,
 }
 
-/// Every record of one partition, up to its end offset when read, in memory: for tests and
-/// small topics; [`partition_records`] streams them.
-pub fn read_partition(
-    config: &MigrateConfig,
-    topic: &str,
-    partition: i32,
-) -> Result<Vec<StoredRecord>, MigrateError> {
-    partition_records(config, topic, partition)?.collect()
-}
-
 /// The records of one partition up to its end offset when opened, read one at a time: memory
 /// stays flat whatever the partition's size (librdkafka's prefetch is capped at 16 MiB).
 pub fn partition_records(

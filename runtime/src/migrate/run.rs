@@ -2,20 +2,6 @@
 
 use super::*;
 
-/// Where a migration is.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MigrateProgress {
-    /// Records migrated in this run.
-    pub migrated: u64,
-    /// Records per second since the run started.
-    pub rate: f64,
-    /// Source records not migrated yet, up to the end offsets seen at start (catch-up) or
-    /// last seen (follow), in the partitions this instance holds.
-    pub lag: i64,
-    /// The source partitions this instance holds now (all of them without a group).
-    pub partitions: Vec<i32>,
-}
-
 /// Migrates every source record up to the end offsets seen at start, resuming after what the
 /// target already holds.
 pub fn migrate(
@@ -26,7 +12,7 @@ pub fn migrate(
 }
 
 /// [`migrate`] reporting progress about every `progress_every`; the callback returns `false` to
-/// stop (the way to end a follow migration: `config.follow`).
+/// stop (the way to end a follow migration: `Mode::Follow`).
 ///
 /// With `config.group`, instances sharing the group split the source partitions through
 /// Kafka's consumer-group protocol: each resumes every partition it is assigned from the
@@ -36,7 +22,7 @@ pub fn migrate(
 pub fn migrate_with(
     config: &MigrateConfig,
     transcoder: &dyn Transcode,
-    on_progress: &mut dyn FnMut(&MigrateProgress) -> bool,
+    on_progress: &mut dyn FnMut(&Progress) -> bool,
 ) -> Result<MigrationReport, MigrateError> {
     let producer: Arc<MigrationProducer> = Arc::new(
         config
@@ -87,7 +73,7 @@ impl Drop for StopWriter<'_> {
 pub(super) fn read(
     config: &MigrateConfig,
     transcoder: &dyn Transcode,
-    on_progress: &mut dyn FnMut(&MigrateProgress) -> bool,
+    on_progress: &mut dyn FnMut(&Progress) -> bool,
     producer: &Arc<MigrationProducer>,
     pipe: &Arc<Pipe>,
 ) -> Result<MigrationReport, MigrateError> {
@@ -132,17 +118,12 @@ pub(super) fn read(
     let mut idle = false;
     loop {
         held.apply(consumer.context().take(), &mut report)?;
-        if held.done() && !config.follow {
+        if held.done() && !(config.mode == Mode::Follow) {
             break;
         }
         if ticker.due(idle) {
             delivered(producer)?;
-            let progress = MigrateProgress {
-                migrated: report.migrated,
-                rate: crate::kafka::rate(report.migrated, started),
-                lag: crate::kafka::lag(&held.positions, &held.ends),
-                partitions: held.positions.keys().copied().collect(),
-            };
+            let progress = Progress::of(report.migrated, started, &held.positions, &held.ends);
             if !on_progress(&progress) {
                 break;
             }
@@ -166,7 +147,7 @@ pub(super) fn read(
             continue;
         }
         if offset >= *end {
-            if !config.follow {
+            if !(config.mode == Mode::Follow) {
                 held.positions.insert(partition, offset + 1);
                 continue;
             }
