@@ -569,11 +569,22 @@ pub fn check_prepared(level: Level, new: &Prepared, history: &[Prepared]) -> Vec
     findings
 }
 
+/// One check the gate made: a version against an earlier one, in one direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GateCheck {
+    /// The version checked.
+    pub version: u32,
+    /// The earlier version it was checked against.
+    pub against: u32,
+    /// Which side read which.
+    pub direction: Direction,
+}
+
 /// What the gate found in one subject's history.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GateReport {
-    /// Every check made: (version, earlier version, direction).
-    pub checked: Vec<(u32, u32, Direction)>,
+    /// Every check made.
+    pub checked: Vec<GateCheck>,
     /// Incompatibilities of a version with earlier ones; `declared` ones belong to a version
     /// declared as a break, and are acknowledged rather than errors.
     pub findings: Vec<GateFinding>,
@@ -616,7 +627,8 @@ pub fn gate(level: Level, versions: &[Prepared], breaks: &[u32]) -> GateReport {
         let start = breaks.iter().copied().filter(|&b| b < version).max().unwrap_or(1);
         let history = &versions[start as usize - 1..index];
         for (earlier, direction) in level.checks(history.len()) {
-            report.checked.push((version, earlier as u32 + start - 1, direction));
+            let against = earlier as u32 + start - 1;
+            report.checked.push(GateCheck { version, against, direction });
         }
         let findings = check_prepared(level, &versions[index], history);
         if declared && findings.is_empty() {

@@ -155,6 +155,15 @@ impl ReplayConfig {
     }
 }
 
+/// The snapshot a replay started from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SnapshotStart {
+    /// The events the snapshot's state had applied.
+    pub events: u64,
+    /// The next offset to read of each partition.
+    pub offsets: BTreeMap<i32, i64>,
+}
+
 /// What a replay did.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ReplayReport {
@@ -163,7 +172,7 @@ pub struct ReplayReport {
     /// Records sent to the dead-letter topic.
     pub dead_lettered: u64,
     /// The snapshot the run started from: its events and offsets.
-    pub from_snapshot: Option<(u64, BTreeMap<i32, i64>)>,
+    pub from_snapshot: Option<SnapshotStart>,
     /// Snapshots that could not be used, each with the reason (the run then started earlier).
     pub discarded_snapshots: Vec<String>,
     /// Snapshots written.
@@ -336,21 +345,23 @@ impl<E: Event> Replay<E> {
                     break;
                 }
                 Err(reason) => {
+                    let reason = crate::error::Chain(&reason).to_string();
                     tracing::warn!(topic = %self.topic, %reason, "snapshot discarded");
-                    discarded.push(reason.to_string());
+                    discarded.push(reason);
                 }
             }
         }
         let (mut state, offsets, from) = match start {
             Some((state, snapshot)) => {
-                let from = (snapshot.events, snapshot.offsets.clone());
+                let from =
+                    SnapshotStart { events: snapshot.events, offsets: snapshot.offsets.clone() };
                 (state, snapshot.offsets, Some(from))
             }
             None => (S::default(), BTreeMap::new(), None),
         };
         let snapshots = Snapshots {
             store,
-            base_events: from.as_ref().map_or(0, |(events, _)| *events),
+            base_events: from.as_ref().map_or(0, |start| start.events),
             make: Snapshot::of::<S>,
         };
         let mut report = self.replay(&mut state, offsets, Some(snapshots), on_progress)?;

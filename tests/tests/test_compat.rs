@@ -343,7 +343,9 @@ fn the_gate_acknowledges_declared_breaks_and_restarts_the_history_there() {
     let versions: Vec<(u32, usize)> =
         report.findings.iter().map(|f| (f.version, f.finding.version)).collect();
     assert_eq!(versions, [(2, 1)]);
-    assert!(report.checked.contains(&(3, 1, compat::Direction::NewReadsOld)), "still checked");
+    let check =
+        compat::GateCheck { version: 3, against: 1, direction: compat::Direction::NewReadsOld };
+    assert!(report.checked.contains(&check), "still checked");
 
     // Declared, version 2's finding is acknowledged and version 3 is checked from 2 on.
     let report = compat::gate(Level::BackwardTransitive, &history, &[2]);

@@ -118,7 +118,7 @@ fn a_restart_from_a_snapshot_reads_only_the_records_after_it() {
 
     produce(&broker, &topic, second);
     let (ledger, report) = replay.run_with_snapshots::<Ledger>(&store, &mut |_| true).unwrap();
-    assert_eq!(report.from_snapshot.as_ref().map(|s| s.0), Some(80));
+    assert_eq!(report.from_snapshot.as_ref().map(|s| s.events), Some(80));
     assert_eq!(report.events, second.len() as u64, "only the records after the snapshot");
     assert_eq!(ledger, expected(&records));
     let _ = std::fs::remove_dir_all(dir);
@@ -172,7 +172,7 @@ fn a_snapshot_of_an_older_state_version_is_upcast() {
     store.save(&old).unwrap();
     produce(&broker, &topic, second);
     let (ledger, report) = replay.run_with_snapshots::<Ledger>(&store, &mut |_| true).unwrap();
-    assert_eq!(report.from_snapshot.as_ref().map(|s| s.0), Some(40));
+    assert_eq!(report.from_snapshot.as_ref().map(|s| s.events), Some(40));
     assert_eq!(report.events, second.len() as u64);
     let whole = expected(&records);
     for (key, account) in &whole.accounts {
@@ -342,7 +342,7 @@ fn snapshots_kept_in_a_compacted_kafka_topic_serve_a_restart() {
 
     produce(&broker, &topic, second);
     let (ledger, report) = replay.run_with_snapshots::<Ledger>(&store, &mut |_| true).unwrap();
-    assert_eq!(report.from_snapshot.as_ref().map(|s| s.0), Some(30));
+    assert_eq!(report.from_snapshot.as_ref().map(|s| s.events), Some(30));
     assert_eq!(report.events, second.len() as u64);
     assert_eq!(ledger, expected(&records));
     let stored = store.load().unwrap();

@@ -83,16 +83,23 @@ pub fn push_gate(
 ) {
     let subject = event.subject();
     let first_case = report.cases.len();
-    let checked: Vec<_> = gated.checked.iter().copied().filter(|c| c.0 >= from).collect();
-    for &(version, earlier, d) in &checked {
-        let name = format!("version {version} against version {earlier} ({})", direction(d));
+    let checked: Vec<_> = gated.checked.iter().copied().filter(|c| c.version >= from).collect();
+    for check in &checked {
+        let name = format!(
+            "version {} against version {} ({})",
+            check.version,
+            check.against,
+            direction(check.direction)
+        );
         report.cases.push((subject.clone(), name));
     }
     let case_of = |version: u32, earlier: usize, d: Direction| {
         first_case
             + checked
                 .iter()
-                .position(|&(v, e, dd)| v == version && e as usize == earlier && dd == d)
+                .position(|c| {
+                    c.version == version && c.against as usize == earlier && c.direction == d
+                })
                 .expect("every finding belongs to a check the gate made")
     };
     for f in gated.findings.iter().filter(|f| f.version >= from) {
@@ -134,7 +141,7 @@ pub fn push_gate(
         });
     }
     for &v in gated.needless_breaks.iter().filter(|v| **v >= from) {
-        let case = checked.iter().position(|&(version, _, _)| version == v).map(|p| first_case + p);
+        let case = checked.iter().position(|c| c.version == v).map(|p| first_case + p);
         report.items.push(Item {
             level: Level::Warning,
             case: case.unwrap_or(first_case),
