@@ -1,6 +1,7 @@
 //! The migration loop: the reading half (consume, decode, re-encode) on the caller's thread, the writing half on its own (`writer`).
 
 use super::*;
+use crate::kafka::Turn;
 
 /// Migrates every source record up to the end offsets seen at start, resuming after what the
 /// target already holds.
@@ -115,25 +116,24 @@ pub(super) fn read(
     let mut value = Vec::with_capacity(256);
     let started = Instant::now();
     let mut ticker = crate::kafka::Ticker::new(config.progress_every);
-    let mut idle = false;
     loop {
         held.apply(consumer.context().take(), &mut report)?;
-        if held.done() && !(config.mode == Mode::Follow) {
+        if held.done() && config.mode == Mode::CatchUp {
             break;
         }
-        if ticker.due(idle) {
+        let message = match ticker.turn(&consumer, || {
             delivered(producer)?;
-            let progress = Progress::of(report.migrated, started, &held.positions, &held.ends);
-            if !on_progress(&progress) {
-                break;
-            }
-        }
-        let polled = consumer.poll(Duration::from_millis(100));
-        idle = polled.is_none();
-        let Some(message) = polled else {
-            continue;
+            Ok::<_, MigrateError>(on_progress(&Progress::of(
+                report.migrated,
+                started,
+                &held.positions,
+                &held.ends,
+            )))
+        })? {
+            Turn::Stop => break,
+            Turn::Idle => continue,
+            Turn::Record(message) => message,
         };
-        let message = message.map_err(kafka("consuming"))?;
         let (partition, offset) = (message.partition(), message.offset());
         held.apply(consumer.context().take(), &mut report)?;
         // A record of a partition no longer held, or from before it was resumed: its owner
