@@ -110,6 +110,27 @@ pub struct MigrateConfig {
 }
 
 impl MigrateConfig {
+    /// Checks what the configuration asks for before anything connects: every entry point
+    /// (`migrate`, `verify`, `dry_run`, `translate_group`) calls it first.
+    pub fn validate(&self) -> Result<(), MigrateError> {
+        let refuse = |reason| Err(MigrateError::Config { reason });
+        if self.from.is_empty() || self.to.is_empty() {
+            return refuse("the source and target topics must be named");
+        }
+        if self.from == self.to {
+            return refuse("the target must be another topic than the source");
+        }
+        if let Some(dead) = &self.dead_letter_topic
+            && (*dead == self.from || *dead == self.to)
+        {
+            return refuse("the dead-letter topic must be neither the source nor the target");
+        }
+        if self.group.as_deref() == Some("") {
+            return refuse("a consumer group needs a name");
+        }
+        Ok(())
+    }
+
     /// Migrate `from` into `to` on `brokers`, stopping at the first bad record.
     pub fn new(brokers: impl Into<String>, from: &str, to: &str) -> Self {
         MigrateConfig {
@@ -224,6 +245,13 @@ pub enum MigrateError {
         partition: i32,
         /// The target record's offset.
         offset: i64,
+    },
+    /// The configuration asks for something a migration cannot do (refused before anything
+    /// connects).
+    #[error("migration configuration: {reason}")]
+    Config {
+        /// What is wrong.
+        reason: &'static str,
     },
     /// The producer's queue stayed full for the whole timeout.
     #[error("producing to `{topic}`: the queue stayed full for {timeout:?}")]

@@ -338,3 +338,20 @@ fn verify_dry_run_and_translate_group_stream_a_topic_many_batches_long() {
         );
     }
 }
+
+#[test]
+fn a_configuration_a_migration_cannot_run_is_refused_before_anything_connects() {
+    // No broker listens here: the refusal comes first.
+    let transcoder = Transcoder::<AccountEvent>::new(source_of::<AccountEvent>()).unwrap();
+    let same = MigrateConfig::new("127.0.0.1:1", "events", "events");
+    let error = migrate(&same, &transcoder).unwrap_err();
+    assert!(matches!(error, strata::migrate::MigrateError::Config { .. }), "{error}");
+    assert_eq!(
+        error.to_string(),
+        "migration configuration: the target must be another topic than the source"
+    );
+    let mut dead = MigrateConfig::new("127.0.0.1:1", "events", "events.v3");
+    dead.dead_letter_topic = Some("events.v3".into());
+    let error = verify(&dead, &transcoder).unwrap_err();
+    assert!(error.to_string().contains("neither the source nor the target"), "{error}");
+}

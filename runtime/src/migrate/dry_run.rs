@@ -46,6 +46,7 @@ pub fn dry_run(
     config: &MigrateConfig,
     transcoder: &dyn Transcode,
 ) -> Result<DryRunReport, MigrateError> {
+    config.validate()?;
     let consumer: BaseConsumer = config.client().create().map_err(kafka("creating a consumer"))?;
     let source = partitions(&consumer, &config.from, config.timeout)?
         .ok_or_else(|| missing("source", &config.from))?;

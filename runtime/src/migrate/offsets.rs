@@ -15,6 +15,7 @@ pub fn translate_group(
     config: &MigrateConfig,
     group: &str,
 ) -> Result<BTreeMap<i32, OffsetPair>, MigrateError> {
+    config.validate()?;
     let mut client = config.client();
     client.set("group.id", group);
     let consumer: BaseConsumer = client.create().map_err(kafka("creating a consumer"))?;

@@ -25,6 +25,7 @@ pub fn migrate_with(
     transcoder: &dyn Transcode,
     on_progress: &mut dyn FnMut(&Progress) -> bool,
 ) -> Result<MigrationReport, MigrateError> {
+    config.validate()?;
     let producer: Arc<MigrationProducer> = Arc::new(
         config
             .client_with(&[("linger.ms", "5"), ("message.timeout.ms", "0")])

@@ -27,6 +27,7 @@ pub fn verify(
     config: &MigrateConfig,
     transcoder: &dyn Transcode,
 ) -> Result<Vec<PartitionCheck>, MigrateError> {
+    config.validate()?;
     let consumer: BaseConsumer = config.client().create().map_err(kafka("creating a consumer"))?;
     let source = partitions(&consumer, &config.from, config.timeout)?
         .ok_or_else(|| missing("source", &config.from))?;
