@@ -189,7 +189,7 @@ pub enum DecodeErrorKind {
     #[error("negative length {0}")]
     NegativeLength(i64),
     /// A string that is not UTF-8.
-    #[error("a string is not UTF-8: {0}")]
+    #[error("a string is not UTF-8")]
     InvalidUtf8(#[source] std::str::Utf8Error),
     /// A union branch index out of range.
     #[error("union branch {index} does not exist: the union has {branches}")]
@@ -222,7 +222,7 @@ pub enum DecodeErrorKind {
         value: String,
     },
     /// A decimal whose unscaled value does not fit its precision.
-    #[error("not a valid `decimal({precision}, {scale})`: {source}")]
+    #[error("not a valid `decimal({precision}, {scale})`")]
     InvalidDecimal {
         /// The decimal type's precision.
         precision: u32,

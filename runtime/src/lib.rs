@@ -47,6 +47,7 @@ pub mod guide;
 pub mod history;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+pub mod layout;
 #[cfg(feature = "kafka")]
 pub mod migrate;
 pub mod references;

@@ -57,7 +57,7 @@ pub struct Snapshot {
 #[non_exhaustive]
 pub enum SnapshotError {
     /// The store could not be read or written.
-    #[error("snapshot store `{path}`: {source}")]
+    #[error("snapshot store `{}`", path.display())]
     Io {
         /// The file or directory.
         path: PathBuf,
@@ -113,7 +113,7 @@ pub enum SnapshotError {
         latest: u32,
     },
     /// The state does not decode or upcast.
-    #[error("the snapshot's `{state_type}` version {version} does not decode: {source}")]
+    #[error("the snapshot's `{state_type}` version {version} does not decode")]
     Decode {
         /// The state type.
         state_type: String,

@@ -68,7 +68,7 @@ pub enum SourceError {
     },
     /// The committed history could not be read.
     #[error(transparent)]
-    History(#[from] crate::history::HistoryError),
+    History(#[from] crate::layout::HistoryError),
     /// The registry could not be reached (after the retries).
     #[cfg(feature = "registry")]
     #[error("schema registry: {request} failed")]
@@ -160,7 +160,7 @@ impl LocalSource {
     /// subjects in name order, versions ascending.
     pub fn from_history(root: &Path) -> Result<Self, SourceError> {
         let source = LocalSource::new();
-        for subject in crate::history::read_dir(root)? {
+        for subject in crate::layout::read_dir(root)? {
             for version in &subject.versions {
                 source.register(&subject.subject, &version.text)?;
             }

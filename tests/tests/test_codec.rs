@@ -270,7 +270,7 @@ fn a_decimal_beyond_its_precision_is_an_error_without_nested_quotes() {
     let mut reader = strata::decode::Reader::new(&bytes);
     let error = <strata::Decimal<4, 2> as strata::Decode>::decode::<1>(&mut reader).unwrap_err();
     assert_eq!(
-        error.to_string(),
+        strata::error::Chain(&error).to_string(),
         "cannot decode at byte 0: not a valid `decimal(4, 2)`: the unscaled value 10000 has more than 4 digits"
     );
     assert!(std::error::Error::source(&error).is_some(), "the range error is the cause");
