@@ -267,7 +267,12 @@ async fn get_version(
     let state = store.read();
     let (version, entry) = state.version(&subject, VersionSpec::parse(&version)?, deleted(&q))?;
     let schema = state.schema(entry.id).ok_or_else(|| ApiError::schema_id_not_found(entry.id))?;
-    Ok(ok(schema_json(&subject, version, entry.id, schema)))
+    let mut body = schema_json(&subject, version, entry.id, schema);
+    // Confluent's Schema entity says so of a soft-deleted version (read with `deleted=true`).
+    if entry.deleted {
+        body["deleted"] = json!(true);
+    }
+    Ok(ok(body))
 }
 
 async fn get_version_schema(
@@ -321,8 +326,8 @@ async fn lookup(
         store.read().versions(&subject, deleted)?;
         let candidate = store.candidate(&request, normalize)?;
         let state = store.read();
-        let (version, id) = state
-            .find(&subject, &candidate.entry, deleted)
+        let (version, id) = store
+            .find(&state, &subject, &candidate, deleted)
             .ok_or_else(ApiError::schema_not_found)?;
         let schema = state.schema(id).expect("versions name stored schemas");
         Ok::<_, ApiError>(ok(schema_json(&subject, version, id, schema)))
@@ -441,6 +446,8 @@ async fn compatibility(
 ) -> Reply {
     let (verbose, normalize) = (flag(&q, "verbose"), flag(&q, "normalize"));
     let messages = blocking(move || {
+        // The schema first: an invalid one is 42201 whatever the subject holds.
+        let candidate = store.candidate(&request, normalize)?;
         let against = match spec {
             None => None,
             Some(spec) => {
@@ -452,7 +459,6 @@ async fn compatibility(
                 }
             }
         };
-        let candidate = store.candidate(&request, normalize)?;
         let state = store.read();
         store.compatibility(&state, &subject, &candidate, against, state.level(&subject))
     })
@@ -479,6 +485,10 @@ trait Setting: Copy + Send + Sync + 'static {
     fn global(state: &Registry) -> Self;
     fn of_subject(state: &Registry, subject: &str) -> Option<Self>;
     fn not_configured(subject: &str) -> ApiError;
+    /// The answer to deleting a setting the subject does not have.
+    fn nothing_to_delete(subject: &str) -> ApiError {
+        Self::not_configured(subject)
+    }
     /// Sets (or removes) it; returns the previous value.
     fn write(
         store: &Store,
@@ -517,6 +527,12 @@ impl Setting for Level {
 
     fn not_configured(subject: &str) -> ApiError {
         ApiError::compatibility_not_configured(subject)
+    }
+
+    /// Confluent's `DELETE /config/{subject}` of a subject without a level of its own: 40401
+    /// (`ConfigResource` throws `subjectNotFoundException`), not the 40408 of a `GET`.
+    fn nothing_to_delete(subject: &str) -> ApiError {
+        ApiError::subject_not_found(subject)
     }
 
     fn write(
@@ -634,7 +650,7 @@ async fn delete_subject_setting<S: Setting>(
     ApiPath(subject): ApiPath<String>,
 ) -> Reply {
     if S::of_subject(&store.read(), &subject).is_none() {
-        return Err(S::not_configured(&subject));
+        return Err(S::nothing_to_delete(&subject));
     }
     let previous = blocking(move || S::write(&store, Some(&subject), None, false)).await?;
     Ok(ok(json!({ S::GET_KEY: previous.unwrap_or(S::DEFAULT).name() })))

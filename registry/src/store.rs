@@ -406,6 +406,8 @@ pub struct SchemaRequest {
 pub struct Candidate {
     pub entry: SchemaEntry,
     pub prepared: Prepared,
+    /// Parsed with `normalize=true`: it also meets schemas registered in another spelling.
+    pub normalized: bool,
 }
 
 /// What a registration did.
@@ -554,6 +556,38 @@ impl Store {
         Ok(Candidate {
             entry: SchemaEntry { schema_type: AVRO.into(), schema: parsed.text, references },
             prepared: parsed.prepared,
+            normalized: normalize,
+        })
+    }
+
+    /// The newest visible version of `subject` holding `candidate`: (version, id). A normalized
+    /// candidate also meets a version registered in another spelling, compared in normalized
+    /// form as Confluent's `normalize=true` does.
+    pub fn find(
+        &self,
+        state: &State,
+        subject: &str,
+        candidate: &Candidate,
+        deleted: Deleted,
+    ) -> Option<(u32, u32)> {
+        if let Some(found) = state.find(subject, &candidate.entry, deleted) {
+            return Some(found);
+        }
+        if !candidate.normalized {
+            return None;
+        }
+        let versions = state.subjects.get(subject)?;
+        versions.iter().rev().filter(|(_, v)| visible(v, deleted)).find_map(|(number, v)| {
+            let entry = state.schemas.get(&v.id)?;
+            let mut references = entry.references.clone();
+            references.sort();
+            references.dedup();
+            if references != candidate.entry.references {
+                return None;
+            }
+            let texts = state.resolve_references(&references).ok()?;
+            let normalized = canonical::parse(&entry.schema, &texts, true).ok()?;
+            (normalized.text == candidate.entry.schema).then_some((*number, v.id))
         })
     }
 
@@ -635,7 +669,7 @@ impl Store {
         let existing_id = state.by_content.get(&key).copied();
         let versions = state.subjects.get(subject);
         // The same schema again: its id, and no new version.
-        if let Some((version, id)) = state.find(subject, &candidate.entry, Deleted::Hide) {
+        if let Some((version, id)) = self.find(&state, subject, &candidate, Deleted::Hide) {
             if request.id.is_some_and(|asked| asked != i64::from(id)) {
                 return Err(StoreError::IdDoesNotMatch { id });
             }

@@ -327,8 +327,11 @@ fn subject_config_falls_back_to_global_only_when_asked() {
         sr.call("DELETE", "/config/s-value", None),
         (200, json!({"compatibilityLevel": "NONE"}))
     );
+    // Deleting a level the subject does not have: Confluent answers 40401, subject not found.
     let (status, body) = sr.call("DELETE", "/config/s-value", None);
-    assert_eq!((status, code(&body)), (404, 40408));
+    assert_eq!((status, code(&body)), (404, 40401), "{body}");
+    let (status, body) = sr.call("DELETE", "/config/never-configured-value", None);
+    assert_eq!((status, code(&body)), (404, 40401), "{body}");
 }
 
 #[test]
@@ -720,4 +723,65 @@ fn mangled_requests_get_4xx_never_5xx_and_the_registry_keeps_serving() {
         }
     }
     assert_eq!(sr.get("/subjects/base-value/versions/1").0, 200);
+}
+
+#[test]
+fn a_compatibility_test_of_an_invalid_schema_gets_42201_as_registration_does() {
+    let sr = TestRegistry::start("compat-invalid");
+    sr.register("i-value", &record("I", &["a"]));
+    // A default that does not match its type.
+    let invalid = r#"{"type":"record","name":"I","fields":[{"name":"a","type":"string"},{"name":"n","type":"int","default":"x"}]}"#;
+    let (status, body) = sr.call("POST", "/subjects/i-value/versions", Some(&schema_body(invalid)));
+    assert_eq!((status, code(&body)), (422, 42201), "registration: {body}");
+    for path in [
+        "/compatibility/subjects/i-value/versions/latest",
+        "/compatibility/subjects/i-value/versions/1",
+        "/compatibility/subjects/i-value/versions",
+    ] {
+        let (status, body) = sr.call("POST", path, Some(&schema_body(invalid)));
+        assert_eq!((status, code(&body)), (422, 42201), "{path}: {body}");
+        assert!(body.get("is_compatible").is_none(), "{path}: {body}");
+    }
+    // Also where nothing is registered yet: the schema is checked before the subject is.
+    let path = "/compatibility/subjects/nothing-yet-value/versions/latest";
+    let (status, body) = sr.call("POST", path, Some(&schema_body(invalid)));
+    assert_eq!((status, code(&body)), (422, 42201), "{path}: {body}");
+}
+
+#[test]
+fn a_soft_deleted_version_read_with_deleted_true_says_it_is_deleted() {
+    let sr = TestRegistry::start("deleted-flag");
+    sr.register("d-value", &record("D", &["a"]));
+    sr.register("d-value", &record("D", &["a", "b?"]));
+    let (status, body) = sr.get("/subjects/d-value/versions/1");
+    assert_eq!(status, 200);
+    assert!(body.get("deleted").is_none_or(|d| d == false), "{body}");
+    assert_eq!(sr.call("DELETE", "/subjects/d-value/versions/1", None), (200, json!(1)));
+    let (status, body) = sr.get("/subjects/d-value/versions/1?deleted=true");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["deleted"], json!(true), "{body}");
+    let (_, live) = sr.get("/subjects/d-value/versions/2?deleted=true");
+    assert!(live.get("deleted").is_none_or(|d| d == false), "{live}");
+}
+
+#[test]
+fn normalize_true_on_lookup_and_registration_finds_a_schema_registered_in_another_spelling() {
+    let sr = TestRegistry::start("normalize-lookup");
+    // Registered plainly, with a namespace key and properties in one order.
+    let plain = r#"{"type":"record","name":"N","namespace":"ns","x-b":1,"x-a":2,"fields":[{"name":"a","type":"int"}]}"#;
+    let id = sr.register("n-value", plain);
+    // The same schema spelled with a full name and the properties in another order.
+    let other =
+        r#"{"name":"ns.N","x-a":2,"type":"record","x-b":1,"fields":[{"type":"int","name":"a"}]}"#;
+    let (status, body) = sr.call("POST", "/subjects/n-value", Some(&schema_body(other)));
+    assert_eq!((status, code(&body)), (404, 40403), "without normalize: {body}");
+    let (status, body) =
+        sr.call("POST", "/subjects/n-value?normalize=true", Some(&schema_body(other)));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!((body["id"].clone(), body["version"].clone()), (json!(id), json!(1)), "{body}");
+    // Registering it with normalize reuses the id and adds no version.
+    let (status, body) =
+        sr.call("POST", "/subjects/n-value/versions?normalize=true", Some(&schema_body(other)));
+    assert_eq!((status, body["id"].clone()), (200, json!(id)), "{body}");
+    assert_eq!(sr.get("/subjects/n-value/versions"), (200, json!([1])));
 }
