@@ -27,15 +27,7 @@ impl Check {
             check_registry(&registry, &dir, &mut report)?;
             return Ok(finish(&report, self.format));
         }
-        let config_path = dir.join("compatibility.json");
-        let config = match std::fs::read_to_string(&config_path) {
-            Ok(text) => LevelConfig::from_json(&text)
-                .with_context(|| format!("`{}`", config_path.display()))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => LevelConfig::default(),
-            Err(e) => {
-                return Err(e).with_context(|| format!("cannot read `{}`", config_path.display()));
-            }
-        };
+        let config = level_config(&dir)?;
         let mut report = Report::default();
         for event in strata::event_types() {
             let subject = event.subject();
@@ -54,6 +46,16 @@ impl Check {
             push_gate(&mut report, event, level, &gated, 1);
         }
         Ok(finish(&report, self.format))
+    }
+}
+
+/// The levels `schemas/compatibility.json` declares (the default when it is missing).
+pub fn level_config(dir: &Path) -> anyhow::Result<LevelConfig> {
+    let path = dir.join("compatibility.json");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => LevelConfig::from_json(&text).with_context(|| format!("`{}`", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(LevelConfig::default()),
+        Err(e) => Err(e).with_context(|| format!("cannot read `{}`", path.display())),
     }
 }
 

@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::Context;
 use serde_json::Value;
 use strata::EventType;
-use strata::compat::{Level as CompatLevel, Prepared, gate};
+use strata::compat::{self, Level as CompatLevel, Prepared, gate};
 use strata::registry::{RegisteredVersion, Registry, RegistryConfig};
 
 use crate::flags::RegistryFlags;
@@ -163,41 +163,69 @@ pub fn examine(
     let first = matched as u32 + 1;
     push_gate(report, event, level, &gated, first);
 
-    // The registry's verdict on the first of them; it must agree.
-    if let Some(text) = examined.texts.get(matched) {
-        let (compatible, messages) =
-            registry.test_compatibility(&examined.subject, text, &[], level.transitive())?;
-        let local = !gated.findings.iter().any(|f| f.version == first);
+    // Every unregistered version, as the registry judges it against what it holds, and as
+    // the offline gate judges the same (at `schemas/compatibility.json`'s level): the two
+    // verdicts must agree, or CI's gate and the registry say different things.
+    let declared = crate::gate::level_config(dir)?.level(&examined.subject);
+    let registered = &prepared[..matched];
+    for version in examined.pending() {
+        let text = &examined.texts[version as usize - 1];
+        let answer = registry.test_compatibility(&examined.subject, text, &[], level.transitive());
+        let (compatible, messages) = match answer {
+            Ok(verdict) => verdict,
+            // A subject that does not exist yet (Confluent's releases answer 40401): nothing
+            // registered, nothing to break.
+            Err(strata::source::SourceError::Refused { code: 40401, .. }) => (true, Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let local = compat::check_prepared(declared, &prepared[version as usize - 1], registered)
+            .is_empty();
         let case = report.cases.len();
         report.cases.push((
             examined.subject.clone(),
-            format!("version {first}: the registry's verdict matches strata's"),
+            format!("version {version}: the registry's verdict matches strata's"),
         ));
-        if compatible != local {
-            let say = |ok: bool| if ok { "compatible" } else { "incompatible" };
-            report.items.push(Item {
-                level: Level::Error,
-                case,
-                rule: "REGISTRY_DISAGREES".into(),
-                file: examined.files[matched].display().to_string(),
-                line: None,
-                message: format!(
-                    "`{}` version {first} at {}: strata says {}, the registry says {}{}",
-                    examined.subject,
-                    level.as_str(),
-                    say(local),
-                    say(compatible),
-                    if messages.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({})", messages.join("; "))
-                    }
-                ),
-                hint: "the registry and strata apply different rules here; report it to strata \
-                       with both schemas"
-                    .into(),
-            });
+        if compatible == local {
+            continue;
         }
+        let say = |ok: bool| if ok { "compatible" } else { "incompatible" };
+        let hint = if declared == level {
+            "the registry and strata apply different rules here; report it to strata with both \
+             schemas"
+                .to_owned()
+        } else {
+            format!(
+                "the registry applies {} to `{}`, `schemas/compatibility.json` declares {}: align \
+                 them (PUT /config/{} on the registry, or the file), so CI's gate predicts the \
+                 registry",
+                level.as_str(),
+                examined.subject,
+                declared.as_str(),
+                examined.subject
+            )
+        };
+        report.items.push(Item {
+            level: Level::Error,
+            case,
+            rule: "REGISTRY_DISAGREES".into(),
+            file: examined.files[version as usize - 1].display().to_string(),
+            line: None,
+            message: format!(
+                "`{}` version {version}: strata says {} at {} (schemas/compatibility.json), the \
+                 registry says {} at {}{}",
+                examined.subject,
+                say(local),
+                declared.as_str(),
+                say(compatible),
+                level.as_str(),
+                if messages.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", messages.join("; "))
+                }
+            ),
+            hint,
+        });
     }
     Ok(examined)
 }

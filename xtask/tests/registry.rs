@@ -226,8 +226,24 @@ fn the_registrys_level_governs_and_an_incompatible_new_version_fails_the_check()
         "{report}"
     );
     assert!(report.contains("--> tests/src/bank.rs:38"), "{report}");
-    // The registry, asked about version 2, says the same: no disagreement.
-    assert!(!report.contains("REGISTRY_DISAGREES"), "{report}");
+    // The offline gate (schemas/compatibility.json: BACKWARD_TRANSITIVE by default) says
+    // version 2 is fine, the registry at FORWARD refuses it: a real disagreement, reported
+    // with both levels and how to align them. Version 3 (a declared break) is incompatible at
+    // both levels: the two agree there; every unregistered version was asked.
+    let said = "`bank.accounts-value` version 2: strata says compatible at BACKWARD_TRANSITIVE (schemas/compatibility.json), the registry says incompatible at FORWARD";
+    assert!(report.contains(said), "{report}");
+    assert!(!report.contains("`bank.accounts-value` version 3: strata says"), "{report}");
+    let out = xtask(&["check", "--registry", &url, "--format", "json"]);
+    let json: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let disagreements: Vec<&Value> = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "REGISTRY_DISAGREES")
+        .collect();
+    assert_eq!(disagreements.len(), 1, "{json}");
+    assert_eq!(disagreements[0]["file"], "schemas/bank.accounts-value/v2.avsc", "{json}");
+    assert!(report.contains("the registry applies FORWARD to `bank.accounts-value`, `schemas/compatibility.json` declares BACKWARD_TRANSITIVE: align them"), "{report}");
     // And registration refuses, registering nothing.
     let out = xtask(&["register", "--registry", &url]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
@@ -307,4 +323,63 @@ fn a_registry_that_comes_up_late_is_waited_for_with_retries() {
     assert!(text(&out).contains("0 of 3 version(s) registered"), "{}", text(&out));
     drop(server);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A stand-in for a Confluent release that answers the compatibility endpoint of a subject
+/// that does not exist with 40401 (strata's registry answers "compatible" there): every
+/// subject is unknown, the global level is BACKWARD. Serves until the test ends.
+fn registry_without_subjects() -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            reader.read_line(&mut request_line).unwrap_or_default();
+            let mut length = 0;
+            loop {
+                let mut header = String::new();
+                if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+                    break;
+                }
+                if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            std::io::Read::read_exact(&mut reader, &mut body).unwrap_or_default();
+            let path = request_line.split_whitespace().nth(1).unwrap_or("").to_owned();
+            let (status, answer) = if path == "/config" {
+                ("200 OK", json!({"compatibilityLevel": "BACKWARD"}))
+            } else if path.starts_with("/config/") {
+                ("404 Not Found", json!({"error_code": 40408, "message": "no subject level"}))
+            } else {
+                ("404 Not Found", json!({"error_code": 40401, "message": "Subject not found"}))
+            };
+            let answer = answer.to_string();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Type: application/vnd.schemaregistry.v1+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+        }
+    });
+    url
+}
+
+#[test]
+fn a_subject_the_registry_does_not_know_yet_has_nothing_to_break() {
+    let url = registry_without_subjects();
+    let out = xtask(&["check", "--registry", &url]);
+    assert_eq!(out.status.code(), Some(0), "40401 means a new subject: {}", text(&out));
+    assert!(
+        text(&out).contains(
+            "bank.accounts-value: 0 of 3 version(s) registered, 3 to register, at BACKWARD"
+        ),
+        "{}",
+        text(&out)
+    );
+    assert!(!text(&out).contains("REGISTRY_DISAGREES"), "{}", text(&out));
 }
