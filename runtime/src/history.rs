@@ -45,6 +45,8 @@ pub enum Severity {
 /// One thing the check found, with the coordinates to act on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
+    /// The rule, as reports name it (`TYPE_CHANGED`, `FILE_EDITED`, `MISSING_FILE`, ...).
+    pub rule: &'static str,
     /// Error or warning.
     pub severity: Severity,
     /// The subject, such as `bank.accounts-value`.
@@ -131,7 +133,8 @@ struct Derived<'a> {
 /// each version parses with apache-avro and differs from the one before.
 fn derive(event: &EventType, findings: &mut Vec<Finding>) -> Option<Vec<(u32, Schema)>> {
     let subject = event.subject();
-    let finding = |version, message: String, hint: Option<String>| Finding {
+    let finding = |rule, version, message: String, hint: Option<String>| Finding {
+        rule,
         severity: Severity::Error,
         subject: subject.clone(),
         rust_type: Some(event.rust_name.to_owned()),
@@ -145,13 +148,14 @@ fn derive(event: &EventType, findings: &mut Vec<Finding>) -> Option<Vec<(u32, Sc
         let schema = match event.schema(version) {
             Ok(schema) => schema,
             Err(e) => {
-                findings.push(finding(version, e.to_string(), None));
+                findings.push(finding("SCHEMA_NOT_DERIVED", version, e.to_string(), None));
                 ok = false;
                 continue;
             }
         };
         if let Err(e) = apache_avro::Schema::parse_str(&schema.to_json().to_string()) {
             findings.push(finding(
+                "SCHEMA_NOT_AVRO",
                 version,
                 format!("apache-avro rejects the derived schema: {e}"),
                 None,
@@ -166,6 +170,7 @@ fn derive(event: &EventType, findings: &mut Vec<Finding>) -> Option<Vec<(u32, Sc
         let (before, after) = (&pair[0], &pair[1]);
         if identity(&before.1.to_json()) == identity(&after.1.to_json()) {
             findings.push(finding(
+                "EMPTY_VERSION",
                 after.0,
                 format!("version {} changes nothing since version {}", after.0, before.0),
                 Some("every version must change the schema; remove the empty version".into()),
@@ -179,6 +184,7 @@ fn derive(event: &EventType, findings: &mut Vec<Finding>) -> Option<Vec<(u32, Sc
         && identity(&next.to_json()) != identity(&schema.to_json())
     {
         findings.push(finding(
+            "CHANGE_BEYOND_LATEST",
             latest + 1,
             format!("a record declares a change in version {} but the event's latest version is {latest}", latest + 1),
             Some(format!("declare `version = {}` on the event type", latest + 1)),
@@ -251,6 +257,7 @@ fn run(events: &[&EventType], root: &Path, write: Write) -> Result<Report, Histo
         let subject = event.subject();
         if let Some(other) = seen.insert(subject.clone(), event) {
             report.findings.push(Finding {
+                rule: "TOPIC_CLAIMED_TWICE",
                 severity: Severity::Error,
                 subject: subject.clone(),
                 rust_type: Some(event.rust_name.to_owned()),
@@ -275,6 +282,7 @@ fn run(events: &[&EventType], root: &Path, write: Write) -> Result<Report, Histo
     }
     for dir in by_subject.into_values() {
         report.findings.push(Finding {
+            rule: "SUBJECT_WITHOUT_TYPE",
             severity: Severity::Error,
             subject: dir.subject.clone(),
             rust_type: None,
@@ -317,14 +325,16 @@ fn compare(
     let event = derived.event;
     let subject = event.subject();
     let subject_dir = root.join(&subject);
-    let finding = |severity, version: Option<u32>, message: String, hint: Option<String>| Finding {
-        severity,
-        subject: subject.clone(),
-        rust_type: Some(event.rust_name.to_owned()),
-        version,
-        message,
-        hint,
-    };
+    let finding =
+        |rule, severity, version: Option<u32>, message: String, hint: Option<String>| Finding {
+            rule,
+            severity,
+            subject: subject.clone(),
+            rust_type: Some(event.rust_name.to_owned()),
+            version,
+            message,
+            hint,
+        };
     let published: BTreeMap<u32, &PublishedVersion> =
         dir.versions.iter().map(|v| (v.version, v)).collect();
     let indexed = dir.index.as_ref().map(IndexedVersions::of);
@@ -348,6 +358,7 @@ fn compare(
                 index_changed = true;
             } else {
                 report.findings.push(finding(
+                    "MISSING_FILE",
                     Severity::Error,
                     Some(*version),
                     format!("version {version} has no file `{}`", file.display()),
@@ -369,6 +380,7 @@ fn compare(
                 plan.push((file.clone(), text));
                 index_changed = true;
                 report.findings.push(finding(
+                    "UNPUBLISHED_FILE",
                     Severity::Warning,
                     Some(*version),
                     format!(
@@ -379,6 +391,7 @@ fn compare(
                 ));
             } else {
                 report.findings.push(finding(
+                    "UNPUBLISHED_FILE",
                     Severity::Error,
                     Some(*version),
                     format!(
@@ -394,6 +407,7 @@ fn compare(
         let Some(file_json) = file_json else {
             let e = serde_json::from_str::<Value>(&published.text).expect_err("it failed above");
             report.findings.push(finding(
+                "FILE_NOT_JSON",
                 Severity::Error,
                 Some(*version),
                 format!("`{}` is not valid JSON: {e}", published.path.display()),
@@ -439,6 +453,7 @@ fn compare(
         if let Some(recorded) = recorded.filter(|r| !r.matches(&file_json, &published.text)) {
             let type_unchanged = recorded.matches(&derived_json, &text);
             report.findings.push(finding(
+                "FILE_EDITED",
                 Severity::Error,
                 Some(*version),
                 format!(
@@ -461,6 +476,7 @@ fn compare(
             differences.moved.iter().map(Moved::hint).collect::<Vec<_>>().join("; ")
         };
         report.findings.push(finding(
+            "TYPE_CHANGED",
             Severity::Error,
             Some(*version),
             format!(
@@ -496,11 +512,12 @@ fn compare(
                 )),
             )
         };
-        report.findings.push(finding(Severity::Warning, None, message, hint));
+        report.findings.push(finding("DOCS_CHANGED", Severity::Warning, None, message, hint));
     }
     for published in &dir.versions {
         if published.version > event.version {
             report.findings.push(finding(
+                "FILE_WITHOUT_VERSION",
                 Severity::Error,
                 Some(published.version),
                 format!(
@@ -518,6 +535,7 @@ fn compare(
     }
     for stray in &dir.strays {
         report.findings.push(finding(
+            "STRAY_FILE",
             Severity::Warning,
             None,
             format!("`{}` is not a file this tool writes", stray.display()),
@@ -527,6 +545,7 @@ fn compare(
     for pending in &dir.pending {
         if pending.exists() && !write.any() {
             report.findings.push(finding(
+                "PENDING_FILE",
                 Severity::Warning,
                 None,
                 format!("pending file `{}` is left over from a refused change", pending.display()),
@@ -550,6 +569,7 @@ fn compare(
         };
         let moved = dir.index.as_ref().map(without_provenance) == Some(without_provenance(&index));
         report.findings.push(finding(
+            if moved { "INDEX_PROVENANCE" } else { "INDEX_STALE" },
             if moved { Severity::Warning } else { Severity::Error },
             None,
             if moved {

@@ -18,17 +18,24 @@ use crate::report::{Item, Level, Report};
 impl Check {
     pub fn run(self) -> anyhow::Result<Outcome> {
         let dir = self.dir.clone().unwrap_or_else(|| PathBuf::from("schemas"));
-        let history = Schemas::checking(dir.clone()).run()?;
+        // The history's findings are printed on stderr as text; the machine formats carry
+        // them too, so a failing history check is never an empty stdout.
+        let (history, findings) = Schemas::checking(dir.clone()).run_reporting()?;
+        let mut report = Report::default();
+        if self.format != crate::flags::Format::Text {
+            push_history(&mut report, &findings, &dir);
+        }
         if history == Outcome::Failed {
+            if self.format != crate::flags::Format::Text {
+                finish(&report, self.format);
+            }
             return Ok(Outcome::Failed);
         }
         if let Some(registry) = self.registry.client()? {
-            let mut report = Report::default();
             check_registry(&registry, &dir, &mut report)?;
             return Ok(finish(&report, self.format));
         }
         let config = level_config(&dir)?;
-        let mut report = Report::default();
         for event in strata::event_types() {
             let subject = event.subject();
             let level = config.level(&subject);
@@ -46,6 +53,46 @@ impl Check {
             push_gate(&mut report, event, level, &gated, 1);
         }
         Ok(finish(&report, self.format))
+    }
+}
+
+/// Adds the history check's findings, each with its rule id, one check per subject.
+fn push_history(report: &mut Report, history: &strata::history::Report, dir: &Path) {
+    for finding in &history.findings {
+        let case = match report.cases.iter().position(|(group, name)| {
+            *group == finding.subject && name == "schemas/ is in step with the type"
+        }) {
+            Some(case) => case,
+            None => {
+                report
+                    .cases
+                    .push((finding.subject.clone(), "schemas/ is in step with the type".into()));
+                report.cases.len() - 1
+            }
+        };
+        let file = match finding.version {
+            Some(version) => strata::history::version_file(dir, &finding.subject, version),
+            None => dir.join(&finding.subject),
+        };
+        let mut message = format!("`{}`", finding.subject);
+        if let Some(version) = finding.version {
+            message.push_str(&format!(" version {version}"));
+        }
+        if let Some(rust_type) = &finding.rust_type {
+            message.push_str(&format!(" (`{rust_type}`)"));
+        }
+        report.items.push(Item {
+            level: match finding.severity {
+                strata::history::Severity::Error => Level::Error,
+                strata::history::Severity::Warning => Level::Warning,
+            },
+            case,
+            rule: finding.rule.to_owned(),
+            file: file.display().to_string(),
+            line: None,
+            message: format!("{message}: {}", finding.message),
+            hint: finding.hint.clone().unwrap_or_default(),
+        });
     }
 }
 

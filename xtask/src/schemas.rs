@@ -15,6 +15,12 @@ impl Schemas {
     }
 
     pub fn run(self) -> anyhow::Result<Outcome> {
+        self.run_reporting().map(|(outcome, _)| outcome)
+    }
+
+    /// Runs the command, printing as it does, and also returns the history's report (for
+    /// `check`, which gives its findings to every output format).
+    pub fn run_reporting(self) -> anyhow::Result<(Outcome, strata::history::Report)> {
         let dir = self.dir.unwrap_or_else(|| PathBuf::from("schemas"));
         let events = strata::event_types();
         if events.is_empty() {
@@ -46,7 +52,7 @@ impl Schemas {
                     files.join(", ")
                 );
             }
-            return Ok(Outcome::Failed);
+            return Ok((Outcome::Failed, report));
         }
         let versions: u32 = events.iter().map(|e| e.version).sum();
         // On stderr, like the report: stdout stays clean for `check --format json|junit`.
@@ -56,6 +62,6 @@ impl Schemas {
             dir.display(),
             if check { "up to date" } else { "in step" }
         );
-        Ok(Outcome::Passed)
+        Ok((Outcome::Passed, report))
     }
 }

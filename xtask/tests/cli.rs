@@ -354,3 +354,45 @@ fn check_gates_every_version_at_its_subjects_level_and_acknowledges_declared_bre
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn every_output_format_of_check_carries_the_history_findings_with_their_rule_ids() {
+    let dir = copy_of_schemas("formats");
+    let v2 = dir.join("bank.accounts-value/v2.avsc");
+    let text = std::fs::read_to_string(&v2).unwrap().replace("\"EUR\"", "\"USD\"");
+    std::fs::write(&v2, text).unwrap();
+    std::fs::remove_file(dir.join("shop.orders-value/v4.avsc")).unwrap();
+    let dir_arg = dir.to_str().unwrap();
+
+    let out = xtask(&["check", "--dir", dir_arg, "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("a failing history check still prints JSON");
+    assert_eq!(json["passed"], false, "{json}");
+    let rules: Vec<&str> =
+        json["findings"].as_array().unwrap().iter().map(|f| f["rule"].as_str().unwrap()).collect();
+    assert!(rules.contains(&"FILE_EDITED"), "{json}");
+    assert!(rules.contains(&"MISSING_FILE"), "{json}");
+    let edited = json["findings"].as_array().unwrap().iter().find(|f| f["rule"] == "FILE_EDITED");
+    assert!(
+        edited.unwrap()["file"].as_str().unwrap().ends_with("bank.accounts-value/v2.avsc"),
+        "{json}"
+    );
+
+    let out = xtask(&["check", "--dir", dir_arg, "--format", "github"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("title=FILE_EDITED::"), "{stdout}");
+    assert!(stdout.contains("title=MISSING_FILE::"), "{stdout}");
+
+    let out = xtask(&["check", "--dir", dir_arg, "--format", "junit"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("FILE_EDITED") && stdout.contains("<testsuite"), "{stdout}");
+
+    // Text keeps the human report on stderr.
+    let out = xtask(&["check", "--dir", dir_arg]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("was edited after publication"));
+    let _ = std::fs::remove_dir_all(dir);
+}
