@@ -920,6 +920,10 @@ fn describe(finding: &compat::Finding) -> String {
             "The {reader} schema is missing a type inside a union field at path '{location}' in \
              the {writer} schema"
         ),
+        compat::IncompatibilityKind::AmbiguousReaderField => format!(
+            "The field at path '{location}' in the {reader} schema matches several fields of the \
+             {writer} schema by its name and aliases"
+        ),
     };
     format!(
         "{{errorType:'{}', description:'{description}', additionalInfo:'{}'}}",

@@ -25,6 +25,11 @@ pub enum IncompatibilityKind {
     TypeMismatch,
     /// A writer type no branch of the reader union reads.
     MissingUnionBranch,
+    /// A reader field whose name and aliases name more than one writer field (aliases that
+    /// cross another field's name). Avro Java stops there (`AvroRuntimeException: Reader record
+    /// field ... matches multiple fields`); strata reports it as an incompatibility, since no
+    /// reader can decide which field to read.
+    AmbiguousReaderField,
 }
 
 impl IncompatibilityKind {
@@ -39,6 +44,7 @@ impl IncompatibilityKind {
             }
             IncompatibilityKind::TypeMismatch => "TYPE_MISMATCH",
             IncompatibilityKind::MissingUnionBranch => "MISSING_UNION_BRANCH",
+            IncompatibilityKind::AmbiguousReaderField => "READER_FIELD_MATCHES_MULTIPLE_FIELDS",
         }
     }
 }
@@ -87,6 +93,100 @@ impl Prepared {
         references: &[apache_avro::Schema],
     ) -> Result<Self, UnsupportedSchema> {
         Model::with_references(schema, references).map(Prepared).map_err(UnsupportedSchema)
+    }
+}
+
+/// Parses a schema as Avro Java does for compatibility checks. apache-avro refuses a field
+/// alias that another field's name (or alias) also claims, as when two fields' aliases cross
+/// (`field1` aliases `field2` and `field2` aliases `field1`); Avro Java takes that schema, and
+/// so does this: it parses the schema without field aliases, then gives each field its aliases
+/// back (the checker reads them; apache-avro's name lookup is not used).
+pub fn parse_schema(text: &str) -> Result<apache_avro::Schema, apache_avro::Error> {
+    let first = match apache_avro::Schema::parse_str(text) {
+        Ok(schema) => return Ok(schema),
+        Err(e) => e,
+    };
+    let Ok(json) = serde_json::from_str::<serde_json::Value>(text) else { return Err(first) };
+    let mut bare = json.clone();
+    if !strip_field_aliases(&mut bare) {
+        return Err(first);
+    }
+    let mut schema = apache_avro::Schema::parse(&bare).map_err(|_| first)?;
+    restore_field_aliases(&json, &mut schema);
+    Ok(schema)
+}
+
+/// Removes every field's `aliases`; whether there were any.
+fn strip_field_aliases(value: &mut serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::Object(object) => {
+            let mut any = false;
+            if let Some(serde_json::Value::Array(fields)) = object.get_mut("fields") {
+                for field in fields {
+                    if let Some(field) = field.as_object_mut() {
+                        any |= field.remove("aliases").is_some();
+                        if let Some(ty) = field.get_mut("type") {
+                            any |= strip_field_aliases(ty);
+                        }
+                    }
+                }
+            }
+            for key in ["items", "values", "type"] {
+                if let Some(inner) = object.get_mut(key).filter(|v| !v.is_string()) {
+                    any |= strip_field_aliases(inner);
+                }
+            }
+            any
+        }
+        serde_json::Value::Array(branches) => {
+            branches.iter_mut().fold(false, |any, b| strip_field_aliases(b) | any)
+        }
+        _ => false,
+    }
+}
+
+/// Gives the fields of `schema` (parsed from `json` without field aliases) their aliases back.
+fn restore_field_aliases(json: &serde_json::Value, schema: &mut apache_avro::Schema) {
+    use apache_avro::Schema as S;
+    match (json, schema) {
+        (serde_json::Value::Object(object), S::Record(record)) => {
+            let fields = object.get("fields").and_then(serde_json::Value::as_array);
+            for (field_json, field) in fields.into_iter().flatten().zip(&mut record.fields) {
+                if let Some(aliases) = field_json.get("aliases").and_then(|a| a.as_array()) {
+                    field.aliases =
+                        aliases.iter().filter_map(|a| a.as_str().map(str::to_owned)).collect();
+                }
+                if let Some(ty) = field_json.get("type") {
+                    restore_field_aliases(ty, &mut field.schema);
+                }
+            }
+        }
+        (serde_json::Value::Object(object), S::Array(array)) => {
+            if let Some(items) = object.get("items") {
+                restore_field_aliases(items, &mut array.items);
+            }
+        }
+        (serde_json::Value::Object(object), S::Map(map)) => {
+            if let Some(values) = object.get("values") {
+                restore_field_aliases(values, &mut map.types);
+            }
+        }
+        (serde_json::Value::Object(object), schema) => {
+            // `{"type": {...}}`: the type is the inner schema.
+            if let Some(inner) = object.get("type").filter(|t| !t.is_string()) {
+                restore_field_aliases(inner, schema);
+            }
+        }
+        (serde_json::Value::Array(branches), S::Union(union)) => {
+            let mut variants = union.variants().to_vec();
+            for (branch, variant) in branches.iter().zip(&mut variants) {
+                restore_field_aliases(branch, variant);
+            }
+            if let Ok(rebuilt) = apache_avro::schema::UnionSchema::new(variants) {
+                *union = rebuilt;
+            }
+        }
+        _ => {}
     }
 }
 
@@ -248,16 +348,40 @@ impl Checker<'_> {
                         path.push(short(&rr.name).to_owned());
                     }
                     for (index, field) in rr.fields.iter().enumerate() {
-                        let writer_field =
-                            wr.fields.iter().find(|f| f.name == field.name).or_else(|| {
-                                field
-                                    .aliases
-                                    .iter()
-                                    .find_map(|a| wr.fields.iter().find(|f| &f.name == a))
-                            });
+                        // Avro Java's lookup: the writer fields the reader field's name and
+                        // aliases name; more than one is ambiguous.
+                        let mut matches: Vec<_> = std::iter::once(&field.name)
+                            .chain(&field.aliases)
+                            .filter_map(|name| wr.fields.iter().position(|f| &f.name == name))
+                            .collect();
+                        matches.sort_unstable();
+                        matches.dedup();
                         location.push("fields".into());
                         location.push(index.to_string());
                         path.push(field.name.clone());
+                        if matches.len() > 1 {
+                            let names: Vec<&str> =
+                                matches.iter().map(|&m| wr.fields[m].name.as_str()).collect();
+                            self.report(
+                                IncompatibilityKind::AmbiguousReaderField,
+                                location,
+                                path,
+                                format!(
+                                    "`{}` matches writer fields `{}` by its name and aliases",
+                                    field.name,
+                                    names.join("`, `")
+                                ),
+                                format!(
+                                    "give `{}` aliases that name no other writer field",
+                                    field.name
+                                ),
+                            );
+                            path.pop();
+                            location.pop();
+                            location.pop();
+                            continue;
+                        }
+                        let writer_field = matches.first().map(|&m| &wr.fields[m]);
                         match writer_field {
                             Some(writer_field) => {
                                 location.push("type".into());

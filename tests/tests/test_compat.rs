@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use strata::compat::{self, Direction, Level};
 
 fn schema(json: Value) -> apache_avro::Schema {
-    apache_avro::Schema::parse_str(&json.to_string()).expect("a valid schema")
+    compat::parse_schema(&json.to_string()).expect("a valid schema")
 }
 
 /// The incompatibilities of reading `writer`'s data with `reader`, as `KIND location`.
@@ -305,6 +305,31 @@ fn verdicts_agree_with_avro_java() {
         (json!(["null", "string"]), json!("string"), None),
         (json!(["int"]), json!("int"), None),
         (json!({"type": "string", "logicalType": "uuid"}), json!("string"), None),
+        // Field aliases that cross: a valid schema in Avro Java, matched by name first.
+        (
+            rec(
+                "A",
+                json!([{"name": "field1", "type": "int"}, {"name": "field2", "type": "string"}]),
+            ),
+            rec(
+                "A",
+                json!([{"name": "field1", "type": "int", "aliases": ["field2"]},
+                       {"name": "field2", "type": "string", "aliases": ["field1"]}]),
+            ),
+            None,
+        ),
+        (
+            rec(
+                "A",
+                json!([{"name": "field1", "type": "int"}, {"name": "field2", "type": "string"}]),
+            ),
+            rec(
+                "A",
+                json!([{"name": "field2", "type": "int", "aliases": ["field1"]},
+                       {"name": "field1", "type": "string", "aliases": ["field2"]}]),
+            ),
+            None,
+        ),
     ];
     let jobs: Vec<String> = pairs
         .iter()
@@ -317,7 +342,13 @@ fn verdicts_agree_with_avro_java() {
     assert_eq!(answers.len(), pairs.len());
     for ((writer, reader, deviation), java) in pairs.iter().zip(&answers) {
         let ours = read(writer.clone(), reader.clone()).is_empty();
-        let theirs = java["compatible"].as_bool().unwrap_or_else(|| panic!("Java: {java}"));
+        // Java stops on an ambiguous reader field; strata reports it as incompatible.
+        let ambiguous =
+            java["error"].as_str().is_some_and(|e| e.contains("matches multiple fields"));
+        let theirs = java["compatible"]
+            .as_bool()
+            .or(ambiguous.then_some(false))
+            .unwrap_or_else(|| panic!("Java: {java}"));
         match deviation {
             None => assert_eq!(
                 ours, theirs,
@@ -356,4 +387,34 @@ fn the_gate_acknowledges_declared_breaks_and_restarts_the_history_there() {
     // A break declared where nothing breaks is stale.
     let report = compat::gate(Level::BackwardTransitive, &history, &[2, 3]);
     assert_eq!(report.needless_breaks, [3]);
+}
+
+#[test]
+fn crossing_field_aliases_are_judged_not_refused() {
+    // apache-avro alone refuses the schema (a field name claimed twice); Avro Java takes it.
+    let crossing = r#"{"type":"record","name":"R","fields":[
+        {"name":"field1","type":"int","aliases":["field2"]},
+        {"name":"field2","type":"int","aliases":["field1"]}]}"#;
+    assert!(apache_avro::Schema::parse_str(crossing).is_err());
+    let parsed = compat::parse_schema(crossing).expect("Avro Java's verdict: a valid schema");
+    let apache_avro::Schema::Record(record) = &parsed else { panic!("a record") };
+    assert_eq!(record.fields[0].aliases, ["field2"], "the aliases are kept for the checker");
+    // Against a writer with both fields, each reader field names both: ambiguous, as Avro Java
+    // finds it (which stops with "matches multiple fields"); judged, not refused.
+    let both = schema(json!({"type":"record","name":"R","fields":[
+        {"name":"field1","type":"int"},{"name":"field2","type":"int"}]}));
+    let findings = compat::check(Level::Backward, &parsed, &[both]).unwrap();
+    assert_eq!(findings.len(), 2, "{findings:?}");
+    assert_eq!(findings[0].incompatibility.kind.as_str(), "READER_FIELD_MATCHES_MULTIPLE_FIELDS");
+    // Against a writer with one of them, the alias finds it: compatible.
+    let one = schema(json!({"type":"record","name":"R","fields":[{"name":"field2","type":"int"}]}));
+    let reader = compat::parse_schema(
+        r#"{"type":"record","name":"R","fields":[{"name":"field1","type":"int","aliases":["field2"]},{"name":"extra","type":"int","default":0,"aliases":["field1"]}]}"#,
+    )
+    .unwrap();
+    assert!(compat::check(Level::Backward, &reader, &[one]).unwrap().is_empty());
+    // A schema invalid for another reason is still refused.
+    assert!(
+        compat::parse_schema(r#"{"type":"record","name":"R","fields":[{"name":"a"}]}"#).is_err()
+    );
 }

@@ -13,7 +13,7 @@ use crate::report::{Item, Level, Report};
 fn schema(path: &Path) -> anyhow::Result<apache_avro::Schema> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read `{}`", path.display()))?;
-    apache_avro::Schema::parse_str(&text)
+    strata::compat::parse_schema(&text)
         .with_context(|| format!("`{}` is not a valid Avro schema", path.display()))
 }
 

@@ -42,8 +42,7 @@ impl Check {
             let versions = (1..=event.version)
                 .map(|v| {
                     let json = event.schema(v)?.to_json().to_string();
-                    let parsed =
-                        apache_avro::Schema::parse_str(&json).map_err(anyhow::Error::new)?;
+                    let parsed = strata::compat::parse_schema(&json).map_err(anyhow::Error::new)?;
                     Prepared::new(&parsed).map_err(anyhow::Error::new)
                 })
                 .collect::<anyhow::Result<Vec<_>>>()

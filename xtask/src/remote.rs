@@ -154,7 +154,7 @@ pub fn examine(
         .texts
         .iter()
         .map(|t| {
-            let parsed = apache_avro::Schema::parse_str(t).map_err(anyhow::Error::new)?;
+            let parsed = strata::compat::parse_schema(t).map_err(anyhow::Error::new)?;
             Prepared::new(&parsed).map_err(anyhow::Error::new)
         })
         .collect::<anyhow::Result<Vec<_>>>()?;

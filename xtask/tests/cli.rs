@@ -396,3 +396,31 @@ fn every_output_format_of_check_carries_the_history_findings_with_their_rule_ids
     assert!(String::from_utf8_lossy(&out.stderr).contains("was edited after publication"));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn compat_judges_crossing_field_aliases_instead_of_exiting_2() {
+    let dir = std::env::temp_dir().join(format!("strata-cli-aliases-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let crossing = dir.join("crossing.avsc");
+    std::fs::write(
+        &crossing,
+        r#"{"type":"record","name":"R","fields":[{"name":"field1","type":"int","aliases":["field2"]},{"name":"field2","type":"int","aliases":["field1"]}]}"#,
+    )
+    .unwrap();
+    let old = dir.join("old.avsc");
+    std::fs::write(&old, r#"{"type":"record","name":"R","fields":[{"name":"field1","type":"int"},{"name":"field2","type":"int"}]}"#).unwrap();
+    let out = xtask(&[
+        "compat",
+        "--level",
+        "BACKWARD",
+        "--new",
+        crossing.to_str().unwrap(),
+        "--old",
+        old.to_str().unwrap(),
+    ]);
+    let said =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("READER_FIELD_MATCHES_MULTIPLE_FIELDS"), "{said}");
+    let _ = std::fs::remove_dir_all(dir);
+}
