@@ -87,22 +87,38 @@ impl EventType {
         (self.schema)(version)
     }
 
-    /// Where the field at `path` (`Record.field`, as compatibility findings name it) is declared:
-    /// the field's line, else its record's, else the event type's.
+    /// Where the field at `path` (`Record.field.nested_field...`, as compatibility findings
+    /// name it) is declared: the deepest field the path reaches (a nested record's field at its
+    /// own line, a renamed field by any of its names), else its record's line, else the event
+    /// type's.
     pub fn locate(&self, path: &str) -> SourceLocation {
-        let mut parts = path.split('.');
-        let record = parts.next().unwrap_or_default();
-        let field = parts.next();
-        match self.records.iter().find(|r| r.name == record) {
-            Some(r) => {
-                let line = field
-                    .and_then(|f| r.fields.iter().find(|(name, _)| *name == f))
-                    .map(|(_, line)| *line)
-                    .unwrap_or(r.line);
-                SourceLocation { file: r.file, line }
+        let mut segments = path.split('.');
+        let Some(first) = segments.next() else { return self.source };
+        let mut located = record_location(self.records, first, None);
+        // Follow the path through the latest schema: field names (or earlier names) lead to
+        // the records nested in them.
+        let Ok(latest) = self.schema(self.version) else {
+            return located.unwrap_or(self.source);
+        };
+        let mut records = std::collections::HashMap::new();
+        collect_records(&latest, &mut records);
+        let mut record = first.to_owned();
+        for segment in segments {
+            let Some(schema) = records.get(record.as_str()) else { break };
+            let Some(field) = schema
+                .fields
+                .iter()
+                .find(|f| f.name == segment || f.aliases.iter().any(|a| a == segment))
+            else {
+                break;
+            };
+            located = record_location(self.records, &record, Some(&field.name)).or(located);
+            match record_within(&field.schema) {
+                Some(next) => record = next,
+                None => break,
             }
-            None => self.source,
         }
+        located.unwrap_or(self.source)
     }
 
     /// The schema at a version past the latest, to detect changes declared beyond it.
@@ -112,6 +128,53 @@ impl EventType {
 }
 
 inventory::collect!(EventType);
+inventory::collect!(RecordSource);
+
+/// Where `record` (and its `field`) is declared: the event's own records first, then every
+/// record linked into the program (nested ones register themselves).
+fn record_location(
+    own: &[RecordSource],
+    record: &str,
+    field: Option<&str>,
+) -> Option<SourceLocation> {
+    let source = own
+        .iter()
+        .find(|r| r.name == record)
+        .or_else(|| inventory::iter::<RecordSource>.into_iter().find(|r| r.name == record))?;
+    let line = field
+        .and_then(|f| source.fields.iter().find(|(name, _)| *name == f))
+        .map_or(source.line, |(_, line)| *line);
+    Some(SourceLocation { file: source.file, line })
+}
+
+/// Every record defined in `schema`, by simple name.
+fn collect_records<'s>(
+    schema: &'s Schema,
+    out: &mut std::collections::HashMap<&'s str, &'s crate::schema::RecordSchema>,
+) {
+    match schema {
+        Schema::Record(record) => {
+            out.insert(record.name.name.as_str(), record);
+            for field in &record.fields {
+                collect_records(&field.schema, out);
+            }
+        }
+        Schema::Array(inner) | Schema::Map(inner) => collect_records(inner, out),
+        Schema::Union(branches) => branches.iter().for_each(|b| collect_records(b, out)),
+        _ => {}
+    }
+}
+
+/// The simple name of the record a field's type holds (through arrays, maps and unions).
+fn record_within(schema: &Schema) -> Option<String> {
+    match schema {
+        Schema::Record(record) => Some(record.name.name.clone()),
+        Schema::Ref(name) => Some(name.name.clone()),
+        Schema::Array(inner) | Schema::Map(inner) => record_within(inner),
+        Schema::Union(branches) => branches.iter().find_map(record_within),
+        _ => None,
+    }
+}
 
 /// Every event type linked into this program, ordered by subject.
 ///

@@ -144,6 +144,34 @@ pub fn examine(
         }
         matched = i + 1;
     }
+    // Version N of the type is version N of the subject; deletes can break that (a registry
+    // never reuses a version number). Never compared by position silently.
+    for (i, version) in registered.iter().enumerate().take(matched) {
+        let committed = i as u32 + 1;
+        if version.version == committed {
+            continue;
+        }
+        let case = report.cases.len();
+        report.cases.push((subject.clone(), format!("version {committed} has its number")));
+        report.items.push(Item {
+            level: Level::Error,
+            case,
+            rule: "VERSION_NUMBER_MISMATCH".into(),
+            file: files[i].display().to_string(),
+            line: None,
+            message: format!(
+                "`{subject}`: committed version {committed} is registry version {} (id {}): \
+                 after a delete, the registry's version numbers no longer follow the event \
+                 type's",
+                version.version, version.id
+            ),
+            hint: format!(
+                "whoever asks the registry for version {committed} of `{subject}` gets another \
+                 schema than strata's version {committed}; to restore the numbering, delete the \
+                 subject (soft, then `?permanent=true`) and register again"
+            ),
+        });
+    }
     let examined = Subject { event, subject, files, texts, registered, matched, level };
     if matched < examined.registered.len() {
         return Ok(examined);

@@ -328,10 +328,11 @@ fn check_gates_every_version_at_its_subjects_level_and_acknowledges_declared_bre
     let out = xtask(&["check", "--dir", dir.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let source = std::fs::read_to_string(root().join("tests/src/shop.rs")).unwrap();
-    let lines_field =
-        source.lines().position(|l| l.trim_start().starts_with("pub lines:")).unwrap() + 1;
+    // The nested record's own field, not the parent's field that holds it.
+    let quantity_field =
+        source.lines().position(|l| l.trim_start().starts_with("pub quantity:")).unwrap() + 1;
     assert!(stdout.contains("TYPE_MISMATCH at `OrderPlaced.lines.quantity`"), "{stdout}");
-    assert!(stdout.contains(&format!("--> tests/src/shop.rs:{lines_field}\n")), "{stdout}");
+    assert!(stdout.contains(&format!("--> tests/src/shop.rs:{quantity_field}\n")), "{stdout}");
 
     // The same findings as GitHub annotations on the Rust lines.
     let out = xtask(&["check", "--dir", dir.to_str().unwrap(), "--format", "github"]);
@@ -339,7 +340,7 @@ fn check_gates_every_version_at_its_subjects_level_and_acknowledges_declared_bre
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stdout.contains(&format!(
-            "::error file=tests/src/shop.rs,line={lines_field},title=MISSING_UNION_BRANCH::"
+            "::error file=tests/src/shop.rs,line={quantity_field},title=MISSING_UNION_BRANCH::"
         )),
         "{stdout}"
     );

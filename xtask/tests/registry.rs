@@ -225,7 +225,11 @@ fn the_registrys_level_governs_and_an_incompatible_new_version_fails_the_check()
         report.contains("READER_FIELD_MISSING_DEFAULT_VALUE at `AccountOpened.owner`"),
         "{report}"
     );
-    assert!(report.contains("--> tests/src/bank.rs:38"), "{report}");
+    // The renamed field (`owner`, now `holder`) at its own line, not the struct's.
+    let source = std::fs::read_to_string(root().join("tests/src/bank.rs")).unwrap();
+    let holder =
+        source.lines().position(|l| l.trim_start().starts_with("pub holder:")).unwrap() + 1;
+    assert!(report.contains(&format!("--> tests/src/bank.rs:{holder}\n")), "{report}");
     // The offline gate (schemas/compatibility.json: BACKWARD_TRANSITIVE by default) says
     // version 2 is fine, the registry at FORWARD refuses it: a real disagreement, reported
     // with both levels and how to align them. Version 3 (a declared break) is incompatible at
@@ -382,4 +386,42 @@ fn a_subject_the_registry_does_not_know_yet_has_nothing_to_break() {
         text(&out)
     );
     assert!(!text(&out).contains("REGISTRY_DISAGREES"), "{}", text(&out));
+}
+
+#[test]
+fn registry_version_numbers_that_no_longer_follow_the_type_are_found_not_compared_by_position() {
+    let (server, dir) = start("numbering", None);
+    let url = server.url();
+    let out = xtask(&["register", "--registry", &url, "--inline"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // Versions 2 and 3 soft-deleted, then registered again: a registry never reuses a number,
+    // so they come back as versions 4 and 5.
+    for v in [3, 2] {
+        http("DELETE", &format!("{url}/subjects/bank.accounts-value/versions/{v}"), None);
+    }
+    let out = xtask(&["register", "--registry", &url, "--inline"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        http("GET", &format!("{url}/subjects/bank.accounts-value/versions"), None).1,
+        json!([1, 4, 5])
+    );
+    let out = xtask(&["check", "--registry", &url, "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mismatches: Vec<&Value> = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "VERSION_NUMBER_MISMATCH")
+        .collect();
+    assert_eq!(mismatches.len(), 2, "{json}");
+    assert!(
+        mismatches[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("committed version 2 is registry version 4"),
+        "{json}"
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -73,6 +73,8 @@ pub fn expand(record: &Record<'_>) -> TokenStream {
             }
 
             #codec
+
+            #p::inventory::submit! { <#ident as #p::Record>::SOURCE }
         };
     }
 }
