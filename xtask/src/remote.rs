@@ -5,7 +5,9 @@
 //! A subject's registered history must be a prefix of its committed history in `schemas/`
 //! (compared by Confluent's canonical form, references resolved): anything else is drift. The
 //! versions past the prefix are checked locally at the level the registry gives the subject,
-//! and the first of them is also checked by the registry itself; the two verdicts must agree.
+//! and each of them is judged by the registry itself and by the offline gate (at
+//! `schemas/compatibility.json`'s level); the two verdicts must agree. Registry version N must
+//! be committed version N.
 //! `register` registers them in order, with the checks' refusals as its own.
 
 use std::path::{Path, PathBuf};
