@@ -216,9 +216,7 @@ pub fn identity(schema: &Value) -> Value {
 /// The fingerprint Avro defines: CRC-64-AVRO (Rabin) of the parsing canonical form, as hex.
 pub fn fingerprint(schema_json: &str) -> Option<String> {
     let schema = apache_avro::Schema::parse_str(schema_json).ok()?;
-    let bytes = schema.fingerprint::<apache_avro::rabin::Rabin>().bytes;
-    let value = u64::from_le_bytes(bytes.try_into().ok()?);
-    Some(format!("{value:016x}"))
+    Some(format!("{:016x}", crate::schema::fingerprint(&schema)))
 }
 
 /// Checks the schemas derived from `events` against the history under `root`. Writes nothing.

@@ -50,6 +50,9 @@ pub struct Snapshot {
     pub events: u64,
     /// The state, Avro binary in the shape of `state_version`.
     pub payload: Vec<u8>,
+    /// The Rabin fingerprint of the state type's schema at `state_version` when written
+    /// (`None`: a snapshot written without one, which is refused).
+    pub schema_fingerprint: Option<u64>,
 }
 
 /// A snapshot that cannot be used, and why.
@@ -71,6 +74,24 @@ pub enum SnapshotError {
         at: Location,
         /// What is wrong.
         reason: String,
+    },
+    /// The state type's schema at the snapshot's version is not the one the snapshot was
+    /// written with (the type changed without a version bump, or a snapshot of an earlier
+    /// strata without a fingerprint): refused, never decoded into the wrong fields.
+    #[error(
+        "the snapshot's `{state_type}` version {version} was written with schema fingerprint {}, but this program's version {version} has {}: the type changed without a version bump",
+        found.as_deref().unwrap_or("(none)"),
+        expected.as_deref().unwrap_or("(none)")
+    )]
+    SchemaMismatch {
+        /// The state type.
+        state_type: String,
+        /// Its version in the snapshot.
+        version: u32,
+        /// The fingerprint the snapshot carries (hex).
+        found: Option<String>,
+        /// The fingerprint of this program's schema at that version (hex).
+        expected: Option<String>,
     },
     /// The snapshot names a version of its state type that the type never had.
     #[error("the snapshot holds `{state_type}` version {version}, which the type never had")]
@@ -161,6 +182,9 @@ struct Header {
     events: u64,
     payload_len: usize,
     crc32: u32,
+    /// Hex, as `index.json` writes fingerprints; absent in snapshots of earlier strata.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    schema_fingerprint: Option<String>,
 }
 
 impl Snapshot {
@@ -175,6 +199,7 @@ impl Snapshot {
             offsets,
             events,
             payload,
+            schema_fingerprint: schema_fingerprint::<S>(state_version::<S>()),
         }
     }
 
@@ -185,6 +210,18 @@ impl Snapshot {
         let state_type = std::any::type_name::<S>().to_owned();
         if self.state_version > latest {
             return Err(SnapshotError::Newer { state_type, found: self.state_version, latest });
+        }
+        // The shape the bytes were written in must be the shape this program declares for that
+        // version: a type changed without a version bump (fields reordered, retyped) would
+        // otherwise decode into the wrong fields.
+        let expected = schema_fingerprint::<S>(self.state_version);
+        if self.schema_fingerprint.is_none() || self.schema_fingerprint != expected {
+            return Err(SnapshotError::SchemaMismatch {
+                state_type,
+                version: self.state_version,
+                found: self.schema_fingerprint.map(|f| format!("{f:016x}")),
+                expected: expected.map(|f| format!("{f:016x}")),
+            });
         }
         let decode =
             S::decoder(self.state_version).ok_or_else(|| SnapshotError::UnknownVersion {
@@ -220,6 +257,7 @@ impl Snapshot {
             events: self.events,
             payload_len: self.payload.len(),
             crc32: crc32fast::hash(&self.payload),
+            schema_fingerprint: self.schema_fingerprint.map(|f| format!("{f:016x}")),
         };
         let mut out = format!("{MAGIC}\n").into_bytes();
         out.extend(serde_json::to_vec(&header).expect("headers serialize"));
@@ -255,8 +293,24 @@ impl Snapshot {
             offsets: header.offsets,
             events: header.events,
             payload: payload.to_vec(),
+            schema_fingerprint: match header.schema_fingerprint {
+                Some(hex) => {
+                    Some(u64::from_str_radix(&hex, 16).map_err(|_| {
+                        damaged(format!("its schema fingerprint `{hex}` is not hex"))
+                    })?)
+                }
+                None => None,
+            },
         })
     }
+}
+
+/// The fingerprint of `S`'s schema at `version` (the shape its data has at that version): what
+/// a snapshot of `S` written at `version` carries, and must carry to be read.
+pub fn schema_fingerprint<S: Record>(version: u32) -> Option<u64> {
+    let schema = S::schema(&mut crate::schema::SchemaCx::new(version, None)).ok()?;
+    let parsed = apache_avro::Schema::parse_str(&schema.to_json().to_string()).ok()?;
+    Some(crate::schema::fingerprint(&parsed))
 }
 
 /// The version a state type writes: its record's last change.

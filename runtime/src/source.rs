@@ -30,11 +30,7 @@ impl WriterSchema {
     }
 }
 
-/// The Rabin fingerprint (CRC-64-AVRO) of a schema's parsing canonical form.
-pub fn fingerprint(schema: &apache_avro::Schema) -> u64 {
-    let bytes = schema.fingerprint::<apache_avro::rabin::Rabin>().bytes;
-    u64::from_le_bytes(bytes.try_into().expect("a Rabin fingerprint has 8 bytes"))
-}
+pub use crate::schema::fingerprint;
 
 /// A schema source failed.
 #[derive(Debug, thiserror::Error)]

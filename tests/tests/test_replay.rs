@@ -168,6 +168,7 @@ fn a_snapshot_of_an_older_state_version_is_upcast() {
         offsets: report.positions.clone(),
         events: 40,
         payload: ledger_v1_payload(&expected(first)),
+        schema_fingerprint: strata::snapshot::schema_fingerprint::<Ledger>(1),
     };
     store.save(&old).unwrap();
     produce(&broker, &topic, second);
@@ -442,4 +443,64 @@ fn replay_every_version<E: Event + std::fmt::Debug + PartialEq>(name: &str) {
 fn every_version_of_both_example_aggregates_replays_in_per_key_order() {
     replay_every_version::<AccountEvent>("bank-all");
     replay_every_version::<strata_tests::shop::OrderEvent>("shop-all");
+}
+
+/// The ledger's version 2, but with two fields of the same wire type swapped, and no version
+/// bump: the mistake a snapshot must not survive.
+mod swapped {
+    use std::collections::BTreeMap;
+
+    #[derive(strata::Record, Debug, Default, Clone, PartialEq)]
+    #[strata(name = "Ledger")]
+    pub struct Account {
+        pub balance_cents: i64,
+        pub deposits: i64,
+    }
+
+    #[derive(strata::Record, Debug, Default, Clone, PartialEq)]
+    pub struct Written {
+        pub accounts: BTreeMap<String, Account>,
+    }
+}
+
+/// The same state as it was written: `deposits` before `balance_cents`.
+mod written {
+    use std::collections::BTreeMap;
+
+    #[derive(strata::Record, Debug, Default, Clone, PartialEq)]
+    #[strata(name = "Ledger")]
+    pub struct Account {
+        pub deposits: i64,
+        pub balance_cents: i64,
+    }
+
+    #[derive(strata::Record, Debug, Default, Clone, PartialEq)]
+    pub struct Written {
+        pub accounts: BTreeMap<String, Account>,
+    }
+}
+
+#[test]
+fn a_snapshot_whose_state_type_changed_without_a_version_bump_is_refused_not_misread() {
+    use strata::snapshot::Location;
+    let state = written::Written {
+        accounts: [("a".to_owned(), written::Account { deposits: 3, balance_cents: 1_000 })].into(),
+    };
+    let snapshot = Snapshot::of("t", &state, BTreeMap::new(), 3);
+    let bytes = snapshot.to_bytes();
+    let read = Snapshot::from_bytes(&bytes, Location::File("x".into())).unwrap();
+    // Read by the type that wrote it: the same state.
+    assert_eq!(read.state::<written::Written>().unwrap(), state);
+    // Read by the reordered type at the same version: the bytes would decode (same wire type,
+    // swapped values), but the fingerprint says the shape is not this one.
+    let error = read.state::<swapped::Written>().unwrap_err();
+    assert!(
+        matches!(error, strata::snapshot::SnapshotError::SchemaMismatch { version: 1, .. }),
+        "{error}"
+    );
+    assert!(error.to_string().contains("changed without a version bump"), "{error}");
+    // A snapshot written without a fingerprint (an earlier strata) is refused too.
+    let mut old = snapshot.clone();
+    old.schema_fingerprint = None;
+    assert!(old.state::<written::Written>().is_err());
 }
