@@ -47,12 +47,18 @@ fn the_committed_history_passes_the_check() {
     }
 }
 
-#[test]
-fn a_published_file_edited_by_hand_fails_with_exit_code_1_naming_the_field_and_the_restore() {
-    let dir = copy_of_schemas("edited");
+/// A copy of `schemas/` whose `bank.accounts-value/v2.avsc` was edited by hand (a default).
+fn copy_with_an_edited_file(name: &str) -> PathBuf {
+    let dir = copy_of_schemas(name);
     let v2 = dir.join("bank.accounts-value/v2.avsc");
     let text = std::fs::read_to_string(&v2).unwrap().replace("\"EUR\"", "\"USD\"");
     std::fs::write(&v2, text).unwrap();
+    dir
+}
+
+#[test]
+fn a_published_file_edited_by_hand_fails_with_exit_code_1_naming_the_field_and_the_restore() {
+    let dir = copy_with_an_edited_file("edited");
     let out = xtask(&["schemas", "--check", "--dir", dir.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
@@ -358,10 +364,7 @@ fn check_gates_every_version_at_its_subjects_level_and_acknowledges_declared_bre
 
 #[test]
 fn every_output_format_of_check_carries_the_history_findings_with_their_rule_ids() {
-    let dir = copy_of_schemas("formats");
-    let v2 = dir.join("bank.accounts-value/v2.avsc");
-    let text = std::fs::read_to_string(&v2).unwrap().replace("\"EUR\"", "\"USD\"");
-    std::fs::write(&v2, text).unwrap();
+    let dir = copy_with_an_edited_file("formats");
     std::fs::remove_file(dir.join("shop.orders-value/v4.avsc")).unwrap();
     let dir_arg = dir.to_str().unwrap();
 

@@ -192,17 +192,24 @@ fn a_registered_history_that_differs_from_schemas_is_drift_and_blocks_registrati
     let _ = std::fs::remove_dir_all(dir);
 }
 
-#[test]
-fn the_registrys_level_governs_and_an_incompatible_new_version_fails_the_check() {
-    let (server, dir) = start("level", None);
+/// A registry holding every version of the bank's events (inline), versions 2 and 3 then
+/// soft-deleted: (server, its directory, its URL).
+fn registered_then_2_and_3_soft_deleted(name: &str) -> (Server, PathBuf, String) {
+    let (server, dir) = start(name, None);
     let url = server.url();
-    // Everything registered, then versions 2 and 3 soft-deleted (no longer registered
-    // history) and the global level set to FORWARD: version 1 must read version 2's data.
     let out = xtask(&["register", "--registry", &url, "--inline"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     for v in [3, 2] {
         http("DELETE", &format!("{url}/subjects/bank.accounts-value/versions/{v}"), None);
     }
+    (server, dir, url)
+}
+
+#[test]
+fn the_registrys_level_governs_and_an_incompatible_new_version_fails_the_check() {
+    // Everything registered, then versions 2 and 3 soft-deleted (no longer registered
+    // history) and the global level set to FORWARD: version 1 must read version 2's data.
+    let (server, dir, url) = registered_then_2_and_3_soft_deleted("level");
     let (status, _) =
         http("PUT", &format!("{url}/config"), Some(json!({"compatibility": "FORWARD"})));
     assert_eq!(status, 200);
@@ -390,15 +397,9 @@ fn a_subject_the_registry_does_not_know_yet_has_nothing_to_break() {
 
 #[test]
 fn registry_version_numbers_that_no_longer_follow_the_type_are_found_not_compared_by_position() {
-    let (server, dir) = start("numbering", None);
-    let url = server.url();
-    let out = xtask(&["register", "--registry", &url, "--inline"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     // Versions 2 and 3 soft-deleted, then registered again: a registry never reuses a number,
     // so they come back as versions 4 and 5.
-    for v in [3, 2] {
-        http("DELETE", &format!("{url}/subjects/bank.accounts-value/versions/{v}"), None);
-    }
+    let (server, dir, url) = registered_then_2_and_3_soft_deleted("numbering");
     let out = xtask(&["register", "--registry", &url, "--inline"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(
