@@ -194,42 +194,11 @@ pub(crate) struct Ticker {
     every: Duration,
     last: Instant,
     polls: u32,
-    /// The last poll returned nothing.
-    idle: bool,
-}
-
-/// One turn of a consumer loop ([`Ticker::turn`]).
-pub(crate) enum Turn<'c> {
-    /// The progress callback asked to stop.
-    Stop,
-    /// The poll returned nothing.
-    Idle,
-    /// A record.
-    Record(rdkafka::message::BorrowedMessage<'c>),
 }
 
 impl Ticker {
     pub(crate) fn new(every: Duration) -> Self {
-        Ticker { every, last: Instant::now(), polls: 0, idle: false }
-    }
-
-    /// One turn of the poll loop replay and migration share: the progress tick when due
-    /// (`on_tick` returning `false` stops), then one poll of up to 100 ms.
-    pub(crate) fn turn<'c, C: ConsumerContext, E: From<ClientError>>(
-        &mut self,
-        consumer: &'c BaseConsumer<C>,
-        on_tick: impl FnOnce() -> Result<bool, E>,
-    ) -> Result<Turn<'c>, E> {
-        if self.due(self.idle) && !on_tick()? {
-            return Ok(Turn::Stop);
-        }
-        let polled = consumer.poll(Duration::from_millis(100));
-        self.idle = polled.is_none();
-        match polled {
-            None => Ok(Turn::Idle),
-            Some(Ok(message)) => Ok(Turn::Record(message)),
-            Some(Err(e)) => Err(ClientError::new("consuming", e).into()),
-        }
+        Ticker { every, last: Instant::now(), polls: 0 }
     }
 
     /// Whether a tick is due before the next poll; `idle`: the last poll returned nothing.

@@ -37,7 +37,6 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use crate::codec::{CodecError, Decoder};
 use crate::error::DecodeError;
 use crate::event::{Event, Record};
-use crate::kafka::Turn;
 use crate::snapshot::{Snapshot, SnapshotError, SnapshotStore};
 use crate::source::SchemaSource;
 
@@ -418,22 +417,22 @@ impl<E: Event> Replay<E> {
             self.config.mode == Mode::CatchUp
                 && positions.iter().all(|(p, next)| *next >= ends.get(p).copied().unwrap_or(0))
         };
+        let mut idle = false;
         while !done(&positions) {
-            let message = match ticker.turn(&consumer, || {
+            if ticker.due(idle) {
                 if self.config.group.is_some() {
                     commit(&consumer, topic, &shared)?;
                 }
-                Ok::<_, ReplayError>(on_progress(&Progress::of(
-                    report.events,
-                    started,
-                    &positions,
-                    &ends,
-                )))
-            })? {
-                Turn::Stop => break,
-                Turn::Idle => continue,
-                Turn::Record(message) => message,
+                if !on_progress(&Progress::of(report.events, started, &positions, &ends)) {
+                    break;
+                }
+            }
+            let polled = consumer.poll(Duration::from_millis(100));
+            idle = polled.is_none();
+            let Some(polled) = polled else {
+                continue;
             };
+            let message = polled.map_err(kafka("consuming"))?;
             let (partition, offset) = (message.partition(), message.offset());
             let position = Position {
                 topic,

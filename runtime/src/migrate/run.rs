@@ -1,7 +1,6 @@
 //! The migration loop: the reading half (consume, decode, re-encode) on the caller's thread, the writing half on its own (`writer`).
 
 use super::*;
-use crate::kafka::Turn;
 
 /// Migrates every source record up to the end offsets seen at start, resuming after what the
 /// target already holds.
@@ -117,24 +116,25 @@ pub(super) fn read(
     let mut value = Vec::with_capacity(256);
     let started = Instant::now();
     let mut ticker = crate::kafka::Ticker::new(config.progress_every);
+    let mut idle = false;
     loop {
         held.apply(consumer.context().take(), &mut report)?;
         if held.done() && config.mode == Mode::CatchUp {
             break;
         }
-        let message = match ticker.turn(&consumer, || {
+        if ticker.due(idle) {
             delivered(producer)?;
-            Ok::<_, MigrateError>(on_progress(&Progress::of(
-                report.migrated,
-                started,
-                &held.positions,
-                &held.ends,
-            )))
-        })? {
-            Turn::Stop => break,
-            Turn::Idle => continue,
-            Turn::Record(message) => message,
+            let progress = Progress::of(report.migrated, started, &held.positions, &held.ends);
+            if !on_progress(&progress) {
+                break;
+            }
+        }
+        let polled = consumer.poll(Duration::from_millis(100));
+        idle = polled.is_none();
+        let Some(message) = polled else {
+            continue;
         };
+        let message = message.map_err(kafka("consuming"))?;
         let (partition, offset) = (message.partition(), message.offset());
         held.apply(consumer.context().take(), &mut report)?;
         // A record of a partition no longer held, or from before it was resumed: its owner
