@@ -344,6 +344,11 @@ fn compare(
     // The text each version has once this run's writes are done, for the index.
     let mut texts: BTreeMap<u32, String> =
         dir.versions.iter().map(|v| (v.version, v.text.clone())).collect();
+    // A file to write once the whole run is clean, and its text for the index.
+    let mut stage = |version: u32, file: PathBuf, text: String| {
+        texts.insert(version, text.clone());
+        plan.push((file, text));
+    };
 
     for (version, schema) in &derived.versions {
         let text = schema.to_pretty_string();
@@ -351,8 +356,7 @@ fn compare(
         let pending = subject_dir.join(format!("v{version}.avsc.new"));
         let Some(published) = published.get(version) else {
             if write.any() {
-                texts.insert(*version, text.clone());
-                plan.push((file, text));
+                stage(*version, file, text);
                 index_changed = true;
             } else {
                 report.findings.push(finding(
@@ -374,8 +378,7 @@ fn compare(
         let same = file_json.as_ref().is_some_and(|f| identity(f) == identity(&derived_json));
         if unlisted && !same {
             if write.any() {
-                texts.insert(*version, text.clone());
-                plan.push((file.clone(), text));
+                stage(*version, file.clone(), text);
                 index_changed = true;
                 report.findings.push(finding(
                     "UNPUBLISHED_FILE",
@@ -425,8 +428,7 @@ fn compare(
                     docs.entry(place).or_default().push(*version);
                 }
                 if write == Write::AcceptingDocs {
-                    texts.insert(*version, text.clone());
-                    plan.push((file.clone(), text));
+                    stage(*version, file.clone(), text);
                 }
             }
             continue;

@@ -207,8 +207,9 @@ pub fn push_gate(
 
 /// `cargo xtask check --registry`: after the offline history check.
 fn check_registry(registry: &Registry, dir: &Path, report: &mut Report) -> anyhow::Result<()> {
+    let levels = level_config(dir)?;
     for event in strata::event_types() {
-        let subject = crate::remote::examine(registry, event, dir, report)?;
+        let subject = crate::remote::examine(registry, event, dir, &levels, report)?;
         eprintln!(
             "{}: {} of {} version(s) registered, {} to register, at {}",
             subject.subject,

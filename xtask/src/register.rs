@@ -124,8 +124,9 @@ impl crate::flags::Register {
             .context("no registry named: give --registry URL or set SCHEMA_REGISTRY_URL")?;
         let mut report = Report::default();
         let mut subjects = Vec::new();
+        let levels = crate::gate::level_config(&dir)?;
         for event in strata::event_types() {
-            subjects.push(examine(&registry, event, &dir, &mut report)?);
+            subjects.push(examine(&registry, event, &dir, &levels, &mut report)?);
         }
         if report.errors() > 0 {
             crate::gate::finish(&report, crate::flags::Format::Text);

@@ -86,12 +86,13 @@ fn canonical(text: &str) -> anyhow::Result<String> {
 }
 
 /// Reads a subject's committed and registered histories, and reports drift and the checks of
-/// its unregistered versions (locally at the registry's level, and by the registry) to
-/// `report`.
+/// its unregistered versions (locally at the registry's level, and by the registry against the
+/// offline gate at `levels`, `schemas/compatibility.json`) to `report`.
 pub fn examine(
     registry: &Registry,
     event: &'static EventType,
     dir: &Path,
+    levels: &strata::compat::LevelConfig,
     report: &mut Report,
 ) -> anyhow::Result<Subject> {
     let subject = event.subject();
@@ -196,7 +197,7 @@ pub fn examine(
     // Every unregistered version, as the registry judges it against what it holds, and as
     // the offline gate judges the same (at `schemas/compatibility.json`'s level): the two
     // verdicts must agree, or CI's gate and the registry say different things.
-    let declared = crate::gate::level_config(dir)?.level(&examined.subject);
+    let declared = levels.level(&examined.subject);
     let registered = &prepared[..matched];
     for version in examined.pending() {
         let text = &examined.texts[version as usize - 1];
