@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it, on a fresh machine or an old one: installs what the
-# tests cross-check against (Python implementations, Avro Java, a Kafka broker), then checks formatting and
+# tests cross-check against (Python implementations, Avro Java, a Kafka broker, PostgreSQL), then checks formatting and
 # lints, and runs every test of the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +11,9 @@ scripts/setup-java.sh
 STRATA_NISSHI="$(scripts/setup-broker.sh)"
 export STRATA_NISSHI
 export STRATA_PYTHON="$PWD/.venv/bin/python"
+# PostgreSQL for the read-model tests (Debian's packages; each test starts its own cluster).
+STRATA_PG_BIN="$(scripts/setup-postgres.sh)"
+export STRATA_PG_BIN
 # In CI the property tests take a fixed seed, so a red build reproduces; elsewhere each run
 # explores new cases (set PROPTEST_RNG_SEED to replay one).
 if [ -n "${CI:-}" ] && [ "${CI}" != "false" ]; then

@@ -50,6 +50,8 @@ pub mod kafka;
 pub mod layout;
 #[cfg(feature = "kafka")]
 pub mod migrate;
+#[cfg(feature = "postgres")]
+pub mod readmodel;
 pub mod references;
 #[cfg(feature = "registry")]
 pub mod registry;
@@ -144,6 +146,10 @@ pub enum Error {
     #[cfg(feature = "kafka")]
     #[error(transparent)]
     Replay(#[from] replay::ReplayError),
+    /// A read model's projector could not run or finish.
+    #[cfg(feature = "postgres")]
+    #[error(transparent)]
+    Projector(#[from] readmodel::ProjectorError),
     /// A record could not be applied by a replay.
     #[cfg(feature = "kafka")]
     #[error(transparent)]

@@ -622,13 +622,15 @@ fn flush(producer: &Option<BaseProducer>) -> Result<(), ReplayError> {
     Ok(())
 }
 
-fn dead_letter(
+/// Sends `message` to the dead-letter topic with its coordinates and `error` as headers
+/// (delivery is confirmed by the caller's flush).
+pub(crate) fn dead_letter(
     producer: &BaseProducer,
     topic: &str,
     message: &rdkafka::message::BorrowedMessage<'_>,
     schema_id: Option<u32>,
     error: &RecordError,
-) -> Result<(), ReplayError> {
+) -> Result<(), crate::kafka::ClientError> {
     let (partition, offset) = (message.partition().to_string(), message.offset().to_string());
     let schema_id = schema_id.map(|id| id.to_string()).unwrap_or_default();
     let error = crate::error::Chain(error).to_string();
@@ -646,14 +648,14 @@ fn dead_letter(
     if let Some(payload) = message.payload() {
         record = record.payload(payload);
     }
-    producer.send(record).map_err(|(e, _)| {
-        ReplayError::Kafka(crate::kafka::ClientError::new("dead-lettering", e).at(topic, None))
-    })?;
+    producer
+        .send(record)
+        .map_err(|(e, _)| crate::kafka::ClientError::new("dead-lettering", e).at(topic, None))?;
     producer.poll(Duration::ZERO);
     Ok(())
 }
 
 /// The schema id of a Confluent-framed record, if its header is readable.
-fn frame_id(bytes: &[u8]) -> Option<u32> {
+pub(crate) fn frame_id(bytes: &[u8]) -> Option<u32> {
     crate::wire::split_frame(bytes).ok().map(|(id, _)| id)
 }

@@ -21,11 +21,7 @@ pub fn history<E: Event>(version: u32) -> String {
 
 /// `E`'s committed history under ids 1 to its latest version (id = version).
 pub fn source_of<E: Event>() -> Arc<LocalSource> {
-    let source = LocalSource::new();
-    for version in 1..=E::VERSION {
-        source.insert(version, &E::subject(), &history::<E>(version)).unwrap();
-    }
-    Arc::new(source)
+    strata_tests::history_source::<E>()
 }
 
 /// Framed records of every version of `E` (`per_branch` events of each event type it had),

@@ -5,6 +5,7 @@
 
 pub mod broker;
 pub mod kafka;
+pub mod postgres;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,485 @@
+//! Read models in a real PostgreSQL (a throwaway cluster per test) from a real broker: every
+//! historical version projected into rows, exactly once across SIGKILLs and rebalances, bad
+//! records stopped or dead-lettered, and a version bump rebuilt beside the serving version.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::Message;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Headers;
+use strata::Decoder;
+use strata::kafka::Mode;
+use strata::readmodel::postgres::Client;
+use strata::readmodel::{
+    Projector, ProjectorConfig, ProjectorError, ReadModel, VersionState, drop_version, versions,
+};
+use strata::replay::RecordError;
+use strata_tests::balances::{Balances, kind_name};
+use strata_tests::bank::AccountEvent;
+
+use support::broker::Broker;
+use support::kafka::{client, create_topic, produce, records_of, source_of, start};
+use support::postgres::Postgres;
+
+/// One account row: holder, currency, holder kind (version 2), balance, deposits, frozen.
+type Row = (String, String, String, Option<String>, String, i32, bool);
+
+/// The rows applying each record's latest-typed event in order gives.
+fn expected_rows(records: &[(String, Vec<u8>)], version: u32) -> Vec<Row> {
+    let decoder = Decoder::<AccountEvent>::new(source_of::<AccountEvent>()).unwrap();
+    #[derive(Default)]
+    struct Account {
+        holder: String,
+        currency: String,
+        kind: String,
+        balance: i128,
+        deposits: i32,
+        frozen: bool,
+    }
+    let mut accounts: BTreeMap<String, Account> = BTreeMap::new();
+    for (key, framed) in records {
+        let account = accounts
+            .entry(key.clone())
+            .or_insert_with(|| Account { kind: "unknown".into(), ..Account::default() });
+        match decoder.decode(framed).unwrap() {
+            AccountEvent::Opened(opened) => {
+                account.holder = opened.holder;
+                account.currency = opened.currency;
+                account.kind = kind_name(opened.holder_kind).into();
+            }
+            AccountEvent::Deposited(deposit) => {
+                account.balance += i128::from(deposit.amount_cents);
+                account.deposits += 1;
+            }
+            AccountEvent::Frozen(_) => account.frozen = true,
+        }
+    }
+    accounts
+        .into_iter()
+        .map(|(key, a)| {
+            let kind = (version >= 2).then_some(a.kind);
+            (key, a.holder, a.currency, kind, a.balance.to_string(), a.deposits, a.frozen)
+        })
+        .collect()
+}
+
+/// The account rows readers see (`schema`: `bank_balances`, or a version's own schema).
+fn rows(db: &mut Client, schema: &str) -> Vec<Row> {
+    let has_kind: bool = db
+        .query_one(
+            "SELECT count(*) > 0 FROM information_schema.columns \
+             WHERE table_schema = $1 AND table_name = 'accounts' AND column_name = 'holder_kind'",
+            &[&schema],
+        )
+        .unwrap()
+        .get(0);
+    let kind = if has_kind { "holder_kind" } else { "NULL::text" };
+    db.query(
+        &format!(
+            "SELECT account, holder, currency, {kind}, balance_cents::text, deposits, frozen \
+             FROM {schema}.accounts ORDER BY account"
+        ),
+        &[],
+    )
+    .unwrap()
+    .iter()
+    .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6)))
+    .collect()
+}
+
+/// How many records the log holds, and how many distinct (partition, offset) among them.
+fn applied(db: &mut Client, schema: &str) -> (i64, i64) {
+    let row = db
+        .query_one(
+            &format!(
+                "SELECT count(*), count(DISTINCT (partition, \"offset\")) FROM {schema}.applied"
+            ),
+            &[],
+        )
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+fn config(broker: &Broker, topic: &str) -> ProjectorConfig {
+    let mut config = ProjectorConfig::new(broker.brokers());
+    config.topic = Some(topic.to_owned());
+    config.mode = Mode::CatchUp;
+    config.batch_wait = Duration::from_millis(50);
+    config
+}
+
+fn project<M: ReadModel<AccountEvent>>(
+    config: ProjectorConfig,
+    db: &mut Client,
+    model: M,
+) -> Result<strata::readmodel::ProjectorReport, ProjectorError> {
+    let mut projector = Projector::new(config, source_of::<AccountEvent>(), model)?;
+    projector.run(db, &mut |_| true)
+}
+
+#[test]
+fn every_historical_version_is_projected_into_rows_exactly_once_and_a_restart_resumes() {
+    let (broker, topic) = start("readmodel", 3);
+    let pg = Postgres::start();
+    let mut db = pg.connect("postgres");
+    let records = records_of::<AccountEvent>(8, 1, "account", 10);
+    let (first, second) = records.split_at(50);
+    produce(&broker, &topic, first);
+
+    let report = project(config(&broker, &topic), &mut db, Balances::<1>::default()).unwrap();
+    assert_eq!(report.applied, first.len() as u64);
+    assert!(report.switched && report.serving, "a caught-up first version serves: {report:?}");
+    // Readers query `bank_balances`, which points at version 1's tables.
+    assert_eq!(rows(&mut db, "bank_balances"), expected_rows(first, 1));
+    assert_eq!(applied(&mut db, "bank_balances"), (50, 50));
+
+    // Nothing new: nothing applied again.
+    let report = project(config(&broker, &topic), &mut db, Balances::<1>::default()).unwrap();
+    assert_eq!(report.applied, 0);
+    // New records: only those.
+    produce(&broker, &topic, second);
+    let report = project(config(&broker, &topic), &mut db, Balances::<1>::default()).unwrap();
+    assert_eq!(report.applied, second.len() as u64);
+    assert_eq!(rows(&mut db, "bank_balances"), expected_rows(&records, 1));
+    let n = records.len() as i64;
+    assert_eq!(applied(&mut db, "bank_balances"), (n, n));
+    let decoder = Decoder::<AccountEvent>::new(source_of::<AccountEvent>()).unwrap();
+    let kinds: std::collections::HashSet<_> = records
+        .iter()
+        .map(|(_, framed)| std::mem::discriminant(&decoder.decode(framed).unwrap()))
+        .collect();
+    assert_eq!(kinds.len(), 3, "opened, deposited and frozen (retired closings) all applied");
+
+    // The books: one version, serving, with every partition's next offset.
+    let listed = versions(&mut db, Some("bank_balances")).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].state, VersionState::Serving);
+    assert_eq!(listed[0].offsets.values().sum::<i64>(), n);
+}
+
+#[test]
+fn a_bad_record_stops_the_projector_after_everything_before_it_or_goes_to_the_dead_letter_topic() {
+    let (broker, topic) = start("readmodel-poison", 1);
+    let pg = Postgres::start();
+    let mut records = records_of::<AccountEvent>(3, 5, "account", 4);
+    // Offset 7: not Confluent framing (a decode error). Offset 12: a good event without a key,
+    // which `apply` refuses (after rolling back its batch, it is the bad record).
+    let garbage = (String::from("account-3"), vec![1, 0, 0, 0, 1, 2, 3]);
+    records.insert(7, garbage);
+    produce(&broker, &topic, &records[..12]);
+    let keyless = records[20].1.clone();
+    let producer: rdkafka::producer::BaseProducer = client(&broker.brokers()).create().unwrap();
+    producer.send(rdkafka::producer::BaseRecord::<[u8], _>::to(&topic).payload(&keyless)).unwrap();
+    rdkafka::producer::Producer::flush(&producer, Duration::from_secs(10)).unwrap();
+    produce(&broker, &topic, &records[12..]);
+
+    let stop = pg.create_database("stop");
+    let mut db = pg.connect(&stop);
+    let error = project(config(&broker, &topic), &mut db, Balances::<1>::default()).unwrap_err();
+    match &error {
+        ProjectorError::Record {
+            partition: 0,
+            offset: 7,
+            schema_id: None,
+            source: RecordError::Decode(_),
+            ..
+        } => {}
+        other => panic!("expected the garbage record's coordinates, got {other}"),
+    }
+    assert!(
+        error.to_string().contains(&format!("topic `{topic}` partition 0 offset 7")),
+        "{error}"
+    );
+    assert_eq!(applied(&mut db, "bank_balances_v1"), (7, 7), "every record before it applied");
+
+    let dlt_db = pg.create_database("dlt");
+    let mut db = pg.connect(&dlt_db);
+    let dead = format!("{topic}.dlt");
+    create_topic(&broker, &dead, 1);
+    let mut with_dlt = config(&broker, &topic);
+    with_dlt.dead_letter_topic = Some(dead.clone());
+    let report = project(with_dlt, &mut db, Balances::<1>::default()).unwrap();
+    let total = records.len() as u64 + 1;
+    assert_eq!((report.dead_lettered, report.applied), (2, total - 2));
+    let mut good = records.clone();
+    good.remove(7);
+    assert_eq!(rows(&mut db, "bank_balances"), expected_rows(&good, 1));
+
+    // Both dead letters, with their coordinates and reasons.
+    let consumer: BaseConsumer =
+        client(&broker.brokers()).set("group.id", "dlt-check").create().unwrap();
+    let mut assignment = rdkafka::TopicPartitionList::new();
+    assignment.add_partition_offset(&dead, 0, rdkafka::Offset::Beginning).unwrap();
+    consumer.assign(&assignment).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut letters = Vec::new();
+    while letters.len() < 2 {
+        assert!(Instant::now() < deadline, "the dead letters did not arrive: {letters:?}");
+        let Some(message) = consumer.poll(Duration::from_millis(500)) else { continue };
+        let message = message.unwrap();
+        let headers: BTreeMap<String, String> = message
+            .headers()
+            .unwrap()
+            .iter()
+            .map(|h| (h.key.to_owned(), String::from_utf8_lossy(h.value.unwrap()).into_owned()))
+            .collect();
+        letters.push((headers["strata.source.offset"].clone(), headers["strata.error"].clone()));
+    }
+    assert_eq!(letters[0].0, "7");
+    assert!(letters[0].1.contains("magic byte"), "{letters:?}");
+    assert_eq!(letters[1].0, "12");
+    assert!(letters[1].1.contains("needs the account as its key"), "{letters:?}");
+}
+
+/// A `bank-projector` process.
+struct Process {
+    child: Child,
+    output: Arc<Mutex<Vec<String>>>,
+}
+
+impl Process {
+    fn start(broker: &Broker, database: &str, topic: &str, extra: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_bank-projector"))
+            .args(["--brokers", &broker.brokers(), "--database", database, "--topic", topic])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let output = Arc::new(Mutex::new(Vec::new()));
+        let lines = Arc::clone(&output);
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(line);
+            }
+        });
+        Process { child, output }
+    }
+
+    fn kill(&mut self) {
+        // SIGKILL: no destructor, no rollback from the client's side.
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// The last `applied=` this process reported, and the partitions it held then.
+    fn last_progress(&self) -> Option<(u64, String)> {
+        let lines = self.output.lock().unwrap();
+        lines.iter().rev().find_map(|line| {
+            let rest = line.strip_prefix("progress applied=")?;
+            let (applied, partitions) = rest.split_once(" partitions=")?;
+            let partitions = partitions.split(' ').next()?;
+            Some((applied.parse().ok()?, partitions.to_owned()))
+        })
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn count(db: &mut Client, schema: &str) -> i64 {
+    let exists: bool = db
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&format!("{schema}.applied")])
+        .unwrap()
+        .get(0);
+    if !exists {
+        return 0;
+    }
+    db.query_one(&format!("SELECT count(*) FROM {schema}.applied"), &[]).unwrap().get(0)
+}
+
+/// 100,000 events of every historical version over four partitions.
+fn hundred_thousand(broker: &Broker, topic: &str) -> Vec<(String, Vec<u8>)> {
+    // 10 event types over the three versions, 10,000 each.
+    let records = records_of::<AccountEvent>(10_000, 7, "account", 500);
+    assert_eq!(records.len(), 100_000);
+    produce(broker, topic, &records);
+    records
+}
+
+#[test]
+fn killed_twelve_times_while_applying_100k_events_the_read_model_equals_one_built_without_crashes()
+{
+    let (broker, topic) = start("readmodel-kill", 4);
+    let pg = Postgres::start();
+    let records = hundred_thousand(&broker, &topic);
+    let total = records.len() as i64;
+
+    let clean = pg.create_database("clean");
+    let mut clean_db = pg.connect(&clean);
+    let started = Instant::now();
+    let report = project(config(&broker, &topic), &mut clean_db, Balances::<1>::default()).unwrap();
+    assert_eq!(report.applied, total as u64);
+    eprintln!("built without crashes in {:?}", started.elapsed());
+    let built = rows(&mut clean_db, "bank_balances");
+    assert_eq!(built, expected_rows(&records, 1));
+
+    let crashed = pg.create_database("crashed");
+    let mut db = pg.connect(&crashed);
+    let url = pg.url(&crashed);
+    let mut rng = support::Rng::new(20261203);
+    let mut kills = Vec::new();
+    while kills.len() < 12 {
+        let mut process = Process::start(&broker, &url, &topic, &["--catch-up"]);
+        let before = count(&mut db, "bank_balances_v1");
+        // Kill at a random moment once this process has applied something, so each kill
+        // lands in the middle of the work (never before it started, never after it ended).
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while count(&mut db, "bank_balances_v1") == before {
+            assert!(Instant::now() < deadline, "the projector applied nothing in 60 s");
+            assert!(process.child.try_wait().unwrap().is_none(), "the projector exited early");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(100 + rng.below(1500) as u64));
+        process.kill();
+        let at = count(&mut db, "bank_balances_v1");
+        assert!(at < total, "kill {} came after the work was done", kills.len() + 1);
+        kills.push(at);
+    }
+    // The last run, undisturbed, to the end.
+    let mut process = Process::start(&broker, &url, &topic, &["--catch-up"]);
+    let status = process.child.wait().unwrap();
+    assert!(status.success(), "the last run failed: {status}");
+    assert!(kills.windows(2).all(|w| w[0] <= w[1]), "work is never lost: {kills:?}");
+    assert!(kills.iter().filter(|&&at| at > 0).count() >= 11, "{kills:?}");
+
+    assert_eq!(applied(&mut db, "bank_balances"), (total, total), "each record applied once");
+    assert_eq!(rows(&mut db, "bank_balances"), built, "row for row");
+    eprintln!("applied at each kill: {kills:?}");
+}
+
+#[test]
+fn two_instances_split_the_partitions_and_with_one_killed_the_read_model_stays_exact() {
+    let (broker, topic) = start("readmodel-group", 4);
+    let pg = Postgres::start();
+    let mut db = pg.connect("postgres");
+    let url = pg.url("postgres");
+    let records = records_of::<AccountEvent>(4_000, 11, "account", 200);
+    let total = records.len() as i64;
+    let group = format!("{topic}.balances");
+    let session = ["--group", &group, "--session-timeout-ms", "6000", "--batch", "100"];
+    let mut a = Process::start(&broker, &url, &topic, &session);
+    let mut b = Process::start(&broker, &url, &topic, &session);
+    // Both join and split the partitions before the records arrive.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while a.last_progress().is_none() || b.last_progress().is_none() {
+        assert!(Instant::now() < deadline, "the instances did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    produce(&broker, &topic, &records);
+    // Kill one once both have applied part of their share.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (pa, pb) = (a.last_progress().unwrap(), b.last_progress().unwrap());
+        if pa.0 > 0 && pb.0 > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "both instances did not apply: {pa:?} {pb:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let at_kill = count(&mut db, "bank_balances_v1");
+    a.kill();
+    assert!(
+        at_kill < total,
+        "the kill came after the work was done: {:?} {:?}",
+        a.last_progress(),
+        b.last_progress()
+    );
+    let held_by_a = a.last_progress().unwrap().1;
+    // The survivor takes the dead one's partitions (after its session times out) from their
+    // stored offsets.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while count(&mut db, "bank_balances_v1") < total {
+        assert!(Instant::now() < deadline, "the survivor did not finish: {:?}", b.last_progress());
+        assert!(b.child.try_wait().unwrap().is_none(), "the survivor exited");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    b.kill();
+    let held_by_b = b.last_progress().unwrap().1;
+    assert!(!held_by_a.is_empty(), "the killed instance held partitions");
+    assert_eq!(held_by_b.split(',').count(), 4, "the survivor holds all: {held_by_b}");
+    assert_eq!(applied(&mut db, "bank_balances_v1"), (total, total), "each record applied once");
+    assert_eq!(rows(&mut db, "bank_balances_v1"), expected_rows(&records, 1));
+}
+
+#[test]
+fn a_version_bump_rebuilds_100k_events_beside_the_serving_version_then_switches_atomically() {
+    let (broker, topic) = start("readmodel-rebuild", 4);
+    let pg = Postgres::start();
+    let mut db = pg.connect("postgres");
+    let records = hundred_thousand(&broker, &topic);
+    let total = records.len() as i64;
+    let report = project(config(&broker, &topic), &mut db, Balances::<1>::default()).unwrap();
+    assert_eq!(report.applied, total as u64);
+    let v1 = expected_rows(&records, 1);
+    let v2 = expected_rows(&records, 2);
+    assert_eq!(rows(&mut db, "bank_balances"), v1);
+
+    // A reader keeps querying `bank_balances` during the rebuild: it sees version 1 whole, then
+    // version 2 whole, never a partial table.
+    let done = AtomicBool::new(false);
+    let (seen, report) = std::thread::scope(|scope| {
+        let reader = scope.spawn(|| {
+            let mut reader = pg.connect("postgres");
+            let mut seen = Vec::new();
+            while !done.load(Ordering::Acquire) {
+                let now = rows(&mut reader, "bank_balances");
+                let which = if now == v1 {
+                    1
+                } else if now == v2 {
+                    2
+                } else {
+                    panic!(
+                        "a reader saw a table that is neither version whole ({} rows)",
+                        now.len()
+                    )
+                };
+                if seen.last() != Some(&which) {
+                    seen.push(which);
+                }
+            }
+            seen
+        });
+        let report =
+            project(config(&broker, &topic), &mut pg.connect("postgres"), Balances::<2>::default());
+        done.store(true, Ordering::Release);
+        (reader.join().unwrap(), report.unwrap())
+    });
+    assert_eq!(report.applied, total as u64, "version 2 is built from the first offset");
+    assert!(report.switched);
+    assert_eq!(seen, vec![1, 2], "readers saw version 1 while version 2 was built, then version 2");
+    assert_eq!(rows(&mut db, "bank_balances"), v2);
+
+    let listed: Vec<_> = versions(&mut db, Some("bank_balances"))
+        .unwrap()
+        .into_iter()
+        .map(|v| (v.version, v.state))
+        .collect();
+    assert_eq!(listed, vec![(1, VersionState::Retired), (2, VersionState::Serving)]);
+    // Version 1's projectors stop, saying why.
+    let error = project(config(&broker, &topic), &mut db, Balances::<1>::default()).unwrap_err();
+    assert!(matches!(error, ProjectorError::Superseded { version: 1, serving: 2, .. }), "{error}");
+    // The serving version cannot be dropped; the retired one can.
+    let error = drop_version(&mut db, "bank_balances", 2).unwrap_err();
+    assert!(matches!(error, ProjectorError::DropServing { .. }), "{error}");
+    drop_version(&mut db, "bank_balances", 1).unwrap();
+    let gone: bool =
+        db.query_one("SELECT to_regnamespace('bank_balances_v1') IS NULL", &[]).unwrap().get(0);
+    assert!(gone, "version 1's schema is dropped");
+    assert_eq!(versions(&mut db, None).unwrap().len(), 1);
+    assert_eq!(rows(&mut db, "bank_balances"), v2);
+}
