@@ -34,6 +34,7 @@ pub mod kw {
     pub const FROM: &str = "from";
     pub const WITH: &str = "with";
     pub const AFTER: &str = "after";
+    pub const STATE: &str = "state";
 }
 
 /// Collects errors; everything is reported at one checkpoint.
@@ -189,6 +190,8 @@ pub struct Container {
     /// `breaks(in = N, reason = "...")` (events): versions that deliberately break Avro
     /// compatibility with the one before, read through upgrade functions.
     pub breaks: Vec<Break>,
+    /// `state` (records): a state type whose history is locked in `schemas/` like an event's.
+    pub state: Option<Span>,
 }
 
 /// Options of a record field.
@@ -323,7 +326,9 @@ pub fn container(attrs: &[Attribute], kind: ContainerKind, errors: &mut Errors) 
     let mut out = Container::default();
     let allowed: &[&str] = match kind {
         ContainerKind::Event => &[kw::TOPIC, kw::NAMESPACE, kw::VERSION, kw::RETIRED, kw::BREAKS],
-        ContainerKind::Record => &[kw::NAME, kw::NAMESPACE, kw::RENAMED, kw::REMOVED, kw::UPGRADE],
+        ContainerKind::Record => {
+            &[kw::NAME, kw::NAMESPACE, kw::RENAMED, kw::REMOVED, kw::UPGRADE, kw::STATE]
+        }
         ContainerKind::Enum => &[kw::NAME, kw::NAMESPACE, kw::RENAMED],
     };
     for_each_key(attrs, errors, |meta| {
@@ -351,6 +356,8 @@ pub fn container(attrs: &[Attribute], kind: ContainerKind, errors: &mut Errors) 
         } else if is(meta, kw::BREAKS) {
             out.breaks.push(breaks(meta)?);
             Ok(())
+        } else if is(meta, kw::STATE) {
+            set_once(&mut out.state, key_span(meta), meta, kw::STATE)
         } else {
             out.retired.push(retired(meta)?);
             Ok(())

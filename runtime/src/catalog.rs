@@ -16,13 +16,32 @@ pub struct SourceLocation {
     pub line: u32,
 }
 
-/// An event type linked into this program, as registered by `#[derive(strata::Event)]`.
+/// What a registration's history describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TypeKind {
+    /// An event type: a topic's values, gated, registered and migrated.
+    Event,
+    /// A state type (`#[derive(strata::Record)]` with `#[strata(state)]`): what snapshots hold.
+    /// Its history is locked in `schemas/` like an event's (subject `<full name>-state`), so a
+    /// state type changed without a version bump fails `cargo xtask schemas --check`; it is
+    /// never registered with a Schema Registry.
+    State,
+}
+
+/// The suffix of a state type's subject in `schemas/`: no Schema Registry subject ends so
+/// (topic subjects end `-value` or `-key`, record names have no `-`).
+pub const STATE_SUFFIX: &str = "-state";
+
+/// An event type linked into this program, as registered by `#[derive(strata::Event)]`, or a
+/// state type, as registered by `#[derive(strata::Record)]` with `#[strata(state)]`.
 #[derive(Debug)]
 pub struct EventType {
     /// The Rust path of the type, such as `my_domain::bank::AccountEvent`.
     pub rust_name: &'static str,
-    /// The topic.
+    /// The topic; for a state type, its full Avro name.
     pub topic: &'static str,
+    /// An event type or a state type.
+    pub kind: TypeKind,
     /// The latest version.
     pub version: u32,
     /// Where the type is declared.
@@ -33,7 +52,7 @@ pub struct EventType {
     pub records: &'static [RecordSource],
     schema: fn(u32) -> Result<Schema, SchemaError>,
     schema_at: fn(u32) -> Result<Schema, SchemaError>,
-    transcoder: TranscoderFn,
+    transcoder: Option<TranscoderFn>,
 }
 
 /// Builds the [`crate::codec::Transcode`] of an event type.
@@ -58,13 +77,36 @@ impl EventType {
         EventType {
             rust_name,
             topic: E::TOPIC,
+            kind: TypeKind::Event,
             version: E::VERSION,
             source,
             breaks: E::BREAKS,
             records,
             schema: E::schema,
             schema_at: E::schema_at,
-            transcoder: crate::codec::Transcoder::<E>::boxed,
+            transcoder: Some(crate::codec::Transcoder::<E>::boxed),
+        }
+    }
+
+    /// The registration of state type `S`, named `full_name`; generated code calls this.
+    #[doc(hidden)]
+    pub const fn state<S: crate::event::Record>(
+        rust_name: &'static str,
+        full_name: &'static str,
+        source: SourceLocation,
+        records: &'static [RecordSource],
+    ) -> Self {
+        EventType {
+            rust_name,
+            topic: full_name,
+            kind: TypeKind::State,
+            version: S::CHANGES[S::CHANGES.len() - 1],
+            source,
+            breaks: &[],
+            records,
+            schema: state_schema::<S>,
+            schema_at: state_schema::<S>,
+            transcoder: None,
         }
     }
 
@@ -74,12 +116,19 @@ impl EventType {
         &self,
         source: std::sync::Arc<dyn crate::source::SchemaSource>,
     ) -> Result<Box<dyn crate::codec::Transcode>, crate::codec::CodecError> {
-        (self.transcoder)(source)
+        match self.transcoder {
+            Some(transcoder) => transcoder(source),
+            None => Err(crate::codec::CodecError::NotAnEvent { rust_name: self.rust_name }),
+        }
     }
 
-    /// The subject under the TopicNameStrategy: `<topic>-value`.
+    /// The subject: `<topic>-value` (the TopicNameStrategy) for an event type,
+    /// `<full name>-state` for a state type.
     pub fn subject(&self) -> String {
-        format!("{}-value", self.topic)
+        match self.kind {
+            TypeKind::Event => format!("{}-value", self.topic),
+            TypeKind::State => format!("{}{STATE_SUFFIX}", self.topic),
+        }
     }
 
     /// The schema of `version`.
@@ -182,7 +231,29 @@ fn record_within(schema: &Schema) -> Option<String> {
 /// program that only needs the registrations calls a function of the crate (conventionally
 /// a `pub fn link() {}`) to make sure of it.
 pub fn event_types() -> Vec<&'static EventType> {
-    let mut all: Vec<_> = inventory::iter::<EventType>.into_iter().collect();
+    registered(TypeKind::Event)
+}
+
+/// Every state type (`#[strata(state)]`) linked into this program, ordered by subject.
+pub fn state_types() -> Vec<&'static EventType> {
+    registered(TypeKind::State)
+}
+
+/// Every type whose history `schemas/` locks: the event types, then the state types.
+pub fn histories() -> Vec<&'static EventType> {
+    let mut all = event_types();
+    all.extend(state_types());
+    all
+}
+
+fn registered(kind: TypeKind) -> Vec<&'static EventType> {
+    let mut all: Vec<_> =
+        inventory::iter::<EventType>.into_iter().filter(|e| e.kind == kind).collect();
     all.sort_by(|a, b| a.topic.cmp(b.topic).then(a.rust_name.cmp(b.rust_name)));
     all
+}
+
+/// A state type's schema at `version`: its record's shape then.
+pub(crate) fn state_schema<S: crate::event::Record>(version: u32) -> Result<Schema, SchemaError> {
+    S::schema(&mut crate::schema::SchemaCx::new(version, None))
 }

@@ -142,6 +142,12 @@ pub enum CodecError {
         #[source]
         source: crate::error::SchemaError,
     },
+    /// A transcoder was asked of a state type, which has no topic to migrate.
+    #[error("`{rust_name}` is a state type: it has no topic to transcode")]
+    NotAnEvent {
+        /// The state type.
+        rust_name: &'static str,
+    },
     /// A declared version's generated schema does not parse with apache-avro.
     #[error("`{event}` version {version}: apache-avro refuses the generated schema")]
     Parse {

@@ -44,6 +44,7 @@
 //! | `renamed(from = "FundsDeposited", in = 2)` | the record's Avro name before version 2 (kept as an alias after) |
 //! | `removed(field = "branch_code", ty = "String", in = 3, discard)` | a field gone from the latest struct, declared so older versions can still be generated. Options: `added = N`, `default = expr`, `after = "field"` (its place; default: last; a field that was not the last needs it, and the history check prints the exact `after` when it is missing), and either `upgrade = "f"` (a record upgrade into version 3 that carries the value forward) or `discard` (its value is dropped, explicitly) |
 //! | `upgrade(in = 3, with = "f")` | the whole step into version 3 is `f: fn(RecordV2) -> Result<Record, UpcastError>`: from the view of the shape before (named after the version that shape began in) to the next shape (`RecordV3`, or the struct itself when 3 is its latest shape) |
+//! | `state` | a state type (what snapshots hold): its history is locked in `schemas/<namespace>.<Name>-state/` like an event type's, so a change without a version bump fails `cargo xtask schemas --check`; never registered with a Schema Registry |
 //!
 //! Field keys:
 //!

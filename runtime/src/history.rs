@@ -285,12 +285,18 @@ fn run(events: &[&EventType], root: &Path, write: Write) -> Result<Report, Histo
             subject: dir.subject.clone(),
             rust_type: None,
             version: None,
-            message: format!(
-                "`{}` holds a published history, but no event type linked into this program has topic `{}`",
-                root.join(&dir.subject).display(),
-                dir.subject.strip_suffix("-value").unwrap_or(&dir.subject)
-            ),
-            hint: Some("restore the event type (published history is permanent), or link its crate into the xtask".into()),
+            message: match dir.subject.strip_suffix(crate::catalog::STATE_SUFFIX) {
+                Some(name) => format!(
+                    "`{}` holds a published history, but no state type linked into this program is named `{name}`",
+                    root.join(&dir.subject).display(),
+                ),
+                None => format!(
+                    "`{}` holds a published history, but no event type linked into this program has topic `{}`",
+                    root.join(&dir.subject).display(),
+                    dir.subject.strip_suffix("-value").unwrap_or(&dir.subject)
+                ),
+            },
+            hint: Some("restore the type (published history is permanent), or link its crate into the xtask".into()),
         });
     }
     report.findings.sort_by(|a, b| (&a.subject, a.version).cmp(&(&b.subject, b.version)));

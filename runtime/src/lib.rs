@@ -68,7 +68,7 @@ pub mod wire;
 #[path = "private.rs"]
 pub mod __private_v0;
 
-pub use catalog::{EventType, event_types};
+pub use catalog::{EventType, event_types, histories, state_types};
 pub use codec::{Decoder, Encoder};
 pub use decode::Decode;
 pub use encode::Encode;

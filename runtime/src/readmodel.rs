@@ -622,10 +622,10 @@ impl<E: Event, M: ReadModel<E>> Projector<E, M> {
         if partitions.is_empty() {
             return Err(ProjectorError::MissingTopic { topic });
         }
-        let ends = match self.config.mode {
-            Mode::CatchUp => Some(self.watermarks(&consumer, &partitions)?),
-            Mode::Follow => None,
-        };
+        // Read once: the first offsets (where a new partition's stored offset starts) and, in
+        // catch-up, the ends to reach.
+        let watermarks = self.watermarks(&consumer, &partitions)?;
+        let ends = (self.config.mode == Mode::CatchUp).then(|| watermarks.clone());
         let dead_letters = match &self.config.dead_letter_topic {
             Some(_) => Some(
                 crate::kafka::client(
@@ -651,8 +651,8 @@ impl<E: Event, M: ReadModel<E>> Projector<E, M> {
             consumer.subscribe(&[&topic]).map_err(kafka("joining the consumer group"))?;
         } else {
             let mut assignment = TopicPartitionList::new();
-            for &partition in &partitions {
-                let next = self.load(db, &books, &consumer, partition, &mut run)?;
+            for (&partition, &(low, _)) in &watermarks {
+                let next = self.load(db, &books, partition, low, &mut run)?;
                 assignment
                     .add_partition_offset(&topic, partition, Offset::Offset(next))
                     .map_err(kafka("assigning partitions"))?;
@@ -699,7 +699,9 @@ impl<E: Event, M: ReadModel<E>> Projector<E, M> {
                 Admission::Skip => continue,
                 Admission::Apply => {}
                 Admission::Load => {
-                    self.load(db, &books, &consumer, message.partition(), &mut run)?;
+                    let partition = message.partition();
+                    let (low, _) = self.watermark(&consumer, partition)?;
+                    self.load(db, &books, partition, low, &mut run)?;
                     pending = Some(message);
                     continue;
                 }
@@ -918,17 +920,16 @@ impl<E: Event, M: ReadModel<E>> Projector<E, M> {
         }
     }
 
-    /// Reads (or creates, at the partition's first offset) the stored offset of a partition
-    /// this instance now holds.
+    /// Reads (or creates, at the partition's first offset `low`) the stored offset of a
+    /// partition this instance now holds.
     fn load(
         &self,
         db: &mut Client,
         books: &Books,
-        consumer: &BaseConsumer<Watch>,
         partition: i32,
+        low: i64,
         run: &mut Run,
     ) -> Result<i64, ProjectorError> {
-        let (low, _) = self.watermark(consumer, partition)?;
         db.execute(
             "INSERT INTO strata.read_model_offsets (name, version, topic, partition, next_offset) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
@@ -1004,8 +1005,9 @@ impl<E: Event, M: ReadModel<E>> Projector<E, M> {
                 serving: serving_version(db, books)?.unwrap_or(0),
             }),
             VersionState::Building => {
-                let own_lag = run.lag(consumer.context());
-                if !idle && own_lag.values().sum::<i64>() > self.config.switch_at_lag {
+                let own_caught_up =
+                    run.lag(consumer.context()).is_some_and(|lag| lag <= self.config.switch_at_lag);
+                if !idle && !own_caught_up {
                     return Ok(state);
                 }
                 let ends = self.watermarks(consumer, partitions)?;
@@ -1069,17 +1071,16 @@ struct Run {
 }
 
 impl Run {
-    /// Each held partition's lag behind its last known high watermark (unknown ones count
-    /// as not behind: a partition is known once librdkafka has fetched from it).
-    fn lag(&self, watch: &Watch) -> BTreeMap<i32, i64> {
+    /// The loaded partitions' lag behind their last known high watermarks, summed; `None`
+    /// while any is unknown (librdkafka's statistics know a partition once it fetched from it).
+    fn lag(&self, watch: &Watch) -> Option<i64> {
         let highs = watch.highs.lock().unwrap_or_else(|e| e.into_inner());
         self.parts
             .iter()
-            .map(|(&partition, part)| {
-                let high = highs.get(&partition).copied().unwrap_or(part.committed);
-                (partition, (high - part.committed).max(0))
+            .map(|(partition, part)| {
+                highs.get(partition).map(|high| (high - part.committed).max(0))
             })
-            .collect()
+            .sum()
     }
 
     /// Where `message` stands; seeks back when it is past the partition's next offset.

@@ -308,7 +308,7 @@ impl Snapshot {
 /// The fingerprint of `S`'s schema at `version` (the shape its data has at that version): what
 /// a snapshot of `S` written at `version` carries, and must carry to be read.
 pub fn schema_fingerprint<S: Record>(version: u32) -> Option<u64> {
-    let schema = S::schema(&mut crate::schema::SchemaCx::new(version, None)).ok()?;
+    let schema = crate::catalog::state_schema::<S>(version).ok()?;
     let parsed = apache_avro::Schema::parse_str(&schema.to_json().to_string()).ok()?;
     Some(crate::schema::fingerprint(&parsed))
 }

@@ -9,8 +9,10 @@ use strata::replay::{ApplyError, Position, Projection};
 use crate::bank::AccountEvent;
 
 /// Every account, by record key.
+// A state type: its history is locked in `schemas/` (`com.example.bank.state.Ledger-state`),
+// so a change without a version bump fails the check, as an event type's does.
 #[derive(strata::Record, Debug, Clone, PartialEq, Default)]
-#[strata(namespace = "com.example.bank.state")]
+#[strata(namespace = "com.example.bank.state", state)]
 pub struct Ledger {
     pub accounts: BTreeMap<String, Account>,
     /// How many events the ledger holds.

@@ -127,10 +127,10 @@ fn file(dir: &Path, name: &str) -> PathBuf {
 #[test]
 fn the_committed_history_matches_the_example_domain() {
     strata_tests::link();
-    let events = strata::event_types();
+    let events = strata::histories();
     let example: Vec<_> =
         events.into_iter().filter(|e| e.rust_name.starts_with("strata_tests::")).collect();
-    assert_eq!(example.len(), 2);
+    assert_eq!(example.len(), 3, "two event types and the ledger's state type");
     let report =
         history::check(&example, &Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas"))
             .expect("schemas/ is readable");
@@ -580,4 +580,50 @@ fn edited_doc_comments_are_named_once_and_can_be_accepted() {
     let report = history::check(&[&redocumented], &dir.0).unwrap();
     assert!(!report.findings.iter().any(|f| f.message.contains("doc comments")), "{report}");
     assert!(!report.has_errors(), "{report}");
+}
+
+/// A state type as published, and the same with its two `long` fields swapped and no version
+/// bump: snapshots written by the first would decode into the wrong fields of the second.
+mod state_published {
+    #[derive(strata::Record, Default)]
+    #[strata(namespace = "test.state", name = "Tally")]
+    #[allow(dead_code)]
+    pub struct Tally {
+        pub deposits: i64,
+        pub balance_cents: i64,
+    }
+}
+
+mod state_swapped {
+    #[derive(strata::Record, Default)]
+    #[strata(namespace = "test.state", name = "Tally")]
+    #[allow(dead_code)]
+    pub struct Tally {
+        pub balance_cents: i64,
+        pub deposits: i64,
+    }
+}
+
+#[test]
+fn a_state_type_is_locked_in_the_history_and_a_change_without_a_version_bump_fails_the_check() {
+    let dir = TempDir::new("state-history");
+    let at = SourceLocation { file: file!(), line: line!() };
+    let published =
+        EventType::state::<state_published::Tally>("Tally", "test.state.Tally", at, &[]);
+    let report = history::write(&[&published], &dir.0).unwrap();
+    assert_clean(&report);
+    assert!(dir.0.join("test.state.Tally-state/v1.avsc").exists(), "{report}");
+    assert_clean(&history::check(&[&published], &dir.0).unwrap());
+    // The subject is not a registry subject: a source built from the history leaves it out.
+    let source = strata::LocalSource::from_history(&dir.0).unwrap();
+    assert!(strata::SchemaSource::schema(&source, 1).is_err(), "a state schema got an id");
+
+    let swapped = EventType::state::<state_swapped::Tally>("Tally", "test.state.Tally", at, &[]);
+    let report = history::check(&[&swapped], &dir.0).unwrap();
+    let errors = messages(&report, Severity::Error);
+    assert!(
+        errors.iter().any(|m| m.contains("type changed without a version bump")
+            && m.contains("test.state.Tally-state")),
+        "{errors:?}"
+    );
 }

@@ -22,7 +22,8 @@ impl Schemas {
     /// `check`, which gives its findings to every output format).
     pub fn run_reporting(self) -> anyhow::Result<(Outcome, strata::history::Report)> {
         let dir = self.dir.unwrap_or_else(|| PathBuf::from("schemas"));
-        let events = strata::event_types();
+        // Event types and state types: both histories are locked in `schemas/`.
+        let events = strata::histories();
         if events.is_empty() {
             anyhow::bail!(
                 "no event types are linked into this program\nhint: call a function of the crate that declares them (such as `my_domain::link()`) from the xtask's `main`"
@@ -57,8 +58,9 @@ impl Schemas {
         let versions: u32 = events.iter().map(|e| e.version).sum();
         // On stderr, like the report: stdout stays clean for `check --format json|junit`.
         eprintln!(
-            "{} event type(s), {versions} version(s): `{}` is {}",
-            events.len(),
+            "{} event type(s), {} state type(s), {versions} version(s): `{}` is {}",
+            events.iter().filter(|e| e.kind == strata::catalog::TypeKind::Event).count(),
+            events.iter().filter(|e| e.kind == strata::catalog::TypeKind::State).count(),
             dir.display(),
             if check { "up to date" } else { "in step" }
         );

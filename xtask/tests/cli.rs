@@ -41,7 +41,9 @@ fn the_committed_history_passes_the_check() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
         assert!(
-            stderr.contains("2 event type(s), 7 version(s): `schemas` is up to date"),
+            stderr.contains(
+                "2 event type(s), 1 state type(s), 9 version(s): `schemas` is up to date"
+            ),
             "{stderr}"
         );
     }

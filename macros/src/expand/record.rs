@@ -21,6 +21,7 @@ pub fn expand(record: &Record<'_>) -> TokenStream {
     let default_json = default_json_fn(record);
     let changes = &breakpoints;
     let codec = crate::expand::codec::record(record);
+    let state = state_registration(record);
     let avro_name = &record.name;
     let file = quote_spanned! {ident.span()=> ::core::file!() };
     let line = quote_spanned! {ident.span()=> ::core::line!() };
@@ -75,7 +76,28 @@ pub fn expand(record: &Record<'_>) -> TokenStream {
             #codec
 
             #p::inventory::submit! { <#ident as #p::Record>::SOURCE }
+
+            #state
         };
+    }
+}
+
+/// A state type (`#[strata(state)]`) registers its history, to be locked in `schemas/` like an
+/// event type's.
+fn state_registration(record: &Record<'_>) -> TokenStream {
+    let Some(span) = record.container.state else { return TokenStream::new() };
+    let p = private();
+    let ident = record.ident;
+    let full_name = match &record.container.namespace {
+        Some(namespace) => format!("{}.{}", namespace.value(), record.name),
+        None => record.name.clone(),
+    };
+    let rust_name = quote_spanned! {span=> ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident)) };
+    let location = quote_spanned! {ident.span()=> #p::SourceLocation { file: ::core::file!(), line: ::core::line!() } };
+    quote! {
+        #p::inventory::submit! {
+            #p::EventType::state::<#ident>(#rust_name, #full_name, #location, &[<#ident as #p::Record>::SOURCE])
+        }
     }
 }
 
