@@ -51,6 +51,11 @@ pub enum Command {
     /// instead and exits 1 on any difference.
     #[cfg(feature = "kafka")]
     Migrate(Migrate),
+    /// Read models in PostgreSQL (`strata::readmodel`): list every version with its state and
+    /// stored offsets, or drop a version that no longer serves.
+    #[cfg(feature = "postgres")]
+    #[command(subcommand)]
+    ReadModels(ReadModels),
     /// A local Confluent-compatible Schema Registry, for development and tests.
     #[cfg(feature = "registry-server")]
     #[command(subcommand)]
@@ -237,6 +242,43 @@ pub struct Check {
     pub format: Format,
 }
 
+/// `cargo xtask read-models ...`.
+#[cfg(feature = "postgres")]
+#[derive(Debug, clap::Subcommand)]
+pub enum ReadModels {
+    /// Every version of the read models in the database: name, version, state (`building`,
+    /// `serving`, `retired`), topic, and the next offset stored per partition.
+    List {
+        #[command(flatten)]
+        database: Database,
+        /// Only this read model.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Drops a version that does not serve: its schema `<name>_v<version>` with its tables, its
+    /// stored offsets, its registration.
+    Drop {
+        #[command(flatten)]
+        database: Database,
+        /// The read model.
+        #[arg(long)]
+        name: String,
+        /// The version to drop.
+        #[arg(long)]
+        version: u32,
+    },
+}
+
+/// Where the read models live.
+#[cfg(feature = "postgres")]
+#[derive(Debug, Clone, clap::Args)]
+pub struct Database {
+    /// A PostgreSQL connection string (`host=... user=... dbname=...`, or a
+    /// `postgresql://` URL); without TLS.
+    #[arg(long, value_name = "CONNECTION", env = "DATABASE_URL")]
+    pub database: String,
+}
+
 impl Xtask {
     pub fn run(self) -> anyhow::Result<Outcome> {
         match self.command {
@@ -245,6 +287,8 @@ impl Xtask {
             Command::Register(flags) => flags.run(),
             #[cfg(feature = "kafka")]
             Command::Migrate(flags) => flags.run(),
+            #[cfg(feature = "postgres")]
+            Command::ReadModels(command) => command.run(),
             Command::Avro(Avro::Decode(flags)) => flags.run(),
             Command::Compat(flags) => flags.run(),
             #[cfg(feature = "registry-server")]

@@ -16,6 +16,8 @@ pub mod flags;
 pub mod gate;
 #[cfg(feature = "kafka")]
 pub mod migrate;
+#[cfg(feature = "postgres")]
+pub mod readmodels;
 pub mod register;
 pub mod remote;
 pub mod report;
