@@ -866,7 +866,7 @@ impl<E: Event, M: ReadModel<E>> Projector<E, M> {
                 if quarantine.is_some() {
                     run.quarantine = quarantine;
                 }
-                run.rewind(consumer, &books.topic, forget)?;
+                run.rewind(consumer, &books.topic, forget);
                 Ok(Outcome::Commit)
             }
             Outcome::Commit | Outcome::Pending(_) | Outcome::CommitThenFail(_) => {
@@ -885,7 +885,7 @@ impl<E: Event, M: ReadModel<E>> Projector<E, M> {
                     Ok(()) => {}
                     Err(e) if is_transient(&e) => {
                         run.report.retried += 1;
-                        run.rewind(consumer, &books.topic, None)?;
+                        run.rewind(consumer, &books.topic, None);
                         return Ok(Outcome::Commit);
                     }
                     Err(e) => return Err(books.database("committing a batch")(e)),
@@ -1107,28 +1107,27 @@ impl Run {
 
     /// After a rollback: every partition the batch touched goes back to its stored offset;
     /// `forget`: a partition whose stored offset moved, re-read before its next record.
-    fn rewind(
-        &mut self,
-        consumer: &BaseConsumer<Watch>,
-        topic: &str,
-        forget: Option<i32>,
-    ) -> Result<(), ProjectorError> {
+    fn rewind(&mut self, consumer: &BaseConsumer<Watch>, topic: &str, forget: Option<i32>) {
+        let mut unsought = Vec::new();
         for (&partition, part) in self.parts.iter_mut() {
-            if part.next != part.committed || part.locked {
+            if part.next != part.committed || part.locked || Some(partition) == forget {
                 part.next = part.committed;
                 part.locked = false;
                 part.sought = true;
-                seek(consumer, topic, partition, part.next)?;
+                if let Err(e) = seek(consumer, topic, partition, part.next) {
+                    // Taken from this instance meanwhile, most likely. Forgotten, a partition
+                    // is reloaded by its next record, and one past the stored offset is sought
+                    // back then (`admit`), so nothing is skipped.
+                    tracing::warn!(partition, error = %crate::error::Chain(&e), "seek after a rollback failed");
+                    unsought.push(partition);
+                }
             }
         }
-        if let Some(partition) = forget
-            && let Some(part) = self.parts.remove(&partition)
-        {
-            // Read again from the stored offset once reloaded; the seek makes the next record
-            // of the partition arrive for the load.
-            seek(consumer, topic, partition, part.committed)?;
+        // A partition whose stored offset moved is read again from its stored offset once
+        // reloaded: the seek above makes its next record arrive for the load.
+        for partition in unsought.into_iter().chain(forget) {
+            self.parts.remove(&partition);
         }
-        Ok(())
     }
 }
 

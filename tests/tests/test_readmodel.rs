@@ -483,3 +483,37 @@ fn a_version_bump_rebuilds_100k_events_beside_the_serving_version_then_switches_
     assert_eq!(versions(&mut db, None).unwrap().len(), 1);
     assert_eq!(rows(&mut db, "bank_balances"), v2);
 }
+
+#[test]
+fn two_projectors_reading_the_same_partitions_never_both_apply_a_record() {
+    // No group: each projector reads every partition, the worst case of a rebalance (or a
+    // paused instance coming back). The offset rows' locks decide which one applies a batch.
+    let (broker, topic) = start("readmodel-fenced", 2);
+    let pg = Postgres::start();
+    let records = records_of::<AccountEvent>(300, 13, "account", 40);
+    let total = records.len() as i64;
+    produce(&broker, &topic, &records);
+    let reports: Vec<_> = std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..2)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut config = config(&broker, &topic);
+                    config.batch_records = 50;
+                    let mut db = pg.connect("postgres");
+                    project(config, &mut db, Balances::<1>::default()).unwrap()
+                })
+            })
+            .collect();
+        runs.into_iter().map(|run| run.join().unwrap()).collect()
+    });
+    let by_both: u64 = reports.iter().map(|r| r.applied).sum();
+    assert_eq!(by_both, total as u64, "each record applied by exactly one of them: {reports:?}");
+    let mut db = pg.connect("postgres");
+    assert_eq!(applied(&mut db, "bank_balances"), (total, total));
+    assert_eq!(rows(&mut db, "bank_balances"), expected_rows(&records, 1));
+    eprintln!(
+        "applied {:?}, batches rolled back {:?}",
+        reports.iter().map(|r| r.applied).collect::<Vec<_>>(),
+        reports.iter().map(|r| r.retried).collect::<Vec<_>>()
+    );
+}
