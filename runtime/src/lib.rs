@@ -35,6 +35,8 @@
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "kafka")]
+pub mod append;
 pub mod canonical;
 pub mod catalog;
 pub mod codec;
@@ -142,6 +144,10 @@ pub enum Error {
     #[cfg(feature = "kafka")]
     #[error(transparent)]
     Kafka(#[from] kafka::ClientError),
+    /// Events could not be appended.
+    #[cfg(feature = "kafka")]
+    #[error(transparent)]
+    Append(#[from] append::AppendError),
     /// A replay could not run or finish.
     #[cfg(feature = "kafka")]
     #[error(transparent)]

@@ -769,6 +769,7 @@ impl<E: Event, M: ReadModel<E>> Projector<E, M> {
                 offset,
                 key: message.key(),
                 timestamp: message.timestamp().to_millis(),
+                headers: crate::replay::Headers::of(message.headers()),
             };
             let quarantined = run.quarantine == Some((partition, offset));
             let failed = match message.payload() {

@@ -34,6 +34,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
+pub use crate::append::{Envelope, Headers};
 use crate::codec::{CodecError, Decoder};
 use crate::error::DecodeError;
 use crate::event::{Event, Record};
@@ -53,6 +54,9 @@ pub struct Position<'a> {
     pub key: Option<&'a [u8]>,
     /// The record's timestamp (milliseconds since the epoch), when it has one.
     pub timestamp: Option<i64>,
+    /// The record's headers; [`Headers::envelope`] reads the envelope strata's appender
+    /// writes (event id, time, type, correlation and causation ids).
+    pub headers: Headers<'a>,
 }
 
 /// Why a projection refused an event: any error (`"text".into()` works too), kept as the cause.
@@ -440,6 +444,7 @@ impl<E: Event> Replay<E> {
                 offset,
                 key: message.key(),
                 timestamp: message.timestamp().to_millis(),
+                headers: Headers::of(message.headers()),
             };
             let applied = match message.payload() {
                 None => Err((None, RecordError::Tombstone)),

@@ -280,6 +280,8 @@ fn a_decimal_beyond_its_precision_is_an_error_without_nested_quotes() {
 fn every_public_error_type_of_the_crate_converts_into_strata_error_keeping_its_cause() {
     fn covered<E: Into<strata::Error> + std::error::Error>() {}
     covered::<strata::SchemaError>();
+    covered::<strata::append::AppendError>();
+    covered::<strata::readmodel::ProjectorError>();
     covered::<strata::UpcastError>();
     covered::<strata::DecodeError>();
     covered::<strata::history::HistoryError>();

@@ -46,6 +46,7 @@ fn expected(records: &[(String, Vec<u8>)]) -> Ledger {
             offset: i as i64,
             key: Some(key.as_bytes()),
             timestamp: None,
+            headers: strata::replay::Headers::none(),
         };
         ledger.apply(event, &at).unwrap();
     }

@@ -139,6 +139,7 @@ fn bare(brokers: &str, topic: &str, db: &mut Client) -> u64 {
                 offset: message.offset(),
                 key: message.key(),
                 timestamp: message.timestamp().to_millis(),
+                headers: strata::replay::Headers::none(),
             };
             model.apply(&mut tx, event, &at).unwrap();
             positions[message.partition() as usize] = message.offset() + 1;

@@ -1,0 +1,425 @@
+//! Appending events (feature `kafka`): each event encoded with the latest schema (Confluent
+//! framing, the id from the registry or `schemas/`), keyed by its aggregate's id so one
+//! aggregate's events share a partition and keep their order, through an idempotent producer,
+//! with an envelope of headers. [`Appender::append`] returns once every event is acknowledged,
+//! with each one's partition and offset; a delivery failure is an error, never dropped.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use strata::append::{AppendConfig, Appender, Metadata};
+//! # #[derive(strata::Record, Debug, Clone, PartialEq)] struct Opened { id: String }
+//! # #[derive(strata::Event, Debug, Clone, PartialEq)]
+//! # #[strata(topic = "bank.accounts", namespace = "bank", version = 1)]
+//! # enum AccountEvent { Opened(Opened) }
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let source = strata::LocalSource::from_history("schemas".as_ref())?;
+//! let appender = Appender::<AccountEvent>::new(AppendConfig::new("127.0.0.1:9092"), &source)?;
+//! let opened = AccountEvent::Opened(Opened { id: "acc-1".into() });
+//! let appended = appender.append_with(b"acc-1", &[opened], &Metadata {
+//!     correlation_id: Some("request-42"),
+//!     causation_id: None,
+//! })?;
+//! println!("at partition {} offset {}", appended[0].partition, appended[0].offset);
+//! # Ok(()) }
+//! ```
+//!
+//! # The envelope
+//!
+//! Every appended record carries CloudEvents' Kafka binding headers (binary mode), so tools that
+//! speak CloudEvents read them as such: `ce_specversion` (`1.0`), `ce_id` (a new UUID per
+//! event), `ce_time` (RFC 3339, also the record's timestamp), `ce_type` (the event record's full
+//! Avro name), `ce_source` ([`AppendConfig::source`]), and, when given, the extension attributes
+//! `ce_correlationid` and `ce_causationid`. Replay and read models hand them to user code as
+//! [`crate::replay::Position::headers`] ([`Headers::envelope`]); migration copies every header.
+//!
+//! # Partitions and order
+//!
+//! Keys are partitioned with murmur2 (librdkafka's `murmur2_random`), as Java clients do, so a
+//! Kafka Streams or Java producer of the same topic puts an aggregate in the same partition. The
+//! events of one call go to one partition in order, through an idempotent producer: retries
+//! never duplicate or reorder them. A call that fails part way has delivered a prefix of its
+//! events, never a gap: [`AppendError::Delivery`] says how many.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use rdkafka::ClientContext;
+use rdkafka::error::KafkaError;
+use rdkafka::message::{DeliveryResult, Header, Headers as _, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, ProducerContext};
+
+use crate::codec::{CodecError, Encoder};
+use crate::event::Event;
+use crate::kafka::ClientError;
+use crate::source::SchemaSource;
+
+/// CloudEvents' spec version header.
+pub const SPEC_VERSION: &str = "ce_specversion";
+/// The event's id: a UUID, new for every appended event.
+pub const EVENT_ID: &str = "ce_id";
+/// When the event was appended, RFC 3339.
+pub const EVENT_TIME: &str = "ce_time";
+/// The event record's full Avro name, such as `com.example.bank.AccountOpened`.
+pub const EVENT_TYPE: &str = "ce_type";
+/// Who appended it ([`AppendConfig::source`]).
+pub const EVENT_SOURCE: &str = "ce_source";
+/// The id of the request or process the event belongs to (a CloudEvents extension attribute).
+pub const CORRELATION_ID: &str = "ce_correlationid";
+/// The id of the message (command or event) that caused it (an extension attribute).
+pub const CAUSATION_ID: &str = "ce_causationid";
+
+/// How an appender produces.
+#[derive(Debug, Clone)]
+pub struct AppendConfig {
+    /// `bootstrap.servers`.
+    pub brokers: String,
+    /// The topic (default: the event type's).
+    pub topic: Option<String>,
+    /// The `ce_source` header: who appends (default `strata`); CloudEvents wants a URI
+    /// reference, such as `/bank/accounts-service`.
+    pub source: String,
+    /// How long a call waits for every event to be acknowledged (librdkafka's
+    /// `message.timeout.ms`); past it, the undelivered events are an error.
+    pub delivery_timeout: Duration,
+    /// Extra librdkafka settings, such as security ones.
+    pub kafka: Vec<(String, String)>,
+}
+
+impl AppendConfig {
+    /// Appending to `brokers`, waiting up to 30 s per call.
+    pub fn new(brokers: impl Into<String>) -> Self {
+        AppendConfig {
+            brokers: brokers.into(),
+            topic: None,
+            source: "strata".into(),
+            delivery_timeout: Duration::from_secs(30),
+            kafka: Vec::new(),
+        }
+    }
+}
+
+/// Optional envelope fields of one call's events.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Metadata<'a> {
+    /// `ce_correlationid`.
+    pub correlation_id: Option<&'a str>,
+    /// `ce_causationid`.
+    pub causation_id: Option<&'a str>,
+}
+
+/// Where an event landed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    /// The partition.
+    pub partition: i32,
+    /// The offset.
+    pub offset: i64,
+    /// Its `ce_id`.
+    pub event_id: String,
+}
+
+/// An append that failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AppendError {
+    /// The encoder could not be built (the latest schema has no id in the source).
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    /// The producer could not be created or took no more records.
+    #[error(transparent)]
+    Kafka(#[from] ClientError),
+    /// Some events were not acknowledged: the first `delivered` were (in order, listed), the
+    /// rest were not.
+    #[error(
+        "topic `{topic}`: {} of {events} event(s) delivered, then delivery failed{}",
+        delivered.len(),
+        if delivered.is_empty() { String::new() } else { format!(" (the first {} are in the topic)", delivered.len()) }
+    )]
+    Delivery {
+        /// The topic.
+        topic: String,
+        /// The events of the call.
+        events: usize,
+        /// The events delivered: a prefix of the call's, in order.
+        delivered: Vec<Appended>,
+        /// The first failure; `None` when the delivery timeout passed without a report.
+        #[source]
+        source: Option<Box<KafkaError>>,
+    },
+    /// An aggregate id must be given: without a key, the events could land anywhere.
+    #[error("topic `{topic}`: an empty aggregate id (events are keyed by it)")]
+    EmptyAggregateId {
+        /// The topic.
+        topic: String,
+    },
+}
+
+/// One record's delivery report: its partition and offset, or why not; `None` until reported.
+type Report = Option<Result<(i32, i64), KafkaError>>;
+
+/// One call's delivery reports, filled by the producer's callback on whichever thread polls.
+struct Call {
+    reports: Mutex<Vec<Report>>,
+}
+
+/// Routes delivery reports to their call.
+struct Deliveries;
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = Box<(Arc<Call>, usize)>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, opaque: Self::DeliveryOpaque) {
+        use rdkafka::Message;
+        let (call, index) = *opaque;
+        let report = match result {
+            Ok(message) => Ok((message.partition(), message.offset())),
+            Err((e, _)) => Err(e.clone()),
+        };
+        // A report after its call gave up waiting finds its slot still there, and is ignored.
+        if let Some(slot) = call.reports.lock().unwrap_or_else(|e| e.into_inner()).get_mut(index) {
+            *slot = Some(report);
+        }
+    }
+}
+
+/// Appends events of type `E` to their topic. Shareable across threads.
+pub struct Appender<E: Event> {
+    config: AppendConfig,
+    topic: String,
+    encoder: Encoder<E>,
+    /// The full name of each branch of the latest union, by branch index: `ce_type`.
+    types: Vec<String>,
+    producer: BaseProducer<Deliveries>,
+}
+
+impl<E: Event> std::fmt::Debug for Appender<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Appender")
+            .field("topic", &self.topic)
+            .field("schema_id", &self.encoder.schema_id())
+            .finish()
+    }
+}
+
+impl<E: Event> Appender<E> {
+    /// An appender whose schema id is looked up in `source` (or registered, where the source
+    /// allows) once.
+    pub fn new(config: AppendConfig, source: &dyn SchemaSource) -> Result<Self, AppendError> {
+        let encoder = Encoder::<E>::new(source)?;
+        let topic = config.topic.clone().unwrap_or_else(|| E::TOPIC.to_owned());
+        let latest = E::schema(E::VERSION).map_err(|source| CodecError::Schema {
+            event: std::any::type_name::<E>(),
+            version: E::VERSION,
+            source,
+        })?;
+        let types = match &latest {
+            crate::schema::Schema::Union(branches) => branches
+                .iter()
+                .map(|b| b.name().map(crate::schema::Name::full_name).unwrap_or_default())
+                .collect(),
+            other => vec![other.name().map(crate::schema::Name::full_name).unwrap_or_default()],
+        };
+        let timeout = config.delivery_timeout.as_millis().max(1).to_string();
+        let settings = [
+            ("enable.idempotence", "true"),
+            ("partitioner", "murmur2_random"),
+            ("message.timeout.ms", timeout.as_str()),
+        ];
+        let producer = crate::kafka::client(&config.brokers, &settings, &config.kafka)
+            .create_with_context(Deliveries)
+            .map_err(|e| ClientError::new("creating the producer", e).at(&topic, None))?;
+        Ok(Appender { config, topic, encoder, types, producer })
+    }
+
+    /// The topic appended to.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// Appends `events` of the aggregate `aggregate_id`, in order, in one batch; returns once
+    /// each is acknowledged.
+    pub fn append(&self, aggregate_id: &[u8], events: &[E]) -> Result<Vec<Appended>, AppendError> {
+        self.append_with(aggregate_id, events, &Metadata::default())
+    }
+
+    /// [`Appender::append`] with correlation and causation ids.
+    pub fn append_with(
+        &self,
+        aggregate_id: &[u8],
+        events: &[E],
+        metadata: &Metadata<'_>,
+    ) -> Result<Vec<Appended>, AppendError> {
+        if aggregate_id.is_empty() {
+            return Err(AppendError::EmptyAggregateId { topic: self.topic.clone() });
+        }
+        let call = Arc::new(Call { reports: Mutex::new(vec![None; events.len()]) });
+        let now = SystemTime::now();
+        let millis = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let time = time::OffsetDateTime::from(now)
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        let mut ids = Vec::with_capacity(events.len());
+        let mut payload = Vec::new();
+        let mut sent = 0;
+        let mut refused = None;
+        for (index, event) in events.iter().enumerate() {
+            self.encoder.encode(event, &mut payload);
+            let id = uuid::Uuid::new_v4().to_string();
+            let headers = self.envelope(&payload, &id, &time, metadata);
+            let record =
+                BaseRecord::with_opaque_to(&self.topic, Box::new((Arc::clone(&call), index)))
+                    .key(aggregate_id)
+                    .payload(&payload)
+                    .timestamp(millis)
+                    .headers(headers);
+            if let Err((e, _)) = self.producer.send(record) {
+                refused = Some(e);
+                break;
+            }
+            ids.push(id);
+            sent += 1;
+            self.producer.poll(Duration::ZERO);
+        }
+        // Wait for this call's reports (any thread's poll may serve them).
+        let deadline = Instant::now() + self.config.delivery_timeout + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            let done = call.reports.lock().unwrap_or_else(|e| e.into_inner())[..sent]
+                .iter()
+                .all(Option::is_some);
+            if done {
+                break;
+            }
+            self.producer.poll(Duration::from_millis(5));
+        }
+        let reports = call.reports.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut delivered = Vec::with_capacity(sent);
+        let mut failure = refused;
+        // Idempotence delivers a prefix: the first failure (or missing report) ends it.
+        for (report, id) in reports.into_iter().zip(ids) {
+            match report {
+                Some(Ok((partition, offset))) => {
+                    delivered.push(Appended { partition, offset, event_id: id });
+                }
+                Some(Err(e)) => {
+                    failure.get_or_insert(e);
+                    break;
+                }
+                None => break,
+            }
+        }
+        if delivered.len() == events.len() {
+            return Ok(delivered);
+        }
+        Err(AppendError::Delivery {
+            topic: self.topic.clone(),
+            events: events.len(),
+            delivered,
+            source: failure.map(Box::new),
+        })
+    }
+
+    /// The headers of one event.
+    fn envelope(
+        &self,
+        framed: &[u8],
+        id: &str,
+        time: &str,
+        metadata: &Metadata<'_>,
+    ) -> OwnedHeaders {
+        // The union branch is the datum's first varint, after the 5-byte frame header.
+        let branch = crate::decode::Reader::new(framed.get(5..).unwrap_or_default())
+            .read_long()
+            .ok()
+            .and_then(|b| usize::try_from(b).ok());
+        let event_type = branch.and_then(|b| self.types.get(b)).map_or("", String::as_str);
+        let mut headers = OwnedHeaders::new_with_capacity(7)
+            .insert(Header { key: SPEC_VERSION, value: Some("1.0") })
+            .insert(Header { key: EVENT_ID, value: Some(id) })
+            .insert(Header { key: EVENT_TIME, value: Some(time) })
+            .insert(Header { key: EVENT_TYPE, value: Some(event_type) })
+            .insert(Header { key: EVENT_SOURCE, value: Some(self.config.source.as_str()) });
+        if let Some(correlation) = metadata.correlation_id {
+            headers = headers.insert(Header { key: CORRELATION_ID, value: Some(correlation) });
+        }
+        if let Some(causation) = metadata.causation_id {
+            headers = headers.insert(Header { key: CAUSATION_ID, value: Some(causation) });
+        }
+        headers
+    }
+}
+
+/// A record's headers, as replay and read models hand them to user code.
+#[derive(Clone, Copy, Default)]
+pub struct Headers<'a>(Option<&'a rdkafka::message::BorrowedHeaders>);
+
+impl std::fmt::Debug for Headers<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut list = f.debug_map();
+        if let Some(headers) = self.0 {
+            for header in headers.iter() {
+                list.entry(&header.key, &header.value.map(String::from_utf8_lossy));
+            }
+        }
+        list.finish()
+    }
+}
+
+impl<'a> Headers<'a> {
+    /// No headers.
+    pub fn none() -> Self {
+        Headers(None)
+    }
+
+    pub(crate) fn of(headers: Option<&'a rdkafka::message::BorrowedHeaders>) -> Self {
+        Headers(headers)
+    }
+
+    /// The value of the last header named `name` (Kafka allows repeats), if any.
+    pub fn get(&self, name: &str) -> Option<&'a [u8]> {
+        let headers = self.0?;
+        headers.iter().filter(|h| h.key == name).last().and_then(|h| h.value)
+    }
+
+    /// [`Headers::get`] as text, when it is UTF-8.
+    pub fn get_str(&self, name: &str) -> Option<&'a str> {
+        self.get(name).and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// Every header, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, Option<&'a [u8]>)> + 'a {
+        self.0.into_iter().flat_map(|h| h.iter().map(|h| (h.key, h.value)))
+    }
+
+    /// The envelope strata's appender writes (CloudEvents' headers), as far as present.
+    pub fn envelope(&self) -> Envelope<'a> {
+        Envelope {
+            event_id: self.get_str(EVENT_ID),
+            time: self.get_str(EVENT_TIME),
+            event_type: self.get_str(EVENT_TYPE),
+            source: self.get_str(EVENT_SOURCE),
+            correlation_id: self.get_str(CORRELATION_ID),
+            causation_id: self.get_str(CAUSATION_ID),
+        }
+    }
+}
+
+/// The envelope of an appended event (each field absent from records other writers produced).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Envelope<'a> {
+    /// `ce_id`.
+    pub event_id: Option<&'a str>,
+    /// `ce_time`, RFC 3339.
+    pub time: Option<&'a str>,
+    /// `ce_type`.
+    pub event_type: Option<&'a str>,
+    /// `ce_source`.
+    pub source: Option<&'a str>,
+    /// `ce_correlationid`.
+    pub correlation_id: Option<&'a str>,
+    /// `ce_causationid`.
+    pub causation_id: Option<&'a str>,
+}

@@ -1,0 +1,244 @@
+//! Appending events to a real broker: each call's events land in one partition in order,
+//! keyed by the aggregate id, with their envelope headers, which replay and read models hand to
+//! user code and migration keeps; a delivery failure is an error naming what was delivered.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use strata::append::{AppendConfig, AppendError, Appended, Appender, Metadata};
+use strata::codec::Transcoder;
+use strata::kafka::Mode;
+use strata::migrate::{MigrateConfig, migrate};
+use strata::readmodel::postgres::Transaction;
+use strata::readmodel::{Projector, ProjectorConfig, ReadModel};
+use strata::replay::{ApplyError, Position, Replay, ReplayConfig};
+use strata_tests::bank::{
+    AccountEvent, AccountFrozen, AccountOpened, FreezeReason, HolderKind, MoneyDeposited,
+};
+
+use support::broker::Broker;
+use support::kafka::{source_of, start};
+use support::postgres::Postgres;
+
+fn account(n: u128) -> uuid::Uuid {
+    uuid::Uuid::from_u128(0xacc0_0000 + n)
+}
+
+/// A command's events for account `n`: opened, `deposits` deposits, and frozen when `freeze`.
+fn history(n: u128, deposits: i64, freeze: bool) -> Vec<AccountEvent> {
+    let mut events = vec![AccountEvent::Opened(AccountOpened {
+        account_id: account(n),
+        holder: format!("Holder {n} GmbH"),
+        currency: "EUR".into(),
+        overdraft_limit_cents: 0,
+        holder_kind: HolderKind::Company,
+    })];
+    for d in 0..deposits {
+        events.push(AccountEvent::Deposited(MoneyDeposited {
+            account_id: account(n),
+            amount_cents: 100 * (d + 1),
+            at: time::OffsetDateTime::UNIX_EPOCH + Duration::from_secs(d as u64),
+            reference: (d % 2 == 0).then(|| format!("ref-{d}")),
+        }));
+    }
+    if freeze {
+        events.push(AccountEvent::Frozen(AccountFrozen {
+            account_id: account(n),
+            reason: FreezeReason::Fraud,
+        }));
+    }
+    events
+}
+
+fn appender(broker: &Broker, topic: &str) -> Appender<AccountEvent> {
+    let mut config = AppendConfig::new(broker.brokers());
+    config.topic = Some(topic.to_owned());
+    config.source = "/tests/bank".into();
+    Appender::new(config, &*source_of::<AccountEvent>()).unwrap()
+}
+
+/// What a consumer saw of one record: its event and envelope.
+#[derive(Debug, Clone, PartialEq)]
+struct Seen {
+    event: AccountEvent,
+    event_id: Option<String>,
+    event_type: Option<String>,
+    source: Option<String>,
+    correlation_id: Option<String>,
+    causation_id: Option<String>,
+    has_time: bool,
+}
+
+fn seen(event: AccountEvent, at: &Position<'_>) -> Seen {
+    let envelope = at.headers.envelope();
+    Seen {
+        event,
+        event_id: envelope.event_id.map(str::to_owned),
+        event_type: envelope.event_type.map(str::to_owned),
+        source: envelope.source.map(str::to_owned),
+        correlation_id: envelope.correlation_id.map(str::to_owned),
+        causation_id: envelope.causation_id.map(str::to_owned),
+        has_time: envelope.time.is_some_and(|t| t.contains('T') && t.ends_with('Z')),
+    }
+}
+
+/// Every record of `topic`, by key, in order, as replay hands them over.
+fn replay(broker: &Broker, topic: &str) -> BTreeMap<Vec<u8>, Vec<Seen>> {
+    let mut config = ReplayConfig::new(broker.brokers());
+    config.topic = Some(topic.to_owned());
+    let replay = Replay::<AccountEvent>::new(config, source_of::<AccountEvent>()).unwrap();
+    let mut by_key: BTreeMap<Vec<u8>, Vec<Seen>> = BTreeMap::new();
+    replay
+        .run(&mut |event: AccountEvent, at: &Position<'_>| {
+            by_key.entry(at.key.unwrap().to_vec()).or_default().push(seen(event, at));
+        })
+        .unwrap();
+    by_key
+}
+
+/// Appends ten accounts' histories, one call each (every other one with correlation and
+/// causation ids); returns what each key should replay as.
+fn append_ten(appender: &Appender<AccountEvent>) -> BTreeMap<Vec<u8>, Vec<Seen>> {
+    let mut expected = BTreeMap::new();
+    for n in 0..10u128 {
+        let key = format!("account-{n}").into_bytes();
+        let events = history(n, (n % 4) as i64 + 1, n % 3 == 0);
+        let correlation = format!("request-{n}");
+        let metadata = if n % 2 == 0 {
+            Metadata { correlation_id: Some(&correlation), causation_id: Some("command-1") }
+        } else {
+            Metadata::default()
+        };
+        let appended = appender.append_with(&key, &events, &metadata).unwrap();
+        assert_eq!(appended.len(), events.len());
+        // One partition, consecutive offsets, fresh ids.
+        assert!(appended.iter().all(|a| a.partition == appended[0].partition), "{appended:?}");
+        assert!(appended.windows(2).all(|w| w[1].offset == w[0].offset + 1), "{appended:?}");
+        let seen: Vec<Seen> = events
+            .into_iter()
+            .zip(&appended)
+            .map(|(event, Appended { event_id, .. })| Seen {
+                event_type: Some(
+                    match &event {
+                        AccountEvent::Opened(_) => "com.example.bank.AccountOpened",
+                        AccountEvent::Deposited(_) => "com.example.bank.MoneyDeposited",
+                        AccountEvent::Frozen(_) => "com.example.bank.AccountFrozen",
+                    }
+                    .to_owned(),
+                ),
+                event,
+                event_id: Some(event_id.clone()),
+                source: Some("/tests/bank".into()),
+                correlation_id: metadata.correlation_id.map(str::to_owned),
+                causation_id: metadata.causation_id.map(str::to_owned),
+                has_time: true,
+            })
+            .collect();
+        expected.insert(key, seen);
+    }
+    expected
+}
+
+#[test]
+fn appended_events_replay_in_order_per_key_with_their_envelopes() {
+    let (broker, topic) = start("append", 3);
+    let appender = appender(&broker, &topic);
+    let expected = append_ten(&appender);
+    let ids: std::collections::HashSet<_> =
+        expected.values().flatten().map(|s| s.event_id.clone()).collect();
+    assert_eq!(ids.len(), expected.values().map(Vec::len).sum::<usize>(), "event ids are unique");
+    assert_eq!(replay(&broker, &topic), expected);
+
+    // Migration keeps them: the target's records carry the same envelopes.
+    let target = format!("{topic}.migrated");
+    let mut config = MigrateConfig::new(broker.brokers(), &topic, &target);
+    config.mode = Mode::CatchUp;
+    let transcoder = Transcoder::<AccountEvent>::new(source_of::<AccountEvent>()).unwrap();
+    let report = migrate(&config, &transcoder).unwrap();
+    assert_eq!(report.migrated as usize, ids.len());
+    assert_eq!(replay(&broker, &target), expected);
+}
+
+/// A read model that keeps each event's envelope, to show projections receive it.
+struct Envelopes;
+
+impl ReadModel<AccountEvent> for Envelopes {
+    const NAME: &'static str = "envelopes";
+    const VERSION: u32 = 1;
+
+    fn create(&mut self, tx: &mut Transaction<'_>) -> Result<(), ApplyError> {
+        tx.batch_execute(
+            "CREATE TABLE events (id text PRIMARY KEY, type text, correlation text, causation text)",
+        )?;
+        Ok(())
+    }
+
+    fn apply(
+        &mut self,
+        tx: &mut Transaction<'_>,
+        _: AccountEvent,
+        at: &Position<'_>,
+    ) -> Result<(), ApplyError> {
+        let e = at.headers.envelope();
+        let id = e.event_id.ok_or("an appended event has an id")?;
+        tx.execute(
+            "INSERT INTO events VALUES ($1, $2, $3, $4)",
+            &[&id, &e.event_type, &e.correlation_id, &e.causation_id],
+        )?;
+        Ok(())
+    }
+}
+
+/// A row of `envelopes.events` after its id: type, correlation id, causation id.
+type EnvelopeRow = (Option<String>, Option<String>, Option<String>);
+
+#[test]
+fn a_read_model_receives_each_events_envelope() {
+    let (broker, topic) = start("append-readmodel", 2);
+    let pg = Postgres::start();
+    let expected = append_ten(&appender(&broker, &topic));
+    let mut config = ProjectorConfig::new(broker.brokers());
+    config.topic = Some(topic.clone());
+    config.mode = Mode::CatchUp;
+    let mut db = pg.connect("postgres");
+    let mut projector = Projector::new(config, source_of::<AccountEvent>(), Envelopes).unwrap();
+    projector.run(&mut db, &mut |_| true).unwrap();
+    let rows: BTreeMap<String, EnvelopeRow> = db
+        .query("SELECT id, type, correlation, causation FROM envelopes.events", &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), (r.get(1), r.get(2), r.get(3))))
+        .collect();
+    let wanted: BTreeMap<String, EnvelopeRow> = expected
+        .values()
+        .flatten()
+        .map(|s| {
+            let id = s.event_id.clone().unwrap();
+            (id, (s.event_type.clone(), s.correlation_id.clone(), s.causation_id.clone()))
+        })
+        .collect();
+    assert_eq!(rows, wanted);
+}
+
+#[test]
+fn a_delivery_failure_is_an_error_naming_what_was_delivered() {
+    let (broker, topic) = start("append-down", 1);
+    let mut config = AppendConfig::new(broker.brokers());
+    config.topic = Some(topic.clone());
+    config.delivery_timeout = Duration::from_secs(3);
+    let appender = Appender::<AccountEvent>::new(config, &*source_of::<AccountEvent>()).unwrap();
+    appender.append(b"account-1", &history(1, 1, false)).unwrap();
+    drop(broker);
+    let error = appender.append(b"account-1", &history(1, 2, false)).unwrap_err();
+    match &error {
+        AppendError::Delivery { events: 3, delivered, .. } => {
+            assert!(delivered.is_empty());
+        }
+        other => panic!("expected a delivery failure, got {other}"),
+    }
+    assert!(error.to_string().contains("0 of 3 event(s) delivered"), "{error}");
+    let error = appender.append(b"", &history(1, 0, false)).unwrap_err();
+    assert!(matches!(error, AppendError::EmptyAggregateId { .. }), "{error}");
+}
