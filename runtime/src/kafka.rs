@@ -145,6 +145,43 @@ pub(crate) fn partitions<C: ConsumerContext>(
         .collect())
 }
 
+/// The partition Kafka's Java clients give `key` among `partitions` (murmur2, as librdkafka's
+/// `murmur2_random` partitioner, which the appender uses): where an aggregate's events are.
+pub fn partition_of(key: &[u8], partitions: i32) -> i32 {
+    let positive = murmur2(key) & 0x7fff_ffff;
+    // `positive` < 2^31, so it fits an i32.
+    (positive % partitions.max(1) as u32) as i32
+}
+
+/// Kafka's `Utils.murmur2`: MurmurHash2, 32-bit, seed `0x9747b28c`.
+fn murmur2(data: &[u8]) -> u32 {
+    const M: u32 = 0x5bd1_e995;
+    const R: u32 = 24;
+    let mut h: u32 = 0x9747_b28c ^ data.len() as u32;
+    let mut chunks = data.chunks_exact(4);
+    for chunk in &mut chunks {
+        let mut k = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        k = k.wrapping_mul(M);
+        k ^= k >> R;
+        k = k.wrapping_mul(M);
+        h = h.wrapping_mul(M) ^ k;
+    }
+    let tail = chunks.remainder();
+    if tail.len() >= 3 {
+        h ^= u32::from(tail[2]) << 16;
+    }
+    if tail.len() >= 2 {
+        h ^= u32::from(tail[1]) << 8;
+    }
+    if !tail.is_empty() {
+        h ^= u32::from(tail[0]);
+        h = h.wrapping_mul(M);
+    }
+    h ^= h >> 13;
+    h = h.wrapping_mul(M);
+    h ^ (h >> 15)
+}
+
 /// Catch up or keep following: how a replay or a migration ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Mode {
@@ -220,4 +257,27 @@ pub(crate) fn rate(records: u64, started: Instant) -> f64 {
 /// Records between each partition's next offset and its end offset, summed.
 pub(crate) fn lag(positions: &BTreeMap<i32, i64>, ends: &BTreeMap<i32, i64>) -> i64 {
     positions.iter().map(|(p, next)| (ends.get(p).unwrap_or(next) - next).max(0)).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::partition_of;
+
+    #[test]
+    fn keys_partition_as_kafkas_java_client_does() {
+        // Values from Kafka's `Utils.murmur2` (its own test vectors) and its default
+        // partitioner (`toPositive(murmur2(key)) % partitions`).
+        assert_eq!(super::murmur2(b"21") as i32, -973932308);
+        assert_eq!(super::murmur2(b"foobar") as i32, -790332482);
+        assert_eq!(super::murmur2(b"a-little-bit-long-string") as i32, -985981536);
+        assert_eq!(super::murmur2(b"a-little-bit-longer-string") as i32, -1486304829);
+        assert_eq!(
+            super::murmur2(b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8") as i32,
+            -58897971
+        );
+        assert_eq!(super::murmur2(&[b'a', b'b', b'c']) as i32, 479470107);
+        for partitions in [1, 3, 7] {
+            assert!((0..partitions).contains(&partition_of(b"account-1", partitions)));
+        }
+    }
 }

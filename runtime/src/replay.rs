@@ -508,7 +508,77 @@ impl<E: Event> Replay<E> {
     }
 }
 
+/// One aggregate, rebuilt by [`Replay::load`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded<A> {
+    /// The aggregate, its events applied in order.
+    pub aggregate: A,
+    /// How many events it has: its version, as an expected version counts them.
+    pub version: u64,
+    /// The partition its key maps to.
+    pub partition: i32,
+    /// The offset of its last event, if it has any.
+    pub last_offset: Option<i64>,
+}
+
 impl<E: Event> Replay<E> {
+    /// Rebuilds the one aggregate keyed `key`: reads only the partition the key maps to
+    /// ([`crate::kafka::partition_of`], as the appender and Java clients partition), to its
+    /// end offset at start, and applies that key's events in order (records of other keys are
+    /// not decoded). A bad record of the key stops the load with its coordinates.
+    pub fn load<A: Aggregate<E>>(&self, key: &[u8]) -> Result<Loaded<A>, ReplayError> {
+        let topic = self.topic.as_str();
+        let consumer: BaseConsumer =
+            self.client_config().create().map_err(kafka("creating the consumer"))?;
+        let partitions = crate::kafka::partitions(&consumer, topic, self.config.timeout)
+            .map_err(kafka("reading the topic's metadata"))?;
+        if partitions.is_empty() {
+            return Err(ReplayError::MissingTopic { topic: topic.into() });
+        }
+        let partition = crate::kafka::partition_of(key, partitions.len() as i32);
+        let (low, high) =
+            consumer.fetch_watermarks(topic, partition, self.config.timeout).map_err(|e| {
+                let e = crate::kafka::ClientError::new("reading the partition's offsets", e);
+                ReplayError::Kafka(e.at(topic, Some(partition)))
+            })?;
+        let mut loaded =
+            Loaded { aggregate: A::default(), version: 0, partition, last_offset: None };
+        if low >= high {
+            return Ok(loaded);
+        }
+        let mut assignment = TopicPartitionList::new();
+        assignment
+            .add_partition_offset(topic, partition, Offset::Offset(low))
+            .map_err(kafka("assigning partitions"))?;
+        consumer.assign(&assignment).map_err(kafka("assigning partitions"))?;
+        let mut next = low;
+        while next < high {
+            let Some(polled) = consumer.poll(Duration::from_millis(100)) else { continue };
+            let message = polled.map_err(kafka("consuming"))?;
+            next = message.offset() + 1;
+            if message.key() != Some(key) {
+                continue;
+            }
+            let offset = message.offset();
+            let record = |schema_id, source| ReplayError::Record {
+                topic: topic.into(),
+                partition,
+                offset,
+                schema_id,
+                source,
+            };
+            let bytes = message.payload().ok_or_else(|| record(None, RecordError::Tombstone))?;
+            let event = self
+                .decoder
+                .decode(bytes)
+                .map_err(|e| record(e.schema_id(), RecordError::Decode(e)))?;
+            loaded.aggregate.apply(event);
+            loaded.version += 1;
+            loaded.last_offset = Some(offset);
+        }
+        Ok(loaded)
+    }
+
     /// Assigns every partition of the topic, from `start` (a snapshot's offsets) or the first
     /// offset, recording each partition's end (catch-up stops there) and next offset.
     fn assign_all(

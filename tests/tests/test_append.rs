@@ -242,3 +242,44 @@ fn a_delivery_failure_is_an_error_naming_what_was_delivered() {
     let error = appender.append(b"", &history(1, 0, false)).unwrap_err();
     assert!(matches!(error, AppendError::EmptyAggregateId { .. }), "{error}");
 }
+
+/// An aggregate that keeps its events, to compare what a load applied.
+#[derive(Debug, Default)]
+struct Events(Vec<AccountEvent>);
+
+impl strata::replay::Aggregate<AccountEvent> for Events {
+    fn apply(&mut self, event: AccountEvent) {
+        self.0.push(event);
+    }
+}
+
+#[test]
+fn one_aggregate_loads_from_its_partition_which_is_where_the_appender_put_it() {
+    let (broker, topic) = start("append-load", 3);
+    let appender = appender(&broker, &topic);
+    // librdkafka's murmur2_random put each key where `partition_of` (Kafka's Java partitioner)
+    // says, over all three partitions.
+    let mut used = std::collections::BTreeSet::new();
+    for n in 0..60u128 {
+        let key = format!("key-{n}");
+        let appended = appender.append(key.as_bytes(), &history(n, 0, false)).unwrap();
+        assert_eq!(appended[0].partition, strata::kafka::partition_of(key.as_bytes(), 3), "{key}");
+        used.insert(appended[0].partition);
+    }
+    assert_eq!(used.len(), 3);
+
+    let expected = append_ten(&appender);
+    let mut config = ReplayConfig::new(broker.brokers());
+    config.topic = Some(topic.clone());
+    let replay = Replay::<AccountEvent>::new(config, source_of::<AccountEvent>()).unwrap();
+    for (key, seen) in &expected {
+        let loaded = replay.load::<Events>(key).unwrap();
+        let events: Vec<AccountEvent> = seen.iter().map(|s| s.event.clone()).collect();
+        assert_eq!(loaded.aggregate.0, events);
+        assert_eq!(loaded.version, events.len() as u64);
+        assert_eq!(loaded.partition, strata::kafka::partition_of(key, 3));
+        assert!(loaded.last_offset.is_some());
+    }
+    let nobody = replay.load::<Events>(b"no-such-account").unwrap();
+    assert_eq!((nobody.version, nobody.last_offset), (0, None));
+}
