@@ -23,6 +23,10 @@
 //! # Ok(()) }
 //! ```
 //!
+//! With an expected version (optimistic concurrency), append through a [`Writer`]: the single
+//! writer of the partitions its consumer group gives it (see its module for the guarantee and
+//! what breaks it).
+//!
 //! # The envelope
 //!
 //! Every appended record carries CloudEvents' Kafka binding headers (binary mode), so tools that
@@ -39,6 +43,10 @@
 //! events of one call go to one partition in order, through an idempotent producer: retries
 //! never duplicate or reorder them. A call that fails part way has delivered a prefix of its
 //! events, never a gap: [`AppendError::Delivery`] says how many.
+
+mod writer;
+
+pub use writer::{ExpectedVersion, WriteError, Writer};
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};

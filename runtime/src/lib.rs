@@ -148,6 +148,10 @@ pub enum Error {
     #[cfg(feature = "kafka")]
     #[error(transparent)]
     Append(#[from] append::AppendError),
+    /// Events could not be appended with an expected version.
+    #[cfg(feature = "kafka")]
+    #[error(transparent)]
+    Write(#[from] append::WriteError),
     /// A replay could not run or finish.
     #[cfg(feature = "kafka")]
     #[error(transparent)]

@@ -283,3 +283,61 @@ fn one_aggregate_loads_from_its_partition_which_is_where_the_appender_put_it() {
     let nobody = replay.load::<Events>(b"no-such-account").unwrap();
     assert_eq!((nobody.version, nobody.last_offset), (0, None));
 }
+
+#[test]
+fn a_writer_refuses_a_stale_expected_version_and_two_writers_split_the_partitions() {
+    use strata::append::{ExpectedVersion, WriteError, Writer};
+    let (broker, topic) = start("append-writer", 3);
+    // Written before any writer: a writer learns these versions by reading its partitions.
+    appender(&broker, &topic).append(b"account-1", &history(1, 2, false)).unwrap();
+    let group = format!("{topic}.writers");
+    let mut config = AppendConfig::new(broker.brokers());
+    config.topic = Some(topic.clone());
+    let source = source_of::<AccountEvent>();
+    let mut one = Writer::<AccountEvent>::new(config.clone(), &*source, &group).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while one.held().len() < 3 {
+        assert!(std::time::Instant::now() < deadline, "the writer got no partitions");
+        one.serve(Duration::from_millis(100)).unwrap();
+    }
+    assert_eq!(one.version(b"account-1"), Some(3));
+
+    let deposit = &history(1, 1, false)[1..];
+    let none = Metadata::default();
+    let error = one.append(b"account-1", ExpectedVersion::Exact(2), deposit, &none).unwrap_err();
+    assert!(matches!(error, WriteError::Stale { actual: 3, .. }), "{error}");
+    assert!(error.to_string().contains("at version 3, not the expected 2"), "{error}");
+    one.append(b"account-1", ExpectedVersion::Exact(3), deposit, &none).unwrap();
+    assert_eq!(one.version(b"account-1"), Some(4));
+    let opened = &history(2, 0, false);
+    one.append(b"account-2", ExpectedVersion::NoStream, opened, &none).unwrap();
+    let error = one.append(b"account-2", ExpectedVersion::NoStream, opened, &none).unwrap_err();
+    assert!(matches!(error, WriteError::Stale { actual: 1, .. }), "{error}");
+
+    // A second writer joins: the group splits the partitions; each writer knows the versions
+    // of the aggregates in its partitions (read back, the other's appends included) and
+    // refuses the others.
+    let mut two = Writer::<AccountEvent>::new(config, &*source, &group).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        one.serve(Duration::from_millis(100)).unwrap();
+        two.serve(Duration::from_millis(100)).unwrap();
+        let (a, b) = (one.held(), two.held());
+        if !a.is_empty() && !b.is_empty() && a.len() + b.len() == 3 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no split: {a:?} {b:?}");
+    }
+    for (key, version) in [(&b"account-1"[..], 4), (&b"account-2"[..], 1)] {
+        let partition = strata::kafka::partition_of(key, 3);
+        let (owner, other) = if one.held().contains(&partition) {
+            (&mut one, &mut two)
+        } else {
+            (&mut two, &mut one)
+        };
+        assert_eq!(owner.version(key), Some(version));
+        let error = other.append(key, ExpectedVersion::Any, deposit, &none).unwrap_err();
+        assert!(matches!(error, WriteError::NotOwner { .. }), "{error}");
+        owner.append(key, ExpectedVersion::Exact(version), deposit, &none).unwrap();
+    }
+}
