@@ -76,6 +76,18 @@ pub const CORRELATION_ID: &str = "ce_correlationid";
 /// The id of the message (command or event) that caused it (an extension attribute).
 pub const CAUSATION_ID: &str = "ce_causationid";
 
+/// How records name their schema's subject: Confluent's `value.subject.name.strategy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SubjectStrategy {
+    /// `<topic>-value`, the topic's event union (the default, what `schemas/` holds).
+    #[default]
+    Topic,
+    /// `<record full name>`: each event framed with its record's own schema and id.
+    Record,
+    /// `<topic>-<record full name>`: the same, the subject scoped by topic.
+    TopicRecord,
+}
+
 /// How an appender produces.
 #[derive(Debug, Clone)]
 pub struct AppendConfig {
@@ -91,6 +103,11 @@ pub struct AppendConfig {
     pub delivery_timeout: Duration,
     /// Extra librdkafka settings, such as security ones.
     pub kafka: Vec<(String, String)>,
+    /// The subject name strategy. With `Record` or `TopicRecord`, each event record's latest
+    /// schema gets its id under its own subject (looked up, or registered where the source
+    /// allows), and records carry it instead of the union's; every reader of strata's (replay,
+    /// read models, migration) decodes them into the event type all the same.
+    pub subject_strategy: SubjectStrategy,
 }
 
 impl AppendConfig {
@@ -102,6 +119,7 @@ impl AppendConfig {
             source: "strata".into(),
             delivery_timeout: Duration::from_secs(30),
             kafka: Vec::new(),
+            subject_strategy: SubjectStrategy::Topic,
         }
     }
 }
@@ -154,6 +172,20 @@ pub enum AppendError {
         #[source]
         source: Option<Box<KafkaError>>,
     },
+    /// A record of the event union names a type another record defines, so it has no schema
+    /// of its own to register under a record subject.
+    #[error(
+        "topic `{topic}`: event record `{record}` does not stand alone (it names a type another record of the union defines), so it cannot have a subject of its own; use the topic name strategy"
+    )]
+    NotStandalone {
+        /// The topic.
+        topic: String,
+        /// The record's full name.
+        record: String,
+        /// apache-avro's refusal of the record's schema alone.
+        #[source]
+        source: apache_avro::Error,
+    },
     /// An aggregate id must be given: without a key, the events could land anywhere.
     #[error("topic `{topic}`: an empty aggregate id (events are keyed by it)")]
     EmptyAggregateId {
@@ -196,17 +228,20 @@ impl ProducerContext for Deliveries {
 pub struct Appender<E: Event> {
     config: AppendConfig,
     topic: String,
-    encoder: Encoder<E>,
+    /// The schema id records are framed with, by union branch: the union's for every branch
+    /// (topic strategy), or each record's own.
+    ids: Vec<u32>,
     /// The full name of each branch of the latest union, by branch index: `ce_type`.
     types: Vec<String>,
     producer: BaseProducer<Deliveries>,
+    _event: std::marker::PhantomData<fn(E)>,
 }
 
 impl<E: Event> std::fmt::Debug for Appender<E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Appender")
             .field("topic", &self.topic)
-            .field("schema_id", &self.encoder.schema_id())
+            .field("schema_ids", &self.ids)
             .finish()
     }
 }
@@ -215,19 +250,23 @@ impl<E: Event> Appender<E> {
     /// An appender whose schema id is looked up in `source` (or registered, where the source
     /// allows) once.
     pub fn new(config: AppendConfig, source: &dyn SchemaSource) -> Result<Self, AppendError> {
-        let encoder = Encoder::<E>::new(source)?;
         let topic = config.topic.clone().unwrap_or_else(|| E::TOPIC.to_owned());
         let latest = E::schema(E::VERSION).map_err(|source| CodecError::Schema {
             event: std::any::type_name::<E>(),
             version: E::VERSION,
             source,
         })?;
-        let types = match &latest {
-            crate::schema::Schema::Union(branches) => branches
-                .iter()
-                .map(|b| b.name().map(crate::schema::Name::full_name).unwrap_or_default())
-                .collect(),
-            other => vec![other.name().map(crate::schema::Name::full_name).unwrap_or_default()],
+        let branches = match &latest {
+            crate::schema::Schema::Union(branches) => branches.as_slice(),
+            other => std::slice::from_ref(other),
+        };
+        let types: Vec<String> = branches
+            .iter()
+            .map(|b| b.name().map(crate::schema::Name::full_name).unwrap_or_default())
+            .collect();
+        let ids = match config.subject_strategy {
+            SubjectStrategy::Topic => vec![Encoder::<E>::new(source)?.schema_id(); types.len()],
+            strategy => record_ids(&topic, &latest, &types, strategy, source)?,
         };
         let timeout = config.delivery_timeout.as_millis().max(1).to_string();
         let settings = [
@@ -238,7 +277,7 @@ impl<E: Event> Appender<E> {
         let producer = crate::kafka::client(&config.brokers, &settings, &config.kafka)
             .create_with_context(Deliveries)
             .map_err(|e| ClientError::new("creating the producer", e).at(&topic, None))?;
-        Ok(Appender { config, topic, encoder, types, producer })
+        Ok(Appender { config, topic, ids, types, producer, _event: std::marker::PhantomData })
     }
 
     /// The topic appended to.
@@ -271,13 +310,13 @@ impl<E: Event> Appender<E> {
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default();
         let mut ids = Vec::with_capacity(events.len());
-        let mut payload = Vec::new();
+        let (mut datum, mut payload) = (Vec::new(), Vec::new());
         let mut sent = 0;
         let mut refused = None;
         for (index, event) in events.iter().enumerate() {
-            self.encoder.encode(event, &mut payload);
+            let branch = self.frame(event, &mut datum, &mut payload);
             let id = uuid::Uuid::new_v4().to_string();
-            let headers = self.envelope(&payload, &id, &time, metadata);
+            let headers = self.envelope(branch, &id, &time, metadata);
             let record =
                 BaseRecord::with_opaque_to(&self.topic, Box::new((Arc::clone(&call), index)))
                     .key(aggregate_id)
@@ -330,20 +369,37 @@ impl<E: Event> Appender<E> {
         })
     }
 
+    /// Frames `event` into `out` (`datum`: scratch space) with its branch's schema id: the
+    /// union datum (topic strategy), or the record's datum after the branch index. Returns the
+    /// branch.
+    fn frame(&self, event: &E, datum: &mut Vec<u8>, out: &mut Vec<u8>) -> usize {
+        datum.clear();
+        event.encode(datum);
+        // An event's datum starts with its union branch index (strata wrote it just now).
+        let mut reader = crate::decode::Reader::new(datum);
+        let branch = reader.read_long().ok().and_then(|b| usize::try_from(b).ok()).unwrap_or(0);
+        let after_branch = reader.offset();
+        let id = self.ids.get(branch).copied().unwrap_or(self.ids[0]);
+        out.clear();
+        crate::wire::write_header(out, id);
+        match self.config.subject_strategy {
+            SubjectStrategy::Topic => out.extend_from_slice(datum),
+            SubjectStrategy::Record | SubjectStrategy::TopicRecord => {
+                out.extend_from_slice(&datum[after_branch..]);
+            }
+        }
+        branch
+    }
+
     /// The headers of one event.
     fn envelope(
         &self,
-        framed: &[u8],
+        branch: usize,
         id: &str,
         time: &str,
         metadata: &Metadata<'_>,
     ) -> OwnedHeaders {
-        // The union branch is the datum's first varint, after the 5-byte frame header.
-        let branch = crate::decode::Reader::new(framed.get(5..).unwrap_or_default())
-            .read_long()
-            .ok()
-            .and_then(|b| usize::try_from(b).ok());
-        let event_type = branch.and_then(|b| self.types.get(b)).map_or("", String::as_str);
+        let event_type = self.types.get(branch).map_or("", String::as_str);
         let mut headers = OwnedHeaders::new_with_capacity(7)
             .insert(Header { key: SPEC_VERSION, value: Some("1.0") })
             .insert(Header { key: EVENT_ID, value: Some(id) })
@@ -358,6 +414,36 @@ impl<E: Event> Appender<E> {
         }
         headers
     }
+}
+
+/// Each union branch's own schema id under its record subject (`Record`: the full name;
+/// `TopicRecord`: `<topic>-<full name>`).
+fn record_ids(
+    topic: &str,
+    latest: &crate::schema::Schema,
+    names: &[String],
+    strategy: SubjectStrategy,
+    source: &dyn SchemaSource,
+) -> Result<Vec<u32>, AppendError> {
+    let json = latest.to_json();
+    let branches = json.as_array().cloned().unwrap_or_else(|| vec![json.clone()]);
+    branches
+        .iter()
+        .zip(names)
+        .map(|(branch, name)| {
+            let text = branch.to_string();
+            apache_avro::Schema::parse_str(&text).map_err(|source| AppendError::NotStandalone {
+                topic: topic.to_owned(),
+                record: name.clone(),
+                source,
+            })?;
+            let subject = match strategy {
+                SubjectStrategy::TopicRecord => format!("{topic}-{name}"),
+                _ => name.clone(),
+            };
+            Ok(source.id_of(&subject, &text).map_err(CodecError::from)?)
+        })
+        .collect()
 }
 
 /// A record's headers, as replay and read models hand them to user code.

@@ -4,9 +4,12 @@ records with `AvroDeserializer`, against a real Schema Registry at `url` (strata
 the tests).
 
 Usage:
-  confluent_interop.py produce COUNT   stdin: {"url", "subject", "topic", "schemas": [text, ...]}
+  confluent_interop.py produce COUNT   stdin: {"url", "subject", "topic", "schemas": [text, ...],
+                                              "strategy": "topic" | "record" | "topic_record"}
       one line per record: {"version", "id", "framed": hex, "value": normalized JSON}
-  confluent_interop.py consume         stdin: {"url", "subject", "topic", "records": [hex, ...]}
+      (`strategy`, default "topic": the serializer's `subject.name.strategy`)
+  confluent_interop.py consume         stdin: {"url", "subject", "topic", "records": [hex, ...],
+                                              "strategy": as for produce}
       one line per record: {"id", "value": normalized JSON}
 
 Normalized JSON is Avro's JSON encoding with unions untagged: what a default looks like.
@@ -19,7 +22,12 @@ import random
 import sys
 import uuid
 
-from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry import (
+    SchemaRegistryClient,
+    record_subject_name_strategy,
+    topic_record_subject_name_strategy,
+    topic_subject_name_strategy,
+)
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
@@ -132,6 +140,15 @@ def normalize(schema, named, value):
     return value
 
 
+def strategy(job):
+    """The job's `subject.name.strategy` (default: the topic's)."""
+    return {
+        "topic": topic_subject_name_strategy,
+        "record": record_subject_name_strategy,
+        "topic_record": topic_record_subject_name_strategy,
+    }[job.get("strategy", "topic")]
+
+
 def produce(job, count):
     # The serializer registers each version as it first writes with it, as producers do.
     registry = SchemaRegistryClient({"url": job["url"]})
@@ -139,7 +156,7 @@ def produce(job, count):
     rng = random.Random(7)
     for version, text in enumerate(job["schemas"], start=1):
         schema, named = named_types(json.loads(text))
-        serializer = AvroSerializer(registry, text)
+        serializer = AvroSerializer(registry, text, conf={"subject.name.strategy": strategy(job)})
         for _ in range(count):
             value = generate(schema, named, rng)
             framed = serializer(value, ctx)
@@ -151,7 +168,9 @@ def produce(job, count):
 def consume(job):
     registry = SchemaRegistryClient({"url": job["url"]})
     ctx = SerializationContext(job["topic"], MessageField.VALUE)
-    deserializer = AvroDeserializer(registry, return_record_name=True)
+    deserializer = AvroDeserializer(
+        registry, return_record_name=True, conf={"subject.name.strategy": strategy(job)}
+    )
     for record in job["records"]:
         data = bytes.fromhex(record)
         schema_id = int.from_bytes(data[1:5], "big")

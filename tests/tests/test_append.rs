@@ -86,9 +86,17 @@ fn seen(event: AccountEvent, at: &Position<'_>) -> Seen {
 
 /// Every record of `topic`, by key, in order, as replay hands them over.
 fn replay(broker: &Broker, topic: &str) -> BTreeMap<Vec<u8>, Vec<Seen>> {
+    replay_with(broker, topic, source_of::<AccountEvent>())
+}
+
+fn replay_with(
+    broker: &Broker,
+    topic: &str,
+    source: std::sync::Arc<strata::LocalSource>,
+) -> BTreeMap<Vec<u8>, Vec<Seen>> {
     let mut config = ReplayConfig::new(broker.brokers());
     config.topic = Some(topic.to_owned());
-    let replay = Replay::<AccountEvent>::new(config, source_of::<AccountEvent>()).unwrap();
+    let replay = Replay::<AccountEvent>::new(config, source).unwrap();
     let mut by_key: BTreeMap<Vec<u8>, Vec<Seen>> = BTreeMap::new();
     replay
         .run(&mut |event: AccountEvent, at: &Position<'_>| {
@@ -339,5 +347,46 @@ fn a_writer_refuses_a_stale_expected_version_and_two_writers_split_the_partition
         let error = other.append(key, ExpectedVersion::Any, deposit, &none).unwrap_err();
         assert!(matches!(error, WriteError::NotOwner { .. }), "{error}");
         owner.append(key, ExpectedVersion::Exact(version), deposit, &none).unwrap();
+    }
+}
+
+#[test]
+fn events_appended_under_the_record_name_strategies_replay_as_the_event_type() {
+    use rdkafka::Message;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use strata::append::SubjectStrategy;
+    for (name, strategy) in [
+        ("append-record", SubjectStrategy::Record),
+        ("append-topic-record", SubjectStrategy::TopicRecord),
+    ] {
+        let (broker, topic) = start(name, 2);
+        let source = source_of::<AccountEvent>();
+        let mut config = AppendConfig::new(broker.brokers());
+        config.topic = Some(topic.clone());
+        config.source = "/tests/bank".into();
+        config.subject_strategy = strategy;
+        let appender = Appender::<AccountEvent>::new(config, &*source).unwrap();
+        let expected = append_ten(&appender);
+        // Each record is framed with its event record's own id, not the union's (3).
+        let consumer: BaseConsumer = support::kafka::client(&broker.brokers())
+            .set("group.id", "ids")
+            .set("auto.offset.reset", "earliest")
+            .create()
+            .unwrap();
+        consumer.subscribe(&[&topic]).unwrap();
+        let mut ids = std::collections::BTreeSet::new();
+        let total: usize = expected.values().map(Vec::len).sum();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let mut read = 0;
+        while read < total {
+            assert!(std::time::Instant::now() < deadline, "read {read} of {total}");
+            let Some(message) = consumer.poll(Duration::from_millis(200)) else { continue };
+            let payload = message.unwrap().payload().unwrap().to_vec();
+            ids.insert(u32::from_be_bytes(payload[1..5].try_into().unwrap()));
+            read += 1;
+        }
+        assert_eq!(ids.len(), 3, "one id per event record: {ids:?}");
+        assert!(!ids.contains(&3), "{ids:?}");
+        assert_eq!(replay_with(&broker, &topic, source), expected, "{strategy:?}");
     }
 }

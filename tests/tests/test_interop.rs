@@ -145,3 +145,81 @@ fn the_registry_client_asks_once_per_id_however_many_threads_decode_at_once() {
     let error = decoder.decode(&unknown).unwrap_err().to_string();
     assert!(error.contains("999"), "{error}");
 }
+
+#[test]
+fn the_record_name_strategies_cross_the_confluent_python_client_both_ways() {
+    use rdkafka::Message;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use strata::append::{AppendConfig, Appender, SubjectStrategy};
+    type Subject = fn(&str, &str) -> String;
+    let strategies: [(SubjectStrategy, &str, Subject); 2] = [
+        (SubjectStrategy::Record, "record", |_, name| name.to_owned()),
+        (SubjectStrategy::TopicRecord, "topic_record", |topic, name| format!("{topic}-{name}")),
+    ];
+    for (strategy, python, subject_of) in strategies {
+        let sr = registry::TestRegistry::start(&format!("strategy-{python}"));
+        let (broker, topic) = support::kafka::start(&format!("strategy-{python}"), 1);
+        // Python writes each event record of the latest union under its own subject.
+        let latest = AccountEvent::schema(AccountEvent::VERSION).unwrap().to_json();
+        let records: Vec<String> =
+            latest.as_array().unwrap().iter().map(Value::to_string).collect();
+        let job = json!({"url": sr.url(), "subject": "", "topic": topic, "schemas": records,
+                         "strategy": python});
+        let out = support::run_python("confluent_interop.py", &["produce", "5"], &job.to_string());
+        let produced: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(produced.len(), 15);
+        let subjects = sr.get("/subjects").1;
+        for name in ["AccountOpened", "MoneyDeposited", "AccountFrozen"] {
+            let subject = subject_of(&topic, &format!("com.example.bank.{name}"));
+            assert!(
+                subjects.as_array().unwrap().contains(&json!(subject)),
+                "{subject}: {subjects}"
+            );
+        }
+
+        // strata reads them into the event type: the very values Python wrote.
+        let decoder =
+            Decoder::<AccountEvent>::new(Arc::new(Registry::new(RegistryConfig::new(sr.url()))))
+                .unwrap();
+        let mut events = Vec::new();
+        for record in &produced {
+            let event = decoder.decode(&unhex(record["framed"].as_str().unwrap())).unwrap();
+            assert_eq!(event.to_json().unwrap(), record["value"], "{python}: {event:?}");
+            events.push(event);
+        }
+
+        // strata appends them under the same strategy (the same subjects, so the same ids);
+        // Python reads them back.
+        let mut config = AppendConfig::new(broker.brokers());
+        config.topic = Some(topic.clone());
+        config.subject_strategy = strategy;
+        let appender =
+            Appender::<AccountEvent>::new(config, &Registry::new(RegistryConfig::new(sr.url())))
+                .unwrap();
+        appender.append(b"account-1", &events).unwrap();
+        let consumer: BaseConsumer = support::kafka::client(&broker.brokers())
+            .set("group.id", "python")
+            .set("auto.offset.reset", "earliest")
+            .create()
+            .unwrap();
+        consumer.subscribe(&[&topic]).unwrap();
+        let mut framed = Vec::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while framed.len() < events.len() {
+            assert!(std::time::Instant::now() < deadline, "read {}", framed.len());
+            if let Some(message) = consumer.poll(std::time::Duration::from_millis(200)) {
+                framed.push(hex(message.unwrap().payload().unwrap()));
+            }
+        }
+        let python_ids: Vec<&Value> = produced.iter().map(|r| &r["id"]).collect();
+        let consume = json!({"url": sr.url(), "subject": "", "topic": topic, "records": framed,
+                             "strategy": python});
+        let out = support::run_python("confluent_interop.py", &["consume"], &consume.to_string());
+        let read: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(read.len(), events.len());
+        for ((event, theirs), id) in events.iter().zip(&read).zip(python_ids) {
+            assert_eq!(&theirs["id"], id, "the record subject's id, as Python registered it");
+            assert_eq!(theirs["value"], event.to_json().unwrap(), "{python}: {event:?}");
+        }
+    }
+}
