@@ -697,8 +697,8 @@ fn flush(producer: &Option<BaseProducer>) -> Result<(), ReplayError> {
     Ok(())
 }
 
-/// Sends `message` to the dead-letter topic with its coordinates and `error` as headers
-/// (delivery is confirmed by the caller's flush).
+/// Sends `message` to the dead-letter topic with its key, payload and headers, and its
+/// coordinates and `error` as further headers (delivery is confirmed by the caller's flush).
 pub(crate) fn dead_letter(
     producer: &BaseProducer,
     topic: &str,
@@ -710,7 +710,15 @@ pub(crate) fn dead_letter(
     let schema_id = schema_id.map(|id| id.to_string()).unwrap_or_default();
     let error = crate::error::Chain(error).to_string();
     use crate::kafka::{ERROR, SOURCE_OFFSET, SOURCE_PARTITION, SOURCE_SCHEMA_ID, SOURCE_TOPIC};
-    let headers = OwnedHeaders::new()
+    // The record's own headers first (its envelope, say), as migration's dead letters keep them.
+    let mut headers = OwnedHeaders::new();
+    if let Some(own) = message.headers() {
+        use rdkafka::message::Headers as _;
+        for header in own.iter() {
+            headers = headers.insert(header);
+        }
+    }
+    let headers = headers
         .insert(Header { key: SOURCE_TOPIC, value: Some(message.topic()) })
         .insert(Header { key: SOURCE_PARTITION, value: Some(&partition) })
         .insert(Header { key: SOURCE_OFFSET, value: Some(&offset) })

@@ -390,3 +390,60 @@ fn events_appended_under_the_record_name_strategies_replay_as_the_event_type() {
         assert_eq!(replay_with(&broker, &topic, source), expected, "{strategy:?}");
     }
 }
+
+#[test]
+fn a_dead_letter_keeps_the_records_envelope() {
+    use rdkafka::Message;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Headers;
+    let (broker, topic) = start("append-dead-letter", 1);
+    let appended = appender(&broker, &topic).append(b"account-1", &history(1, 2, false)).unwrap();
+    let dead = format!("{topic}.dlt");
+    support::kafka::create_topic(&broker, &dead, 1);
+    let mut config = ReplayConfig::new(broker.brokers());
+    config.topic = Some(topic.clone());
+    config.dead_letter_topic = Some(dead.clone());
+    let replay = Replay::<AccountEvent>::new(config, source_of::<AccountEvent>()).unwrap();
+    // A projection that refuses the last deposit.
+    let refusing = |event: AccountEvent, _: &Position<'_>| -> Result<(), ApplyError> {
+        match event {
+            AccountEvent::Deposited(d) if d.amount_cents == 200 => Err("refused".into()),
+            _ => Ok(()),
+        }
+    };
+    struct Refusing<F>(F);
+    impl<F: FnMut(AccountEvent, &Position<'_>) -> Result<(), ApplyError>>
+        strata::replay::Projection<AccountEvent> for Refusing<F>
+    {
+        fn apply(&mut self, event: AccountEvent, at: &Position<'_>) -> Result<(), ApplyError> {
+            (self.0)(event, at)
+        }
+    }
+    let report = replay.run(&mut Refusing(refusing)).unwrap();
+    assert_eq!((report.events, report.dead_lettered), (2, 1));
+    let consumer: BaseConsumer = support::kafka::client(&broker.brokers())
+        .set("group.id", "dlt")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[&dead]).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let message = loop {
+        assert!(std::time::Instant::now() < deadline, "no dead letter");
+        if let Some(m) = consumer.poll(Duration::from_millis(200)) {
+            break m.unwrap();
+        }
+    };
+    let headers = message.headers().unwrap();
+    let value = |name: &str| {
+        headers
+            .iter()
+            .find(|h| h.key == name)
+            .and_then(|h| h.value)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    };
+    assert_eq!(value("ce_id"), Some(appended[2].event_id.clone()), "the envelope is kept");
+    assert_eq!(value("ce_type").as_deref(), Some("com.example.bank.MoneyDeposited"));
+    assert_eq!(value("strata.source.offset"), Some(appended[2].offset.to_string()));
+    assert!(value("strata.error").unwrap().contains("refused"));
+}
