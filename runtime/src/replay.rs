@@ -519,6 +519,9 @@ pub struct Loaded<A> {
     pub partition: i32,
     /// The offset of its last event, if it has any.
     pub last_offset: Option<i64>,
+    /// The next offset of the partition the load had not read: where a load from a snapshot of
+    /// this aggregate starts.
+    pub next_offset: i64,
 }
 
 impl<E: Event> Replay<E> {
@@ -527,6 +530,69 @@ impl<E: Event> Replay<E> {
     /// end offset at start, and applies that key's events in order (records of other keys are
     /// not decoded). A bad record of the key stops the load with its coordinates.
     pub fn load<A: Aggregate<E>>(&self, key: &[u8]) -> Result<Loaded<A>, ReplayError> {
+        self.load_from(
+            key,
+            Loaded {
+                aggregate: A::default(),
+                version: 0,
+                partition: 0,
+                last_offset: None,
+                next_offset: 0,
+            },
+        )
+    }
+
+    /// [`Replay::load`] starting from the latest usable snapshot of the aggregate in `store`
+    /// (written by [`Replay::save_aggregate`]; an older shape of `A` is upcast, one that cannot
+    /// be read is skipped for an earlier one or the beginning), reading only the records after
+    /// it. Returns whether a snapshot was used.
+    pub fn load_with_snapshot<A>(
+        &self,
+        key: &[u8],
+        store: &dyn SnapshotStore,
+    ) -> Result<(Loaded<A>, bool), ReplayError>
+    where
+        A: Aggregate<E> + Record,
+    {
+        for candidate in store.load()? {
+            let Ok(snapshot) = candidate else { continue };
+            if snapshot.topic != self.topic || snapshot.offsets.len() != 1 {
+                continue;
+            }
+            let Ok(aggregate) = snapshot.state::<A>() else { continue };
+            let (&partition, &next_offset) =
+                snapshot.offsets.iter().next().expect("one partition, checked above");
+            let start = Loaded {
+                aggregate,
+                version: snapshot.events,
+                partition,
+                last_offset: None,
+                next_offset,
+            };
+            return Ok((self.load_from(key, start)?, true));
+        }
+        Ok((self.load(key)?, false))
+    }
+
+    /// Saves `loaded` (an aggregate [`Replay::load`] or [`Replay::load_with_snapshot`] gave)
+    /// into `store`, for [`Replay::load_with_snapshot`] to start from.
+    pub fn save_aggregate<A: Record>(
+        &self,
+        loaded: &Loaded<A>,
+        store: &dyn SnapshotStore,
+    ) -> Result<(), ReplayError> {
+        let offsets = BTreeMap::from([(loaded.partition, loaded.next_offset)]);
+        store.save(&Snapshot::of(&self.topic, &loaded.aggregate, offsets, loaded.version))?;
+        Ok(())
+    }
+
+    /// Applies the key's records from `start.next_offset` (or the partition's first offset,
+    /// whichever is later: a snapshot past deleted records is fine, one before them a gap).
+    fn load_from<A: Aggregate<E>>(
+        &self,
+        key: &[u8],
+        start: Loaded<A>,
+    ) -> Result<Loaded<A>, ReplayError> {
         let topic = self.topic.as_str();
         let consumer: BaseConsumer =
             self.client_config().create().map_err(kafka("creating the consumer"))?;
@@ -541,17 +607,30 @@ impl<E: Event> Replay<E> {
                 let e = crate::kafka::ClientError::new("reading the partition's offsets", e);
                 ReplayError::Kafka(e.at(topic, Some(partition)))
             })?;
-        let mut loaded =
-            Loaded { aggregate: A::default(), version: 0, partition, last_offset: None };
-        if low >= high {
+        let from_snapshot = start.version > 0 || start.next_offset > 0;
+        if from_snapshot && start.partition != partition {
+            // The topic's partition count changed since: the snapshot's partition is not the
+            // key's any more, so its offset means nothing here.
+            return self.load(key);
+        }
+        if from_snapshot && start.next_offset < low {
+            return Err(ReplayError::Gap {
+                topic: topic.into(),
+                partition,
+                from: start.next_offset,
+                low,
+            });
+        }
+        let mut next = start.next_offset.max(low);
+        let mut loaded = Loaded { partition, next_offset: next.max(high), ..start };
+        if next >= high {
             return Ok(loaded);
         }
         let mut assignment = TopicPartitionList::new();
         assignment
-            .add_partition_offset(topic, partition, Offset::Offset(low))
+            .add_partition_offset(topic, partition, Offset::Offset(next))
             .map_err(kafka("assigning partitions"))?;
         consumer.assign(&assignment).map_err(kafka("assigning partitions"))?;
-        let mut next = low;
         while next < high {
             let Some(polled) = consumer.poll(Duration::from_millis(100)) else { continue };
             let message = polled.map_err(kafka("consuming"))?;
