@@ -32,6 +32,11 @@
 //!
 //! How versions are declared, every attribute key, and what is generated: the [`guide`].
 //! The committed history in `schemas/` is the [`history`] module.
+//!
+//! With Kafka (feature `kafka`): `append` records events (envelope headers, expected versions,
+//! subject strategies), `replay` folds a topic or loads one aggregate, `migrate` rewrites a
+//! topic into the newest version. With PostgreSQL (feature `postgres`): `readmodel` keeps
+//! read models exactly once, versioned and rebuilt beside the serving version.
 
 #![warn(missing_docs)]
 
