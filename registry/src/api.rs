@@ -368,8 +368,13 @@ async fn schema_by_id(
     let id = parse_id(&p)?;
     let state = store.read();
     let entry = state.schema_by_id(id)?;
-    if let Some(subject) = q.get("subject").filter(|s| !s.is_empty())
-        && !state.versions_of_id(id, Deleted::Include).iter().any(|(s, _)| s == subject)
+    // Confluent's `subject` picks the context to look in (`getSchemaKeyUsingContexts`): an
+    // unqualified subject, or one of the default context, that does not hold the id falls back
+    // to the id in the default context, where every schema here lives; a subject qualified
+    // with another context (`:.ctx:subject`) names a context this registry does not have.
+    if let Some(subject) = q.get("subject")
+        && let Some(context) = subject.strip_prefix(":.").and_then(|rest| rest.split(':').next())
+        && !context.is_empty()
     {
         return Err(ApiError::schema_id_not_found(id));
     }

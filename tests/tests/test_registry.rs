@@ -191,7 +191,10 @@ fn schemas_by_id_give_the_schema_its_text_subjects_and_versions_or_40403() {
     assert_eq!(status, 200);
     assert_eq!(body, json!({"schema": record("I", &["a"])}));
     assert_eq!(sr.get(&format!("/schemas/ids/{id}?subject=i-value")).0, 200);
-    let (status, body) = sr.get(&format!("/schemas/ids/{id}?subject=other"));
+    // As Confluent: a subject that does not hold the id falls back to the id in its context
+    // (the default one); a subject of another context finds nothing here.
+    assert_eq!(sr.get(&format!("/schemas/ids/{id}?subject=other")).0, 200);
+    let (status, body) = sr.get(&format!("/schemas/ids/{id}?subject=:.tenant:i-value"));
     assert_eq!((status, code(&body)), (404, 40403));
     let (status, body) = sr.get(&format!("/schemas/ids/{id}/schema"));
     assert_eq!((status, body), (200, serde_json::from_str(&record("I", &["a"])).unwrap()));
