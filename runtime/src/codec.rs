@@ -289,6 +289,18 @@ impl<E: Event> Decoder<E> {
         }
     }
 
+    /// Whether records of schema `id` decode without asking the schema source (its plan is
+    /// built).
+    pub fn is_prepared(&self, id: u32) -> bool {
+        self.plans.read().unwrap_or_else(|e| e.into_inner()).contains_key(&id)
+    }
+
+    /// Fetches the schema of `id` and builds its plan, if not done yet: what an async caller
+    /// runs on a blocking thread before decoding the first record of a new id.
+    pub fn prepare(&self, id: u32) -> Result<(), DecodeError> {
+        self.plan(id).map(|_| ())
+    }
+
     fn plan(&self, id: u32) -> Result<Arc<Plan<E>>, DecodeError> {
         if let Some(plan) = self.plans.read().unwrap_or_else(|e| e.into_inner()).get(&id) {
             return Ok(plan.clone());

@@ -68,6 +68,8 @@ pub mod resolve;
 pub mod schema;
 pub mod snapshot;
 pub mod source;
+#[cfg(feature = "async")]
+pub mod stream;
 pub mod types;
 pub mod wire;
 
@@ -157,6 +159,10 @@ pub enum Error {
     #[cfg(feature = "kafka")]
     #[error(transparent)]
     Write(#[from] append::WriteError),
+    /// An event stream could not go on.
+    #[cfg(feature = "async")]
+    #[error(transparent)]
+    Stream(#[from] stream::StreamError),
     /// A replay could not run or finish.
     #[cfg(feature = "kafka")]
     #[error(transparent)]
