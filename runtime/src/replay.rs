@@ -776,8 +776,8 @@ fn flush(producer: &Option<BaseProducer>) -> Result<(), ReplayError> {
     Ok(())
 }
 
-/// Sends `message` to the dead-letter topic with its key, payload and headers, and its
-/// coordinates and `error` as further headers (delivery is confirmed by the caller's flush).
+/// Sends `message` to the dead-letter topic with its key, payload, timestamp and headers, and
+/// its coordinates and `error` as further headers (delivery is confirmed by the caller's flush).
 pub(crate) fn dead_letter(
     producer: &BaseProducer,
     topic: &str,
@@ -804,6 +804,10 @@ pub(crate) fn dead_letter(
         .insert(Header { key: SOURCE_SCHEMA_ID, value: Some(&schema_id) })
         .insert(Header { key: ERROR, value: Some(&error) });
     let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).headers(headers);
+    // The record's own time, not the dead-lettering's: a redrive writes it back as it was.
+    if let Some(millis) = message.timestamp().to_millis() {
+        record = record.timestamp(millis);
+    }
     if let Some(key) = message.key() {
         record = record.key(key);
     }

@@ -446,6 +446,15 @@ fn a_dead_letter_keeps_the_records_envelope() {
     assert_eq!(value("ce_type").as_deref(), Some("com.example.bank.MoneyDeposited"));
     assert_eq!(value("strata.source.offset"), Some(appended[2].offset.to_string()));
     assert!(value("strata.error").unwrap().contains("refused"));
+    // Its own timestamp, as appended (not the time it was dead-lettered).
+    let original = Replay::<AccountEvent>::new(
+        ReplayConfig { topic: Some(topic.clone()), ..ReplayConfig::new(broker.brokers()) },
+        source_of::<AccountEvent>(),
+    )
+    .unwrap();
+    let mut stamps = Vec::new();
+    original.run(&mut |_: AccountEvent, at: &Position<'_>| stamps.push(at.timestamp)).unwrap();
+    assert_eq!(message.timestamp().to_millis(), stamps[2]);
 }
 
 /// An account's balance, a state type (snapshots of it are upcast or refused like any).
