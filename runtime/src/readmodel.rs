@@ -474,13 +474,8 @@ struct Books {
 }
 
 impl Books {
-    fn database(&self, action: &'static str) -> impl Fn(postgres::Error) -> ProjectorError + '_ {
-        move |source| ProjectorError::Database {
-            action,
-            name: self.name.to_owned(),
-            version: self.version as u32,
-            source,
-        }
+    fn database(&self, action: &'static str) -> impl FnOnce(postgres::Error) -> ProjectorError {
+        database(self.name, self.version as u32, action)
     }
 }
 
@@ -1200,9 +1195,7 @@ fn register<E, M: ReadModel<E>>(
     version: u32,
     topic: &str,
 ) -> Result<Books, ProjectorError> {
-    let database = |action: &'static str| {
-        move |source| ProjectorError::Database { action, name: name.to_owned(), version, source }
-    };
+    let database = |action| database(name, version, action);
     let version_i32 = i32::try_from(version).unwrap_or(i32::MAX);
     let mut tx = db.transaction().map_err(database("beginning registration"))?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CATALOG_LOCK])
@@ -1386,21 +1379,24 @@ fn switch(db: &mut Client, books: &Books) -> Result<bool, ProjectorError> {
     Ok(true)
 }
 
+/// The error of a statement that failed while `action` ran, for read model `name` at `version`.
+fn database<'a>(
+    name: &'a str,
+    version: u32,
+    action: &'static str,
+) -> impl FnOnce(postgres::Error) -> ProjectorError + 'a {
+    move |source| ProjectorError::Database { action, name: name.to_owned(), version, source }
+}
+
+/// Whether strata's books (`strata.read_models`) exist in the database.
+fn books_exist(db: &mut impl postgres::GenericClient) -> Result<bool, postgres::Error> {
+    Ok(db.query_one("SELECT to_regclass('strata.read_models') IS NOT NULL", &[])?.get(0))
+}
+
 /// Every version of the read models in `db` (of `name` only, when given), oldest first.
 pub fn versions(db: &mut Client, name: Option<&str>) -> Result<Vec<VersionInfo>, ProjectorError> {
-    let database = |action: &'static str| {
-        move |source| ProjectorError::Database {
-            action,
-            name: name.unwrap_or("*").to_owned(),
-            version: 0,
-            source,
-        }
-    };
-    let exists: bool = db
-        .query_one("SELECT to_regclass('strata.read_models') IS NOT NULL", &[])
-        .map_err(database("looking for strata.read_models"))?
-        .get(0);
-    if !exists {
+    let database = |action| database(name.unwrap_or("*"), 0, action);
+    if !books_exist(db).map_err(database("looking for strata.read_models"))? {
         return Ok(Vec::new());
     }
     let rows = db
@@ -1441,17 +1437,12 @@ pub fn versions(db: &mut Client, name: Option<&str>) -> Result<Vec<VersionInfo>,
 /// Drops a version that does not serve: its schema and tables, its offsets, its registration.
 pub fn drop_version(db: &mut Client, name: &str, version: u32) -> Result<(), ProjectorError> {
     validate_name(name)?;
-    let database = |action: &'static str| {
-        move |source| ProjectorError::Database { action, name: name.to_owned(), version, source }
-    };
+    let database = |action| database(name, version, action);
     let version_i32 = i32::try_from(version).unwrap_or(i32::MAX);
     let mut tx = db.transaction().map_err(database("beginning the drop"))?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CATALOG_LOCK])
         .map_err(database("locking strata.read_models"))?;
-    let exists: bool = tx
-        .query_one("SELECT to_regclass('strata.read_models') IS NOT NULL", &[])
-        .map_err(database("looking for strata.read_models"))?
-        .get(0);
+    let exists = books_exist(&mut tx).map_err(database("looking for strata.read_models"))?;
     let state: Option<String> = if exists {
         tx.query_opt(
             "SELECT state FROM strata.read_models WHERE name = $1 AND version = $2",
