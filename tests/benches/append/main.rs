@@ -6,15 +6,14 @@
 //!
 //! Run: `cargo bench -p strata-tests --bench append` (needs `scripts/setup-broker.sh`).
 
-#[path = "../../tests/support/broker.rs"]
-mod broker;
+#[path = "../../tests/support/mod.rs"]
+mod support;
 
 use std::time::Duration;
 
+use support::kafka::{client, create_topic_at};
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use strata::Encoder;
 use strata::append::{AppendConfig, Appender};
@@ -22,12 +21,6 @@ use strata_tests::bank::{AccountEvent, MoneyDeposited};
 
 const EVENTS: usize = 100_000;
 const BATCH: usize = 1000;
-
-fn client(brokers: &str) -> ClientConfig {
-    let mut config = ClientConfig::new();
-    config.set("bootstrap.servers", brokers).set("broker.address.family", "v4");
-    config
-}
 
 /// One command's events: `BATCH` deposits of one account.
 fn batch(b: usize) -> Vec<AccountEvent> {
@@ -44,17 +37,10 @@ fn batch(b: usize) -> Vec<AccountEvent> {
 }
 
 fn bench(c: &mut Criterion) {
-    let broker = broker::Broker::start();
+    let broker = support::broker::Broker::start();
     let brokers = broker.brokers();
-    let admin: AdminClient<DefaultClientContext> = client(&brokers).create().unwrap();
-    let topics: Vec<NewTopic<'_>> = ["bench.append.strata", "bench.append.bare"]
-        .iter()
-        .map(|t| NewTopic::new(t, 4, TopicReplication::Fixed(1)))
-        .collect();
-    for result in
-        futures_executor::block_on(admin.create_topics(&topics, &AdminOptions::new())).unwrap()
-    {
-        result.unwrap();
+    for topic in ["bench.append.strata", "bench.append.bare"] {
+        create_topic_at(&brokers, topic, 4);
     }
     let source = strata_tests::history_source::<AccountEvent>();
     let batches: Vec<(String, Vec<AccountEvent>)> =

@@ -7,18 +7,15 @@
 //! Run: `cargo bench -p strata-tests --bench readmodel` (needs `scripts/setup-broker.sh` and
 //! `scripts/setup-postgres.sh`).
 
-#[path = "../../tests/support/broker.rs"]
-mod broker;
-#[path = "../../tests/support/postgres.rs"]
-mod postgres_cluster;
+#[path = "../../tests/support/mod.rs"]
+mod support;
 
 use std::time::{Duration, Instant};
 
+use support::kafka::{client, create_topic_at};
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rdkafka::Message;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use strata::kafka::Mode;
@@ -34,12 +31,6 @@ use strata_tests::bank::{
 const EVENTS: usize = 50_000;
 const PARTITIONS: i32 = 4;
 const BATCH: usize = 1000;
-
-fn client(brokers: &str) -> ClientConfig {
-    let mut config = ClientConfig::new();
-    config.set("bootstrap.servers", brokers).set("broker.address.family", "v4");
-    config
-}
 
 fn event(i: usize) -> AccountEvent {
     let account_id = uuid::Uuid::from_u128(i as u128 % 5000);
@@ -62,13 +53,7 @@ fn event(i: usize) -> AccountEvent {
 }
 
 fn fill(brokers: &str, topic: &str) {
-    let admin: AdminClient<DefaultClientContext> = client(brokers).create().unwrap();
-    let new = NewTopic::new(topic, PARTITIONS, TopicReplication::Fixed(1));
-    for result in
-        futures_executor::block_on(admin.create_topics([&new], &AdminOptions::new())).unwrap()
-    {
-        result.unwrap();
-    }
+    create_topic_at(brokers, topic, PARTITIONS);
     let encoder =
         Encoder::<AccountEvent>::new(&*strata_tests::history_source::<AccountEvent>()).unwrap();
     let producer: BaseProducer = client(brokers).set("linger.ms", "20").create().unwrap();
@@ -152,9 +137,9 @@ fn bare(brokers: &str, topic: &str, db: &mut Client) -> u64 {
 }
 
 fn bench(c: &mut Criterion) {
-    let broker = broker::Broker::start();
+    let broker = support::broker::Broker::start();
     let brokers = broker.brokers();
-    let pg = postgres_cluster::Postgres::start();
+    let pg = support::postgres::Postgres::start();
     let mut db = pg.connect("postgres");
     let topic = "bench.readmodel";
     fill(&brokers, topic);

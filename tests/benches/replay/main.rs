@@ -7,22 +7,21 @@
 //!
 //! Run: `cargo bench -p strata-tests --bench replay` (needs `scripts/setup-broker.sh`).
 
-#[path = "../../tests/support/broker.rs"]
-mod broker;
 #[path = "../codec/shapes.rs"]
 #[allow(dead_code)]
 mod shapes;
+#[path = "../../tests/support/mod.rs"]
+mod support;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use support::kafka::{client, create_topic_at};
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rdkafka::Message;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use strata::replay::{Position, Replay, ReplayConfig};
@@ -58,12 +57,6 @@ static ALLOCATOR: Counting = Counting;
 const EVENTS: usize = 1_000_000;
 const PARTITIONS: i32 = 4;
 
-fn client(brokers: &str) -> ClientConfig {
-    let mut config = ClientConfig::new();
-    config.set("bootstrap.servers", brokers).set("broker.address.family", "v4");
-    config
-}
-
 fn activity(i: usize) -> ActivityTopic {
     ActivityTopic::Activity(Activity {
         id: uuid::Uuid::from_u128(0x5eed_0000 + i as u128),
@@ -81,13 +74,7 @@ fn activity(i: usize) -> ActivityTopic {
 
 /// Creates the topic and fills it with `count` framed events.
 fn fill(brokers: &str, topic: &str, source: &LocalSource, count: usize) {
-    let admin: AdminClient<DefaultClientContext> = client(brokers).create().unwrap();
-    let new = NewTopic::new(topic, PARTITIONS, TopicReplication::Fixed(1));
-    for result in
-        futures_executor::block_on(admin.create_topics([&new], &AdminOptions::new())).unwrap()
-    {
-        result.unwrap();
-    }
+    create_topic_at(brokers, topic, PARTITIONS);
     let encoder = Encoder::<ActivityTopic>::new(source).unwrap();
     let producer: BaseProducer = client(brokers)
         .set("linger.ms", "20")
@@ -170,7 +157,7 @@ fn replay(brokers: &str, topic: &str, source: Arc<LocalSource>) -> (Tally, u64) 
 }
 
 fn bench(c: &mut Criterion) {
-    let broker = broker::Broker::start();
+    let broker = support::broker::Broker::start();
     let brokers = broker.brokers();
     let source = Arc::new(LocalSource::new());
     let text = ActivityTopic::schema(ActivityTopic::VERSION).unwrap().to_json().to_string();
@@ -248,13 +235,7 @@ fn bench(c: &mut Criterion) {
 /// Copies every record of `from` into a new topic `to`, partition for partition, bytes as they
 /// are: the bare floor of a migration.
 fn copy(brokers: &str, from: &str, to: &str) -> usize {
-    let admin: AdminClient<DefaultClientContext> = client(brokers).create().unwrap();
-    let new = NewTopic::new(to, PARTITIONS, TopicReplication::Fixed(1));
-    for result in
-        futures_executor::block_on(admin.create_topics([&new], &AdminOptions::new())).unwrap()
-    {
-        result.unwrap();
-    }
+    create_topic_at(brokers, to, PARTITIONS);
     // The same fetch settings strata's migration uses: librdkafka's 1 s queue backoff starves
     // a consumer that also produces, and large fetches spare the broker (the copy runs at the
     // same rate with and without them, within the noise).

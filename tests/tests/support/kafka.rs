@@ -52,7 +52,12 @@ pub fn client(brokers: &str) -> ClientConfig {
 }
 
 pub fn create_topic(broker: &Broker, topic: &str, partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> = client(&broker.brokers()).create().unwrap();
+    create_topic_at(&broker.brokers(), topic, partitions);
+}
+
+/// A topic of `partitions` partitions (replication 1) on `brokers`.
+pub fn create_topic_at(brokers: &str, topic: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = client(brokers).create().unwrap();
     let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
     let results = futures_executor::block_on(admin.create_topics([&new], &AdminOptions::new()))
         .expect("the broker answers CreateTopics");
