@@ -76,17 +76,7 @@ pub const CORRELATION_ID: &str = "ce_correlationid";
 /// The id of the message (command or event) that caused it (an extension attribute).
 pub const CAUSATION_ID: &str = "ce_causationid";
 
-/// How records name their schema's subject: Confluent's `value.subject.name.strategy`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SubjectStrategy {
-    /// `<topic>-value`, the topic's event union (the default, what `schemas/` holds).
-    #[default]
-    Topic,
-    /// `<record full name>`: each event framed with its record's own schema and id.
-    Record,
-    /// `<topic>-<record full name>`: the same, the subject scoped by topic.
-    TopicRecord,
-}
+pub use crate::catalog::SubjectStrategy;
 
 /// How an appender produces.
 #[derive(Debug, Clone)]
@@ -266,7 +256,7 @@ impl<E: Event> Appender<E> {
             .collect();
         let ids = match config.subject_strategy {
             SubjectStrategy::Topic => vec![Encoder::<E>::new(source)?.schema_id(); types.len()],
-            strategy => record_ids(&topic, &latest, &types, strategy, source)?,
+            strategy => record_ids(&topic, &latest, strategy, source)?,
         };
         let timeout = config.delivery_timeout.as_millis().max(1).to_string();
         let settings = [
@@ -421,27 +411,17 @@ impl<E: Event> Appender<E> {
 fn record_ids(
     topic: &str,
     latest: &crate::schema::Schema,
-    names: &[String],
     strategy: SubjectStrategy,
     source: &dyn SchemaSource,
 ) -> Result<Vec<u32>, AppendError> {
-    let json = latest.to_json();
-    let branches = json.as_array().cloned().unwrap_or_else(|| vec![json.clone()]);
-    branches
+    let records = crate::catalog::record_schemas(&latest.to_json()).map_err(|e| {
+        AppendError::NotStandalone { topic: topic.to_owned(), record: e.record, source: e.source }
+    })?;
+    records
         .iter()
-        .zip(names)
-        .map(|(branch, name)| {
-            let text = branch.to_string();
-            apache_avro::Schema::parse_str(&text).map_err(|source| AppendError::NotStandalone {
-                topic: topic.to_owned(),
-                record: name.clone(),
-                source,
-            })?;
-            let subject = match strategy {
-                SubjectStrategy::TopicRecord => format!("{topic}-{name}"),
-                _ => name.clone(),
-            };
-            Ok(source.id_of(&subject, &text).map_err(CodecError::from)?)
+        .map(|(name, text)| {
+            let subject = strategy.subject(topic, Some(name));
+            Ok(source.id_of(&subject, text).map_err(CodecError::from)?)
         })
         .collect()
 }

@@ -32,6 +32,115 @@ pub enum TypeKind {
 /// (topic subjects end `-value` or `-key`, record names have no `-`).
 pub const STATE_SUFFIX: &str = "-state";
 
+/// How records name their schema's subject: Confluent's `value.subject.name.strategy`.
+///
+/// Parsed from `topic`, `record` or `topic-record`, or from Confluent's class names
+/// (`TopicNameStrategy`, `io.confluent.kafka.serializers.subject.RecordNameStrategy`, ...).
+///
+/// ```
+/// use strata::catalog::SubjectStrategy;
+///
+/// let strategy: SubjectStrategy = "TopicRecordNameStrategy".parse().unwrap();
+/// assert_eq!(strategy.subject("bank.accounts", Some("com.example.Opened")), "bank.accounts-com.example.Opened");
+/// assert_eq!(SubjectStrategy::Topic.subject("bank.accounts", None), "bank.accounts-value");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SubjectStrategy {
+    /// `<topic>-value`, the topic's event union (the default, what `schemas/` holds).
+    #[default]
+    Topic,
+    /// `<record full name>`: each event framed with its record's own schema and id.
+    Record,
+    /// `<topic>-<record full name>`: the same, the subject scoped by topic.
+    TopicRecord,
+}
+
+impl SubjectStrategy {
+    /// The subject of a value of `topic` whose record is `record` (its full name): the
+    /// topic's subject for [`SubjectStrategy::Topic`] or when no record is named.
+    pub fn subject(self, topic: &str, record: Option<&str>) -> String {
+        match (self, record) {
+            (SubjectStrategy::Record, Some(record)) => record.to_owned(),
+            (SubjectStrategy::TopicRecord, Some(record)) => format!("{topic}-{record}"),
+            _ => format!("{topic}-value"),
+        }
+    }
+
+    /// `topic`, `record` or `topic-record`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubjectStrategy::Topic => "topic",
+            SubjectStrategy::Record => "record",
+            SubjectStrategy::TopicRecord => "topic-record",
+        }
+    }
+}
+
+impl std::fmt::Display for SubjectStrategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A subject name strategy that is none of the three.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "unknown subject name strategy `{0}`: expected topic, record or topic-record (or Confluent's TopicNameStrategy, RecordNameStrategy, TopicRecordNameStrategy)"
+)]
+pub struct UnknownStrategy(pub String);
+
+impl std::str::FromStr for SubjectStrategy {
+    type Err = UnknownStrategy;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let name = text.rsplit('.').next().unwrap_or(text);
+        match name.to_ascii_lowercase().replace('_', "-").as_str() {
+            "topic" | "topicnamestrategy" => Ok(SubjectStrategy::Topic),
+            "record" | "recordnamestrategy" => Ok(SubjectStrategy::Record),
+            "topic-record" | "topicrecordnamestrategy" => Ok(SubjectStrategy::TopicRecord),
+            _ => Err(UnknownStrategy(text.to_owned())),
+        }
+    }
+}
+
+/// A record of an event union that names a type another record of the union defines, so it
+/// has no schema of its own (for the record subject name strategies).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "event record `{record}` does not stand alone (it names a type another record of the union defines), so it cannot have a subject of its own"
+)]
+pub struct NotStandalone {
+    /// The record's full name.
+    pub record: String,
+    /// apache-avro's refusal of the record's schema alone.
+    #[source]
+    pub source: apache_avro::Error,
+}
+
+/// Each record of the event union `union` (a schema's JSON: a union, or one record) with its
+/// full name and its schema as a text of its own: what the record name strategies register.
+pub fn record_schemas(union: &serde_json::Value) -> Result<Vec<(String, String)>, NotStandalone> {
+    let branches = match union {
+        serde_json::Value::Array(branches) => branches.as_slice(),
+        one => std::slice::from_ref(one),
+    };
+    branches
+        .iter()
+        .map(|branch| {
+            let name = branch.get("name").and_then(serde_json::Value::as_str).unwrap_or_default();
+            let full = match branch.get("namespace").and_then(serde_json::Value::as_str) {
+                Some(ns) if !name.contains('.') && !ns.is_empty() => format!("{ns}.{name}"),
+                _ => name.to_owned(),
+            };
+            let text = branch.to_string();
+            match apache_avro::Schema::parse_str(&text) {
+                Ok(_) => Ok((full, text)),
+                Err(source) => Err(NotStandalone { record: full, source }),
+            }
+        })
+        .collect()
+}
+
 /// An event type linked into this program, as registered by `#[derive(strata::Event)]`, or a
 /// state type, as registered by `#[derive(strata::Record)]` with `#[strata(state)]`.
 #[derive(Debug)]

@@ -221,6 +221,12 @@ pub struct Register {
     /// Register each topic union whole, even where the registry supports references.
     #[arg(long)]
     pub inline: bool,
+    /// The subject name strategy the producers use (Confluent's
+    /// `value.subject.name.strategy`): `topic` (`<topic>-value`, the event union), `record`
+    /// (`<record full name>`) or `topic-record` (`<topic>-<record full name>`), each record's
+    /// distinct shapes in order.
+    #[arg(long, value_name = "STRATEGY", env = "STRATA_SUBJECT_STRATEGY", default_value_t)]
+    pub subject_strategy: strata::catalog::SubjectStrategy,
     #[command(flatten)]
     pub registry: RegistryFlags,
 }
@@ -237,6 +243,12 @@ pub struct Check {
     /// agree. A subject the registry lacks is fine.
     #[command(flatten)]
     pub registry: RegistryFlags,
+    /// The subject name strategy the producers use (Confluent's
+    /// `value.subject.name.strategy`): `topic` (`<topic>-value`, the event union), `record`
+    /// (`<record full name>`) or `topic-record` (`<topic>-<record full name>`), each record's
+    /// distinct shapes in order.
+    #[arg(long, value_name = "STRATEGY", env = "STRATA_SUBJECT_STRATEGY", default_value_t)]
+    pub subject_strategy: strata::catalog::SubjectStrategy,
     /// How to print the compatibility findings.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,

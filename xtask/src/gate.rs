@@ -32,7 +32,7 @@ impl Check {
             return Ok(Outcome::Failed);
         }
         if let Some(registry) = self.registry.client()? {
-            check_registry(&registry, &dir, &mut report)?;
+            check_registry(&registry, &dir, self.subject_strategy, &mut report)?;
             return Ok(finish(&report, self.format));
         }
         let config = level_config(&dir)?;
@@ -49,7 +49,9 @@ impl Check {
                 .with_context(|| format!("`{subject}` (`{}`)", event.rust_name))?;
             let breaks: Vec<u32> = event.breaks.iter().map(|(v, _)| *v).collect();
             let gated = gate(level, &versions, &breaks);
-            push_gate(&mut report, event, level, &gated, 1);
+            let origins: Vec<u32> = (1..=event.version).collect();
+            let subject = GatedSubject { event, subject: &subject, origins: &origins };
+            push_gate(&mut report, &subject, level, &gated, 1);
         }
         Ok(finish(&report, self.format))
     }
@@ -120,16 +122,45 @@ pub fn finish(report: &Report, format: crate::flags::Format) -> Outcome {
     if errors == 0 { Outcome::Passed } else { Outcome::Failed }
 }
 
+/// A subject whose versions the gate checked: the topic's (version N is the event type's
+/// version N), or a record subject (its versions are the distinct shapes of one record, each
+/// first seen in an event type's version).
+#[derive(Debug, Clone, Copy)]
+pub struct GatedSubject<'a> {
+    /// The event type whose history it follows.
+    pub event: &'a strata::EventType,
+    /// The subject.
+    pub subject: &'a str,
+    /// The event type's version each of the subject's versions comes from, oldest first.
+    pub origins: &'a [u32],
+}
+
+impl GatedSubject<'_> {
+    /// The event type's version of the subject's `version`.
+    pub fn origin(&self, version: u32) -> u32 {
+        self.origins.get(version as usize - 1).copied().unwrap_or(version)
+    }
+
+    /// The subject's versions declared to break (those whose event type's version is).
+    pub fn breaks(&self) -> Vec<u32> {
+        (1..=self.origins.len() as u32)
+            .filter(|&v| self.event.breaks.iter().any(|(b, _)| *b == self.origin(v)))
+            .collect()
+    }
+}
+
 /// Adds the gate's checks and findings of versions `from` onward to `report`: incompatibilities
 /// (notes where declared as breaks) pointing at the Rust field, and stale break declarations.
 pub fn push_gate(
     report: &mut Report,
-    event: &strata::EventType,
+    gated_subject: &GatedSubject<'_>,
     level: strata::compat::Level,
     gated: &GateReport,
     from: u32,
 ) {
-    let subject = event.subject();
+    let GatedSubject { event, subject, .. } = *gated_subject;
+    let subject = subject.to_owned();
+    let origin = |version: u32| gated_subject.origin(version);
     let first_case = report.cases.len();
     let checked: Vec<_> = gated.checked.iter().copied().filter(|c| c.version >= from).collect();
     for check in &checked {
@@ -168,13 +199,19 @@ pub fn push_gate(
             i.message
         );
         let (item_level, hint) = if f.declared {
-            let reason =
-                event.breaks.iter().find(|(v, _)| *v == f.version).map(|(_, r)| *r).unwrap_or("");
+            let reason = event
+                .breaks
+                .iter()
+                .find(|(v, _)| *v == origin(f.version))
+                .map(|(_, r)| *r)
+                .unwrap_or("");
             (Level::Note, format!("declared break: {reason}"))
         } else {
             let hint = format!(
                 "{}; or, if upgrade functions handle it, declare `breaks(in = {}, reason = \"...\")` on `{}`",
-                i.hint, f.version, event.rust_name
+                i.hint,
+                origin(f.version),
+                event.rust_name
             );
             (Level::Error, hint)
         };
@@ -200,24 +237,30 @@ pub fn push_gate(
                 "`{subject}` version {v} is declared as a break but is compatible at {}",
                 level.as_str()
             ),
-            hint: format!("remove `breaks(in = {v}, ...)` from `{}`", event.rust_name),
+            hint: format!("remove `breaks(in = {}, ...)` from `{}`", origin(v), event.rust_name),
         });
     }
 }
 
 /// `cargo xtask check --registry`: after the offline history check.
-fn check_registry(registry: &Registry, dir: &Path, report: &mut Report) -> anyhow::Result<()> {
+fn check_registry(
+    registry: &Registry,
+    dir: &Path,
+    strategy: strata::catalog::SubjectStrategy,
+    report: &mut Report,
+) -> anyhow::Result<()> {
     let levels = level_config(dir)?;
     for event in strata::event_types() {
-        let subject = crate::remote::examine(registry, event, dir, &levels, report)?;
-        eprintln!(
-            "{}: {} of {} version(s) registered, {} to register, at {}",
-            subject.subject,
-            subject.matched,
-            subject.texts.len(),
-            subject.pending().count(),
-            subject.level.as_str()
-        );
+        for subject in crate::remote::examine(registry, event, dir, &levels, strategy, report)? {
+            eprintln!(
+                "{}: {} of {} version(s) registered, {} to register, at {}",
+                subject.subject,
+                subject.matched,
+                subject.texts.len(),
+                subject.pending().count(),
+                subject.level.as_str()
+            );
+        }
     }
     Ok(())
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use serde_json::Value;
+use strata::catalog::SubjectStrategy;
 use strata::compat::Level as CompatLevel;
 use strata::registry::{Registry, SchemaReference};
 use strata::source::SourceError;
@@ -20,27 +21,6 @@ pub enum Shape {
     Inline,
     /// Each record under `<topic>-<record full name>`, the union by reference to them.
     References,
-}
-
-/// The union's records, each as a standalone schema text with its full name, if every one
-/// stands alone (a record naming a type another defines cannot be registered by itself).
-fn standalone_records(text: &str) -> Option<Vec<(String, String)>> {
-    let Value::Array(branches) = serde_json::from_str::<Value>(text).ok()? else {
-        return None;
-    };
-    branches
-        .iter()
-        .map(|branch| {
-            let name = branch.get("name")?.as_str()?;
-            let full = match branch.get("namespace").and_then(Value::as_str) {
-                Some(ns) if !name.contains('.') && !ns.is_empty() => format!("{ns}.{name}"),
-                _ => name.to_owned(),
-            };
-            let text = branch.to_string();
-            apache_avro::Schema::parse_str(&text).ok()?;
-            Some((full, text))
-        })
-        .collect()
 }
 
 /// Registers, lowering the subject's level around a declared break that the registry refuses
@@ -82,9 +62,11 @@ pub fn register_version(
     shape: Shape,
 ) -> anyhow::Result<(u32, u32)> {
     let text = &examined.texts[version as usize - 1];
-    let declared =
-        examined.event.breaks.iter().find(|(v, _)| *v == version).map(|(_, reason)| *reason);
-    let (union, references) = match (shape, standalone_records(text)) {
+    let declared = examined.declared(version);
+    let records = serde_json::from_str::<Value>(text)
+        .ok()
+        .and_then(|json| strata::catalog::record_schemas(&json).ok());
+    let (union, references) = match (shape, records) {
         (Shape::References, Some(records)) => {
             let mut references = Vec::new();
             for (name, record) in &records {
@@ -126,14 +108,19 @@ impl crate::flags::Register {
         let mut subjects = Vec::new();
         let levels = crate::gate::level_config(&dir)?;
         for event in strata::event_types() {
-            subjects.push(examine(&registry, event, &dir, &levels, &mut report)?);
+            let strategy = self.subject_strategy;
+            subjects.extend(examine(&registry, event, &dir, &levels, strategy, &mut report)?);
         }
         if report.errors() > 0 {
             crate::gate::finish(&report, crate::flags::Format::Text);
             eprintln!("error: nothing registered: fix what the check found first");
             return Ok(crate::Outcome::Failed);
         }
-        let shape = if !self.inline && registry.supports_references()? {
+        // A record subject's schema is one record: nothing to reference.
+        let shape = if !self.inline
+            && self.subject_strategy == SubjectStrategy::Topic
+            && registry.supports_references()?
+        {
             Shape::References
         } else {
             Shape::Inline

@@ -16,11 +16,12 @@ use std::time::Duration;
 use anyhow::Context;
 use serde_json::Value;
 use strata::EventType;
+use strata::catalog::SubjectStrategy;
 use strata::compat::{self, Level as CompatLevel, Prepared, gate};
 use strata::registry::{RegisteredVersion, Registry, RegistryConfig};
 
 use crate::flags::RegistryFlags;
-use crate::gate::push_gate;
+use crate::gate::{GatedSubject, push_gate};
 use crate::report::{Item, Level, Report};
 
 impl RegistryFlags {
@@ -59,9 +60,12 @@ impl RegistryFlags {
 pub struct Subject {
     pub event: &'static EventType,
     pub subject: String,
-    /// `schemas/<subject>/v<N>.avsc`, oldest first.
+    /// The committed file of each version, oldest first: `schemas/<subject>/v<N>.avsc`, or
+    /// for a record subject the event type's version its record's shape first appeared in.
     pub files: Vec<PathBuf>,
     pub texts: Vec<String>,
+    /// The event type's version of each of the subject's versions, oldest first.
+    pub origins: Vec<u32>,
     /// The registry's live versions, oldest first.
     pub registered: Vec<RegisteredVersion>,
     /// How many committed versions the registry holds (the matching prefix).
@@ -71,6 +75,12 @@ pub struct Subject {
 }
 
 impl Subject {
+    /// The break the event type declares in the version `version` comes from.
+    pub fn declared(&self, version: u32) -> Option<&'static str> {
+        let origin = self.origins[version as usize - 1];
+        self.event.breaks.iter().find(|(v, _)| *v == origin).map(|(_, reason)| *reason)
+    }
+
     /// The committed versions not registered yet.
     pub fn pending(&self) -> std::ops::RangeInclusive<u32> {
         self.matched as u32 + 1..=self.texts.len() as u32
@@ -85,16 +95,17 @@ fn canonical(text: &str) -> anyhow::Result<String> {
     Ok(strata::canonical::canonical(&strata::history::identity(&json).to_string())?)
 }
 
-/// Reads a subject's committed and registered histories, and reports drift and the checks of
-/// its unregistered versions (locally at the registry's level, and by the registry against the
-/// offline gate at `levels`, `schemas/compatibility.json`) to `report`.
+/// The subjects of `event` under `strategy`, each examined (see [`examine_subject`]): the
+/// topic's subject, or one subject per record of the union (its distinct shapes across the
+/// event type's versions, in order, as a record name strategy registers them).
 pub fn examine(
     registry: &Registry,
     event: &'static EventType,
     dir: &Path,
     levels: &strata::compat::LevelConfig,
+    strategy: SubjectStrategy,
     report: &mut Report,
-) -> anyhow::Result<Subject> {
+) -> anyhow::Result<Vec<Subject>> {
     let subject = event.subject();
     let files: Vec<PathBuf> =
         (1..=event.version).map(|v| strata::history::version_file(dir, &subject, v)).collect();
@@ -104,6 +115,80 @@ pub fn examine(
             std::fs::read_to_string(f).with_context(|| format!("cannot read `{}`", f.display()))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let origins: Vec<u32> = (1..=event.version).collect();
+    if strategy == SubjectStrategy::Topic || event.kind != strata::catalog::TypeKind::Event {
+        let home = dir.join(&subject);
+        let history = History { subject, home, files, texts, origins };
+        return Ok(vec![examine_subject(registry, event, history, levels, report)?]);
+    }
+    // Each record's distinct shapes, in the order they appeared; a shape seen before is that
+    // version again (a registry answers an identical schema with its existing version).
+    let mut records: Vec<(History, Vec<String>)> = Vec::new();
+    for ((file, text), origin) in files.iter().zip(&texts).zip(&origins) {
+        let json: Value = serde_json::from_str(text)
+            .with_context(|| format!("`{}` is not JSON", file.display()))?;
+        let branches = strata::catalog::record_schemas(&json).with_context(|| {
+            format!(
+                "`{}` (`{}`): the {strategy} subject name strategy registers each record alone",
+                file.display(),
+                event.rust_name
+            )
+        })?;
+        for (name, record) in branches {
+            let subject = strategy.subject(event.topic, Some(&name));
+            let canonical = canonical(&record)?;
+            let at = match records.iter().position(|(h, _)| h.subject == subject) {
+                Some(at) => at,
+                None => {
+                    let history = History {
+                        subject,
+                        home: dir.join(event.subject()),
+                        files: Vec::new(),
+                        texts: Vec::new(),
+                        origins: Vec::new(),
+                    };
+                    records.push((history, Vec::new()));
+                    records.len() - 1
+                }
+            };
+            let (history, seen) = &mut records[at];
+            if seen.contains(&canonical) {
+                continue;
+            }
+            seen.push(canonical);
+            history.files.push(file.clone());
+            history.texts.push(record);
+            history.origins.push(*origin);
+        }
+    }
+    records
+        .into_iter()
+        .map(|(history, _)| examine_subject(registry, event, history, levels, report))
+        .collect()
+}
+
+/// One subject's committed history.
+#[derive(Debug)]
+pub struct History {
+    pub subject: String,
+    /// The event type's directory in `schemas/`.
+    pub home: PathBuf,
+    pub files: Vec<PathBuf>,
+    pub texts: Vec<String>,
+    pub origins: Vec<u32>,
+}
+
+/// Reads a subject's registered history, and reports drift against the committed `history`
+/// and the checks of its unregistered versions (locally at the registry's level, and by the
+/// registry against the offline gate at `levels`, `schemas/compatibility.json`) to `report`.
+pub fn examine_subject(
+    registry: &Registry,
+    event: &'static EventType,
+    history: History,
+    levels: &strata::compat::LevelConfig,
+    report: &mut Report,
+) -> anyhow::Result<Subject> {
+    let History { subject, home, files, texts, origins } = history;
     let registered: Vec<RegisteredVersion> = registry
         .versions(&subject)
         .and_then(|vs| vs.into_iter().map(|v| registry.version(&subject, v)).collect())
@@ -124,8 +209,8 @@ pub fn examine(
             let (file, what) = match files.get(i) {
                 Some(f) => (f.display().to_string(), format!("differs from `{}`", f.display())),
                 None => (
-                    dir.join(&subject).display().to_string(),
-                    format!("has no counterpart in `{}`", dir.join(&subject).display()),
+                    home.display().to_string(),
+                    format!("has no counterpart in `{}`", home.display()),
                 ),
             };
             report.items.push(Item {
@@ -175,7 +260,7 @@ pub fn examine(
             ),
         });
     }
-    let examined = Subject { event, subject, files, texts, registered, matched, level };
+    let examined = Subject { event, subject, files, texts, origins, registered, matched, level };
     if matched < examined.registered.len() {
         return Ok(examined);
     }
@@ -189,10 +274,11 @@ pub fn examine(
             Prepared::new(&parsed).map_err(anyhow::Error::new)
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let breaks: Vec<u32> = event.breaks.iter().map(|(v, _)| *v).collect();
-    let gated = gate(level, &prepared, &breaks);
+    let gated_subject =
+        GatedSubject { event, subject: &examined.subject, origins: &examined.origins };
+    let gated = gate(level, &prepared, &gated_subject.breaks());
     let first = matched as u32 + 1;
-    push_gate(report, event, level, &gated, first);
+    push_gate(report, &gated_subject, level, &gated, first);
 
     // Every unregistered version, as the registry judges it against what it holds, and as
     // the offline gate judges the same (at `schemas/compatibility.json`'s level): the two

@@ -426,3 +426,80 @@ fn registry_version_numbers_that_no_longer_follow_the_type_are_found_not_compare
     drop(server);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Under the record name strategies, `register` registers each event record alone, its
+/// distinct shapes in order, under `<full name>` or `<topic>-<full name>`; `check` then finds
+/// them in step, and what an appender of that strategy looks up is there (no auto-registering).
+#[test]
+fn the_record_strategies_register_each_record_under_its_own_subject() {
+    for (strategy, prefix) in [("record", ""), ("topic-record", "bank.accounts-")] {
+        let (server, dir) = start(&format!("strategy-{strategy}"), None);
+        let url = server.url();
+        let out = xtask(&["check", "--registry", &url, "--subject-strategy", strategy]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let out = xtask(&["register", "--registry", &url, "--subject-strategy", strategy]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let (_, subjects) = http("GET", &format!("{url}/subjects"), None);
+        let subjects: Vec<String> = serde_json::from_value(subjects).unwrap();
+        assert!(!subjects.iter().any(|s| s.ends_with("-value")), "{subjects:?}");
+
+        // Every record of the latest union is its subject's latest version, and every earlier
+        // shape of it is registered before.
+        let latest: Value = serde_json::from_str(
+            &std::fs::read_to_string(root().join("schemas/bank.accounts-value/v3.avsc")).unwrap(),
+        )
+        .unwrap();
+        for (name, record) in strata::catalog::record_schemas(&latest).unwrap() {
+            let subject = format!("{prefix}{name}");
+            assert!(subjects.contains(&subject), "{subject} in {subjects:?}");
+            let (status, found) =
+                http("POST", &format!("{url}/subjects/{subject}"), Some(json!({"schema": record})));
+            assert_eq!(status, 200, "{found}");
+            let (_, versions) = http("GET", &format!("{url}/subjects/{subject}/versions"), None);
+            assert_eq!(found["version"], versions.as_array().unwrap().last().unwrap().clone());
+        }
+        // AccountOpened changed shape across the bank's versions: more than one version.
+        let (_, versions) = http(
+            "GET",
+            &format!("{url}/subjects/{prefix}com.example.bank.AccountOpened/versions"),
+            None,
+        );
+        assert!(versions.as_array().unwrap().len() > 1, "{versions}");
+
+        let out = xtask(&["check", "--registry", &url, "--subject-strategy", strategy]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        assert!(
+            text(&out).contains(&format!("{prefix}com.example.bank.AccountOpened: ")),
+            "{}",
+            text(&out)
+        );
+        let out = xtask(&["register", "--registry", &url, "--subject-strategy", strategy]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        assert!(text(&out).contains("nothing to register"), "{}", text(&out));
+
+        // Drift in one record's subject is found and blocks registration.
+        let stray =
+            json!({"type": "record", "name": "Stray", "fields": [{"name": "x", "type": "int"}]});
+        let subject = format!("{prefix}com.example.bank.AccountClosed");
+        let level = json!({"compatibility": "NONE"});
+        assert_eq!(http("PUT", &format!("{url}/config/{subject}"), Some(level)).0, 200);
+        let (status, _) = http(
+            "POST",
+            &format!("{url}/subjects/{subject}/versions"),
+            Some(json!({"schema": stray.to_string()})),
+        );
+        assert_eq!(status, 200);
+        let out = xtask(&["check", "--registry", &url, "--subject-strategy", strategy]);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        assert!(text(&out).contains(&format!("`{subject}`: registry version")), "{}", text(&out));
+        drop(server);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+#[test]
+fn an_unknown_subject_strategy_is_refused_with_the_choices() {
+    let out = xtask(&["check", "--registry", "http://127.0.0.1:1", "--subject-strategy", "byname"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("unknown subject name strategy `byname`"), "{}", text(&out));
+}
