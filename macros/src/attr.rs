@@ -35,6 +35,7 @@ pub mod kw {
     pub const WITH: &str = "with";
     pub const AFTER: &str = "after";
     pub const STATE: &str = "state";
+    pub const KEY: &str = "key";
 }
 
 /// Collects errors; everything is reported at one checkpoint.
@@ -192,6 +193,8 @@ pub struct Container {
     pub breaks: Vec<Break>,
     /// `state` (records): a state type whose history is locked in `schemas/` like an event's.
     pub state: Option<Span>,
+    /// `key = Type` (events): the topic's Avro key type.
+    pub key: Option<syn::Type>,
 }
 
 /// Options of a record field.
@@ -325,7 +328,9 @@ fn set_once<T>(
 pub fn container(attrs: &[Attribute], kind: ContainerKind, errors: &mut Errors) -> Container {
     let mut out = Container::default();
     let allowed: &[&str] = match kind {
-        ContainerKind::Event => &[kw::TOPIC, kw::NAMESPACE, kw::VERSION, kw::RETIRED, kw::BREAKS],
+        ContainerKind::Event => {
+            &[kw::TOPIC, kw::NAMESPACE, kw::VERSION, kw::KEY, kw::RETIRED, kw::BREAKS]
+        }
         ContainerKind::Record => {
             &[kw::NAME, kw::NAMESPACE, kw::RENAMED, kw::REMOVED, kw::UPGRADE, kw::STATE]
         }
@@ -358,6 +363,14 @@ pub fn container(attrs: &[Attribute], kind: ContainerKind, errors: &mut Errors) 
             Ok(())
         } else if is(meta, kw::STATE) {
             set_once(&mut out.state, key_span(meta), meta, kw::STATE)
+        } else if is(meta, kw::KEY) {
+            let ty: syn::Type = meta.value()?.parse().map_err(|e| {
+                syn::Error::new(
+                    e.span(),
+                    "`key` takes the key's type: `key = String`, `key = i64` or a record's type",
+                )
+            })?;
+            set_once(&mut out.key, ty, meta, kw::KEY)
         } else {
             out.retired.push(retired(meta)?);
             Ok(())

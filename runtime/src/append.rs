@@ -59,6 +59,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, ProducerContext};
 use crate::codec::{CodecError, Encoder};
 use crate::event::Event;
 use crate::kafka::ClientError;
+use crate::key::{KeyError, Keyed};
 use crate::source::SchemaSource;
 
 /// CloudEvents' spec version header.
@@ -176,6 +177,15 @@ pub enum AppendError {
         #[source]
         source: apache_avro::Error,
     },
+    /// The key type's schema or its id could not be had.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// An event type implementing `Keyed` by hand, without the derive's key schema.
+    #[error("topic `{topic}`: the event type has no key schema (declare `#[strata(key = Type)]`)")]
+    NoKeySchema {
+        /// The topic.
+        topic: String,
+    },
     /// An aggregate id must be given: without a key, the events could land anywhere.
     #[error("topic `{topic}`: an empty aggregate id (events are keyed by it)")]
     EmptyAggregateId {
@@ -223,6 +233,8 @@ pub struct Appender<E: Event> {
     ids: Vec<u32>,
     /// The full name of each branch of the latest union, by branch index: `ce_type`.
     types: Vec<String>,
+    /// The key schema's id under `<topic>-key`, for an event type with an Avro key.
+    key_id: Option<u32>,
     producer: BaseProducer<Deliveries>,
     _event: std::marker::PhantomData<fn(E)>,
 }
@@ -258,6 +270,17 @@ impl<E: Event> Appender<E> {
             SubjectStrategy::Topic => vec![Encoder::<E>::new(source)?.schema_id(); types.len()],
             strategy => record_ids(&topic, &latest, strategy, source)?,
         };
+        let key_id = match E::KEY {
+            Some(key) => {
+                let text = key.latest_text(&topic)?;
+                let subject = format!("{topic}-key");
+                let id = source
+                    .id_of(&subject, &text)
+                    .map_err(|source| KeyError::Source { topic: topic.clone(), source })?;
+                Some(id)
+            }
+            None => None,
+        };
         let timeout = config.delivery_timeout.as_millis().max(1).to_string();
         let settings = [
             ("enable.idempotence", "true"),
@@ -267,7 +290,8 @@ impl<E: Event> Appender<E> {
         let producer = crate::kafka::client(&config.brokers, &settings, &config.kafka)
             .create_with_context(Deliveries)
             .map_err(|e| ClientError::new("creating the producer", e).at(&topic, None))?;
-        Ok(Appender { config, topic, ids, types, producer, _event: std::marker::PhantomData })
+        let event = std::marker::PhantomData;
+        Ok(Appender { config, topic, ids, types, key_id, producer, _event: event })
     }
 
     /// The topic appended to.
@@ -282,6 +306,9 @@ impl<E: Event> Appender<E> {
     }
 
     /// [`Appender::append`] with correlation and causation ids.
+    ///
+    /// For an event type with an Avro key (`#[strata(key = Type)]`), see
+    /// [`Appender::append_key`].
     pub fn append_with(
         &self,
         aggregate_id: &[u8],
@@ -403,6 +430,27 @@ impl<E: Event> Appender<E> {
             headers = headers.insert(Header { key: CAUSATION_ID, value: Some(causation) });
         }
         headers
+    }
+}
+
+impl<E: Keyed> Appender<E> {
+    /// The framed Avro key of `key` under `<topic>-key`: what [`Appender::append_key`] keys
+    /// records with, and what [`crate::replay::Replay::load`] finds an aggregate by.
+    pub fn key_bytes(&self, key: &E::Key) -> Result<Vec<u8>, AppendError> {
+        let id =
+            self.key_id.ok_or_else(|| AppendError::NoKeySchema { topic: self.topic.clone() })?;
+        Ok(crate::key::frame(id, key))
+    }
+
+    /// Appends `events` of the aggregate `key`, keyed by the key in Avro (Confluent framing,
+    /// the key schema's id), as [`Appender::append_with`] does with raw bytes.
+    pub fn append_key(
+        &self,
+        key: &E::Key,
+        events: &[E],
+        metadata: &Metadata<'_>,
+    ) -> Result<Vec<Appended>, AppendError> {
+        self.append_with(&self.key_bytes(key)?, events, metadata)
     }
 }
 

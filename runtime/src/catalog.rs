@@ -26,6 +26,9 @@ pub enum TypeKind {
     /// state type changed without a version bump fails `cargo xtask schemas --check`; it is
     /// never registered with a Schema Registry.
     State,
+    /// A topic's Avro key type (`#[strata(key = Type)]` on the event enum): subject
+    /// `<topic>-key`, locked, gated and registered like the values' subject.
+    Key,
 }
 
 /// The suffix of a state type's subject in `schemas/`: no Schema Registry subject ends so
@@ -219,6 +222,27 @@ impl EventType {
         }
     }
 
+    /// The registration of event type `E`'s key type; generated code calls this.
+    #[doc(hidden)]
+    pub const fn key<E: crate::key::Keyed>(
+        rust_name: &'static str,
+        source: SourceLocation,
+    ) -> Self {
+        let key = crate::key::KeySchema::of::<E::Key>();
+        EventType {
+            rust_name,
+            topic: E::TOPIC,
+            kind: TypeKind::Key,
+            version: key.version,
+            source,
+            breaks: &[],
+            records: key.records,
+            schema: key.schema,
+            schema_at: key.schema,
+            transcoder: None,
+        }
+    }
+
     /// The event type's transcoder (any version in, the latest out), with schemas from
     /// `source`: what `cargo xtask migrate` runs on every record.
     pub fn transcoder(
@@ -237,6 +261,7 @@ impl EventType {
         match self.kind {
             TypeKind::Event => format!("{}-value", self.topic),
             TypeKind::State => format!("{}{STATE_SUFFIX}", self.topic),
+            TypeKind::Key => format!("{}-key", self.topic),
         }
     }
 
@@ -348,9 +373,23 @@ pub fn state_types() -> Vec<&'static EventType> {
     registered(TypeKind::State)
 }
 
-/// Every type whose history `schemas/` locks: the event types, then the state types.
-pub fn histories() -> Vec<&'static EventType> {
+/// Every topic key type (`#[strata(key = Type)]`) linked into this program, by topic.
+pub fn key_types() -> Vec<&'static EventType> {
+    registered(TypeKind::Key)
+}
+
+/// Every subject a Schema Registry holds for the linked types: the event types' values, then
+/// the topics' keys.
+pub fn registered_types() -> Vec<&'static EventType> {
     let mut all = event_types();
+    all.extend(key_types());
+    all
+}
+
+/// Every type whose history `schemas/` locks: the event types, the key types, then the state
+/// types.
+pub fn histories() -> Vec<&'static EventType> {
+    let mut all = registered_types();
     all.extend(state_types());
     all
 }

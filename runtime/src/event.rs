@@ -18,6 +18,9 @@ pub trait Event: Sized + 'static + crate::Decode + crate::Encode {
     /// Versions declared to break Avro compatibility with the one before on purpose (strata
     /// reads them through upgrade functions), each with the reason; from `breaks(...)`.
     const BREAKS: &'static [(u32, &'static str)] = &[];
+    /// The topic's Avro key type, from `key = Type` ([`crate::key`]).
+    #[doc(hidden)]
+    const KEY: Option<crate::key::KeySchema> = None;
 
     /// The Avro schema of `version` (1 to [`Event::VERSION`]): a union of the event records
     /// present in it.

@@ -54,6 +54,7 @@ pub mod guide;
 pub mod history;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+pub mod key;
 pub mod layout;
 #[cfg(feature = "kafka")]
 pub mod migrate;
@@ -144,6 +145,15 @@ pub enum Error {
     /// A name that is not a compatibility level.
     #[error(transparent)]
     Level(#[from] compat::UnknownLevel),
+    /// An Avro key could not be encoded or decoded.
+    #[error(transparent)]
+    Key(#[from] key::KeyError),
+    /// A subject name strategy's name that is none of the three.
+    #[error(transparent)]
+    Strategy(#[from] catalog::UnknownStrategy),
+    /// An event record that cannot have a subject of its own.
+    #[error(transparent)]
+    NotStandalone(#[from] catalog::NotStandalone),
     /// A decimal value beyond its precision.
     #[error(transparent)]
     DecimalRange(#[from] types::DecimalRangeError),

@@ -13,6 +13,7 @@ pub use crate::error::{DecodeError, JsonError, SchemaError, UpcastError};
 pub use crate::event::{
     DecodeFn, Event, FromRecord, Record, RecordSource, SchemaFn, View, union_schema,
 };
+pub use crate::key::{KeySchema, Keyed};
 pub use crate::schema::{EnumSchema, Field, Name, RecordSchema, Schema, SchemaCx};
 pub use crate::types::AvroType;
 

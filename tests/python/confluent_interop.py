@@ -7,7 +7,9 @@ Usage:
   confluent_interop.py produce COUNT   stdin: {"url", "subject", "topic", "schemas": [text, ...],
                                               "strategy": "topic" | "record" | "topic_record"}
       one line per record: {"version", "id", "framed": hex, "value": normalized JSON}
-      (`strategy`, default "topic": the serializer's `subject.name.strategy`)
+      (`strategy`, default "topic": the serializer's `subject.name.strategy`; `field`,
+      "value" or "key", default "value": which part of the record the data is, so the topic
+      strategy's subject is `<topic>-value` or `<topic>-key`)
   confluent_interop.py consume         stdin: {"url", "subject", "topic", "records": [hex, ...],
                                               "strategy": as for produce}
       one line per record: {"id", "value": normalized JSON}
@@ -149,10 +151,15 @@ def strategy(job):
     }[job.get("strategy", "topic")]
 
 
+def context(job):
+    field = {"value": MessageField.VALUE, "key": MessageField.KEY}[job.get("field", "value")]
+    return SerializationContext(job["topic"], field)
+
+
 def produce(job, count):
     # The serializer registers each version as it first writes with it, as producers do.
     registry = SchemaRegistryClient({"url": job["url"]})
-    ctx = SerializationContext(job["topic"], MessageField.VALUE)
+    ctx = context(job)
     rng = random.Random(7)
     for version, text in enumerate(job["schemas"], start=1):
         schema, named = named_types(json.loads(text))
@@ -167,7 +174,7 @@ def produce(job, count):
 
 def consume(job):
     registry = SchemaRegistryClient({"url": job["url"]})
-    ctx = SerializationContext(job["topic"], MessageField.VALUE)
+    ctx = context(job)
     deserializer = AvroDeserializer(
         registry, return_record_name=True, conf={"subject.name.strategy": strategy(job)}
     )

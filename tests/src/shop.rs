@@ -1,4 +1,5 @@
-//! An order aggregate: topic `shop.orders`, keyed by order id.
+//! An order aggregate: topic `shop.orders`, keyed by order id, its keys in Avro (`OrderKey`,
+//! subject `shop.orders-key`) as the shop's services in other languages expect them.
 //!
 //! History:
 //! - version 1: `Placed` and `Cancelled`.
@@ -16,7 +17,7 @@ use uuid::Uuid;
 
 /// Everything that happens to an order; topic `shop.orders`, keyed by order id.
 #[derive(strata::Event, Debug, Clone, PartialEq)]
-#[strata(topic = "shop.orders", namespace = "com.example.shop", version = 4)]
+#[strata(topic = "shop.orders", namespace = "com.example.shop", version = 4, key = OrderKey)]
 #[strata(breaks(
     in = 4,
     reason = "`total_cents` (long) became `total` (decimal); `total_from_cents` converts it"
@@ -26,6 +27,14 @@ pub enum OrderEvent {
     Cancelled(OrderCancelled),
     #[strata(added = 2)]
     Shipped(OrderShipped),
+}
+
+/// The key of every `shop.orders` record: the order it belongs to.
+#[derive(strata::Record, Debug, Clone, PartialEq, Eq, Hash)]
+#[strata(namespace = "com.example.shop")]
+pub struct OrderKey {
+    /// The order's id.
+    pub order_id: Uuid,
 }
 
 /// A customer placed an order.

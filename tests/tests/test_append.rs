@@ -353,7 +353,6 @@ fn a_writer_refuses_a_stale_expected_version_and_two_writers_split_the_partition
 #[test]
 fn events_appended_under_the_record_name_strategies_replay_as_the_event_type() {
     use rdkafka::Message;
-    use rdkafka::consumer::{BaseConsumer, Consumer};
     use strata::append::SubjectStrategy;
     for (name, strategy) in [
         ("append-record", SubjectStrategy::Record),
@@ -368,23 +367,12 @@ fn events_appended_under_the_record_name_strategies_replay_as_the_event_type() {
         let appender = Appender::<AccountEvent>::new(config, &*source).unwrap();
         let expected = append_ten(&appender);
         // Each record is framed with its event record's own id, not the union's (3).
-        let consumer: BaseConsumer = support::kafka::client(&broker.brokers())
-            .set("group.id", "ids")
-            .set("auto.offset.reset", "earliest")
-            .create()
-            .unwrap();
-        consumer.subscribe(&[&topic]).unwrap();
-        let mut ids = std::collections::BTreeSet::new();
         let total: usize = expected.values().map(Vec::len).sum();
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        let mut read = 0;
-        while read < total {
-            assert!(std::time::Instant::now() < deadline, "read {read} of {total}");
-            let Some(message) = consumer.poll(Duration::from_millis(200)) else { continue };
-            let payload = message.unwrap().payload().unwrap().to_vec();
-            ids.insert(u32::from_be_bytes(payload[1..5].try_into().unwrap()));
-            read += 1;
-        }
+        let ids: std::collections::BTreeSet<u32> =
+            support::kafka::read(&broker.brokers(), &topic, total)
+                .iter()
+                .map(|m| u32::from_be_bytes(m.payload().unwrap()[1..5].try_into().unwrap()))
+                .collect();
         assert_eq!(ids.len(), 3, "one id per event record: {ids:?}");
         assert!(!ids.contains(&3), "{ids:?}");
         assert_eq!(replay_with(&broker, &topic, source), expected, "{strategy:?}");

@@ -298,6 +298,10 @@ fn every_public_error_type_of_the_crate_converts_into_strata_error_keeping_its_c
     covered::<strata::replay::ReplayError>();
     covered::<strata::replay::RecordError>();
     covered::<strata::migrate::MigrateError>();
+    covered::<strata::key::KeyError>();
+    covered::<strata::catalog::UnknownStrategy>();
+    covered::<strata::catalog::NotStandalone>();
+    covered::<strata::append::WriteError>();
 
     // Transparent: the error says what it said, and its cause is still there.
     let canonical = strata::canonical::parse("{", &[], false).unwrap_err();

@@ -130,7 +130,7 @@ fn the_committed_history_matches_the_example_domain() {
     let events = strata::histories();
     let example: Vec<_> =
         events.into_iter().filter(|e| e.rust_name.starts_with("strata_tests::")).collect();
-    assert_eq!(example.len(), 3, "two event types and the ledger's state type");
+    assert_eq!(example.len(), 4, "two event types, the shop's key type, the ledger's state type");
     let report =
         history::check(&example, &Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas"))
             .expect("schemas/ is readable");

@@ -174,6 +174,7 @@ fn fastavro_parses_every_committed_schema() {
             "parsed bank.accounts-value v3",
             "parsed com.example.bank.state.Ledger-state v1",
             "parsed com.example.bank.state.Ledger-state v2",
+            "parsed shop.orders-key v1",
             "parsed shop.orders-value v1",
             "parsed shop.orders-value v2",
             "parsed shop.orders-value v3",

@@ -36,7 +36,8 @@ impl Check {
             return Ok(finish(&report, self.format));
         }
         let config = level_config(&dir)?;
-        for event in strata::event_types() {
+        for event in strata::catalog::registered_types() {
+            push_key_changed(&mut report, event);
             let subject = event.subject();
             let level = config.level(&subject);
             let versions = (1..=event.version)
@@ -120,6 +121,39 @@ pub fn finish(report: &Report, format: crate::flags::Format) -> Outcome {
     };
     report.print(format, &summary);
     if errors == 0 { Outcome::Passed } else { Outcome::Failed }
+}
+
+/// A key type past version 1: its keys' bytes (which hold the schema id) change, so every
+/// aggregate's new records hash to another partition than its old ones.
+fn push_key_changed(report: &mut Report, event: &strata::EventType) {
+    if event.kind != strata::catalog::TypeKind::Key || event.version == 1 {
+        return;
+    }
+    let subject = event.subject();
+    let case = report.cases.len();
+    report.cases.push((subject.clone(), "the key keeps its one version".into()));
+    let (file, line) = match event.records.first() {
+        Some(record) => (record.file, record.line),
+        None => (event.source.file, event.source.line),
+    };
+    report.items.push(Item {
+        level: Level::Error,
+        case,
+        rule: "KEY_CHANGED".into(),
+        file: file.to_owned(),
+        line: Some(line),
+        message: format!(
+            "`{subject}` has {} versions: a key's bytes hold its schema id and choose its \
+             partition, so keys of version {} put every aggregate's new events in another \
+             partition than its history, out of order",
+            event.version, event.version
+        ),
+        hint: format!(
+            "keep `{}` as it was at version 1 (a new field belongs in the events), or move the \
+             aggregates to a new topic keyed by the new type",
+            event.rust_name
+        ),
+    });
 }
 
 /// A subject whose versions the gate checked: the topic's (version N is the event type's
@@ -250,7 +284,8 @@ fn check_registry(
     report: &mut Report,
 ) -> anyhow::Result<()> {
     let levels = level_config(dir)?;
-    for event in strata::event_types() {
+    for event in strata::catalog::registered_types() {
+        push_key_changed(report, event);
         for subject in crate::remote::examine(registry, event, dir, &levels, strategy, report)? {
             eprintln!(
                 "{}: {} of {} version(s) registered, {} to register, at {}",
@@ -263,4 +298,50 @@ fn check_registry(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use strata::catalog::{EventType, SourceLocation};
+
+    /// A key record that gained a field in version 2.
+    #[derive(strata::Record)]
+    #[strata(namespace = "test.keys")]
+    pub struct ShardedKey {
+        pub id: String,
+        #[strata(added(in = 2, default = 0))]
+        pub shard: i32,
+    }
+
+    #[derive(strata::Record)]
+    #[strata(namespace = "test.keys")]
+    pub struct Opened {
+        pub id: String,
+    }
+
+    #[derive(strata::Event)]
+    #[strata(topic = "test.keyed", namespace = "test.keys", version = 1, key = ShardedKey)]
+    pub enum KeyedEvent {
+        Opened(Opened),
+    }
+
+    #[test]
+    fn a_key_type_past_version_1_is_an_error_pointing_at_the_key_record() {
+        let location = SourceLocation { file: file!(), line: line!() };
+        let key = EventType::key::<KeyedEvent>("ShardedKey", location);
+        assert_eq!((key.subject().as_str(), key.version), ("test.keyed-key", 2));
+        let mut report = crate::report::Report::default();
+        super::push_key_changed(&mut report, &key);
+        assert_eq!(report.errors(), 1);
+        let item = &report.items[0];
+        assert_eq!(item.rule, "KEY_CHANGED");
+        assert!(item.message.contains("`test.keyed-key` has 2 versions"), "{}", item.message);
+        assert_eq!(item.file, file!(), "the key record's file");
+
+        // An event type's own registration is no key: nothing to report.
+        let event = EventType::of::<KeyedEvent>("KeyedEvent", location);
+        let mut report = crate::report::Report::default();
+        super::push_key_changed(&mut report, &event);
+        assert_eq!(report.errors(), 0);
+    }
 }

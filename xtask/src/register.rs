@@ -63,9 +63,11 @@ pub fn register_version(
 ) -> anyhow::Result<(u32, u32)> {
     let text = &examined.texts[version as usize - 1];
     let declared = examined.declared(version);
-    let records = serde_json::from_str::<Value>(text)
-        .ok()
-        .and_then(|json| strata::catalog::record_schemas(&json).ok());
+    // Only an event union refers to its records; a key or a single record stays whole.
+    let records = match serde_json::from_str::<Value>(text) {
+        Ok(union @ Value::Array(_)) => strata::catalog::record_schemas(&union).ok(),
+        _ => None,
+    };
     let (union, references) = match (shape, records) {
         (Shape::References, Some(records)) => {
             let mut references = Vec::new();
@@ -107,7 +109,7 @@ impl crate::flags::Register {
         let mut report = Report::default();
         let mut subjects = Vec::new();
         let levels = crate::gate::level_config(&dir)?;
-        for event in strata::event_types() {
+        for event in strata::catalog::registered_types() {
             let strategy = self.subject_strategy;
             subjects.extend(examine(&registry, event, &dir, &levels, strategy, &mut report)?);
         }

@@ -42,7 +42,7 @@ fn the_committed_history_passes_the_check() {
         assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
         assert!(
             stderr.contains(
-                "2 event type(s), 1 state type(s), 9 version(s): `schemas` is up to date"
+                "2 event type(s), 1 key type(s), 1 state type(s), 10 version(s): `schemas` is up to date"
             ),
             "{stderr}"
         );

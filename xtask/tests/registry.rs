@@ -80,7 +80,7 @@ fn register_registers_every_version_once_and_check_then_finds_the_registry_in_st
 
     let out = xtask(&["register", "--registry", &url, "--dry-run"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert_eq!(text(&out).matches("would register").count(), 7, "{}", text(&out));
+    assert_eq!(text(&out).matches("would register").count(), 8, "{}", text(&out));
     assert_eq!(
         http("GET", &format!("{url}/subjects"), None),
         (200, json!([])),
@@ -93,6 +93,7 @@ fn register_registers_every_version_once_and_check_then_finds_the_registry_in_st
     for line in [
         "bank.accounts-value version 3: registered as version 3, id",
         "shop.orders-value version 4: registered as version 4, id",
+        "shop.orders-key version 1: registered as version 1, id",
     ] {
         assert!(stdout.contains(line), "{stdout}");
     }
@@ -126,6 +127,12 @@ fn register_registers_every_version_once_and_check_then_finds_the_registry_in_st
         "{}",
         text(&out)
     );
+    // The shop's Avro key is its own subject, checked like the values'.
+    assert!(
+        text(&out).contains("shop.orders-key: 1 of 1 version(s) registered, 0 to register"),
+        "{}",
+        text(&out)
+    );
 
     // A producer finds the latest version's id though it is registered by reference, and a
     // consumer resolves the references to read it.
@@ -154,7 +161,7 @@ fn inline_registers_the_union_whole() {
     let out = xtask(&["register", "--registry", &url, "--inline"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let (_, subjects) = http("GET", &format!("{url}/subjects"), None);
-    assert_eq!(subjects, json!(["bank.accounts-value", "shop.orders-value"]));
+    assert_eq!(subjects, json!(["bank.accounts-value", "shop.orders-key", "shop.orders-value"]));
     let out = xtask(&["check", "--registry", &url]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     drop(server);

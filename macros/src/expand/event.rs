@@ -111,6 +111,27 @@ pub fn expand(event: &Event<'_>) -> TokenStream {
     });
     let rust_name = quote_spanned! {ident.span()=> ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident)) };
     let location = quote_spanned! {ident.span()=> #p::SourceLocation { file: ::core::file!(), line: ::core::line!() } };
+    let (key_const, key_impl) = match &event.container.key {
+        Some(ty) => (
+            quote_spanned! {ty.span()=>
+                const KEY: ::core::option::Option<#p::KeySchema> =
+                    ::core::option::Option::Some(#p::KeySchema::of::<#ty>());
+            },
+            quote! {
+                impl #p::Keyed for #ident {
+                    type Key = #ty;
+                }
+
+                #p::inventory::submit! {
+                    #p::EventType::key::<#ident>(
+                        ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ty)),
+                        #location,
+                    )
+                }
+            },
+        ),
+        None => (TokenStream::new(), TokenStream::new()),
+    };
     quote! {
         #[automatically_derived]
         #[allow(clippy::all, clippy::pedantic)]
@@ -119,6 +140,7 @@ pub fn expand(event: &Event<'_>) -> TokenStream {
                 const TOPIC: &'static str = #topic;
                 const VERSION: u32 = #latest;
                 const BREAKS: &'static [(u32, &'static str)] = &[#(#breaks),*];
+                #key_const
                 fn schema_at(version: u32) -> ::core::result::Result<#p::Schema, #p::SchemaError> {
                     #p::union_schema(#namespace, version, &[#(#branches),*])
                 }
@@ -162,6 +184,7 @@ pub fn expand(event: &Event<'_>) -> TokenStream {
                 #p::EventType::with_records::<#ident>(#rust_name, #location, &[#(#record_sources),*])
             }
 
+            #key_impl
             #(#record_checks)*
             #(#from_record)*
         };

@@ -87,3 +87,24 @@ pub fn start(name: &str, partitions: i32) -> (Broker, String) {
 pub fn topic(name: &str) -> String {
     format!("bank.accounts.{name}.{}", std::process::id())
 }
+
+/// The first `count` records of `topic` from the beginning, as a new consumer group reads
+/// them (all partitions, each in order); fails after 30 s without them.
+pub fn read(brokers: &str, topic: &str, count: usize) -> Vec<rdkafka::message::OwnedMessage> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = client(brokers)
+        .set("group.id", format!("read-{topic}-{}", std::process::id()))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("a consumer");
+    consumer.subscribe(&[topic]).expect("subscribed");
+    let mut read = Vec::with_capacity(count);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while read.len() < count {
+        assert!(std::time::Instant::now() < deadline, "read {} of {count}", read.len());
+        if let Some(message) = consumer.poll(Duration::from_millis(200)) {
+            read.push(message.expect("a record").detach());
+        }
+    }
+    read
+}
