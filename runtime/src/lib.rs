@@ -60,6 +60,8 @@ pub mod layout;
 pub mod migrate;
 #[cfg(feature = "postgres")]
 pub mod readmodel;
+#[cfg(feature = "kafka")]
+pub mod redrive;
 pub mod references;
 #[cfg(feature = "registry")]
 pub mod registry;
@@ -154,6 +156,10 @@ pub enum Error {
     /// An event record that cannot have a subject of its own.
     #[error(transparent)]
     NotStandalone(#[from] catalog::NotStandalone),
+    /// Dead letters could not be redriven.
+    #[cfg(feature = "kafka")]
+    #[error(transparent)]
+    Redrive(#[from] redrive::RedriveError),
     /// A decimal value beyond its precision.
     #[error(transparent)]
     DecimalRange(#[from] types::DecimalRangeError),

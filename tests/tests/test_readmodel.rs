@@ -5,10 +5,8 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::Message;
@@ -27,6 +25,7 @@ use strata_tests::bank::AccountEvent;
 use support::broker::Broker;
 use support::kafka::{client, create_topic, produce, records_of, source_of, start};
 use support::postgres::Postgres;
+use support::process::Watched;
 
 /// One account row: holder, currency, holder kind (version 2), balance, deposits, frozen.
 type Row = (String, String, String, Option<String>, String, i32, bool);
@@ -239,53 +238,29 @@ fn a_bad_record_stops_the_projector_after_everything_before_it_or_goes_to_the_de
 }
 
 /// A `bank-projector` process.
-struct Process {
-    child: Child,
-    output: Arc<Mutex<Vec<String>>>,
-}
+struct Process(Watched);
 
 impl Process {
     fn start(broker: &Broker, database: &str, topic: &str, extra: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_bank-projector"))
-            .args(["--brokers", &broker.brokers(), "--database", database, "--topic", topic])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let output = Arc::new(Mutex::new(Vec::new()));
-        let lines = Arc::clone(&output);
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                lines.lock().unwrap().push(line);
-            }
-        });
-        Process { child, output }
+        Process(Watched::spawn(
+            Command::new(env!("CARGO_BIN_EXE_bank-projector"))
+                .args(["--brokers", &broker.brokers(), "--database", database, "--topic", topic])
+                .args(extra),
+        ))
     }
 
     fn kill(&mut self) {
-        // SIGKILL: no destructor, no rollback from the client's side.
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
+        self.0.kill();
     }
 
     /// The last `applied=` this process reported, and the partitions it held then.
     fn last_progress(&self) -> Option<(u64, String)> {
-        let lines = self.output.lock().unwrap();
-        lines.iter().rev().find_map(|line| {
+        self.0.lines().iter().rev().find_map(|line| {
             let rest = line.strip_prefix("progress applied=")?;
             let (applied, partitions) = rest.split_once(" partitions=")?;
             let partitions = partitions.split(' ').next()?;
             Some((applied.parse().ok()?, partitions.to_owned()))
         })
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -339,7 +314,7 @@ fn killed_twelve_times_while_applying_100k_events_the_read_model_equals_one_buil
         let deadline = Instant::now() + Duration::from_secs(60);
         while count(&mut db, "bank_balances_v1") == before {
             assert!(Instant::now() < deadline, "the projector applied nothing in 60 s");
-            assert!(process.child.try_wait().unwrap().is_none(), "the projector exited early");
+            assert!(process.0.child.try_wait().unwrap().is_none(), "the projector exited early");
             std::thread::sleep(Duration::from_millis(20));
         }
         std::thread::sleep(Duration::from_millis(100 + rng.below(1500) as u64));
@@ -350,7 +325,7 @@ fn killed_twelve_times_while_applying_100k_events_the_read_model_equals_one_buil
     }
     // The last run, undisturbed, to the end.
     let mut process = Process::start(&broker, &url, &topic, &["--catch-up"]);
-    let status = process.child.wait().unwrap();
+    let status = process.0.child.wait().unwrap();
     assert!(status.success(), "the last run failed: {status}");
     assert!(kills.windows(2).all(|w| w[0] <= w[1]), "work is never lost: {kills:?}");
     assert!(kills.iter().filter(|&&at| at > 0).count() >= 11, "{kills:?}");
@@ -404,7 +379,7 @@ fn two_instances_split_the_partitions_and_with_one_killed_the_read_model_stays_e
     let deadline = Instant::now() + Duration::from_secs(120);
     while count(&mut db, "bank_balances_v1") < total {
         assert!(Instant::now() < deadline, "the survivor did not finish: {:?}", b.last_progress());
-        assert!(b.child.try_wait().unwrap().is_none(), "the survivor exited");
+        assert!(b.0.child.try_wait().unwrap().is_none(), "the survivor exited");
         std::thread::sleep(Duration::from_millis(100));
     }
     std::thread::sleep(Duration::from_millis(500));

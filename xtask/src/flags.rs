@@ -51,6 +51,15 @@ pub enum Command {
     /// instead and exits 1 on any difference.
     #[cfg(feature = "kafka")]
     Migrate(Migrate),
+    /// Write dead letters back into a topic, once each: decoded through the current upcasters
+    /// (a record dead-lettered by a since-fixed upgrade now reads), with their original key,
+    /// timestamp and headers, plus `strata.redrive.from` and `strata.redrive.count`.
+    ///
+    /// Resumable: a rerun after a crash skips what the crashed run wrote. Dead letters that
+    /// still fail stay behind (listed, retried by the next run); one already redriven
+    /// `--max-redrives` times is held by the loop guard. Exits 1 when any stays behind.
+    #[cfg(feature = "kafka")]
+    Redrive(Redrive),
     /// Read models in PostgreSQL (`strata::readmodel`): list every version with its state and
     /// stored offsets, or drop a version that no longer serves.
     #[cfg(feature = "postgres")]
@@ -201,6 +210,44 @@ pub struct Migrate {
     pub registry: RegistryFlags,
 }
 
+/// Flags of `cargo xtask redrive`.
+#[cfg(feature = "kafka")]
+#[derive(Debug, Parser)]
+pub struct Redrive {
+    /// The dead-letter topic.
+    #[arg(long, value_name = "TOPIC")]
+    pub from: String,
+    /// The topic written (usually the one the dead letters came from).
+    #[arg(long, value_name = "TOPIC")]
+    pub to: String,
+    /// The Kafka bootstrap servers.
+    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS", default_value = "127.0.0.1:9092")]
+    pub brokers: String,
+    /// The event type, by its topic (default: the one whose topic is `--to`).
+    #[arg(long, value_name = "TOPIC")]
+    pub event: Option<String>,
+    /// Read and decode every dead letter, write and commit nothing: what a run would do.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Hold back a dead letter already redriven this many times (its `strata.redrive.count`).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub max_redrives: u32,
+    /// The consumer group keeping the progress (default `strata-redrive-<from>-<to>`).
+    #[arg(long, value_name = "GROUP")]
+    pub group: Option<String>,
+    /// Records per acknowledged, committed batch.
+    #[arg(long, value_name = "N", default_value_t = 500)]
+    pub batch: usize,
+    /// A librdkafka setting for every client (repeatable), e.g. `-X security.protocol=ssl`.
+    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = kafka_setting)]
+    pub kafka: Vec<(String, String)>,
+    /// The schema history directory, when no registry is given (ids as `schemas/` assigns them).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub registry: RegistryFlags,
+}
+
 #[cfg(feature = "kafka")]
 fn kafka_setting(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
@@ -299,6 +346,8 @@ impl Xtask {
             Command::Register(flags) => flags.run(),
             #[cfg(feature = "kafka")]
             Command::Migrate(flags) => flags.run(),
+            #[cfg(feature = "kafka")]
+            Command::Redrive(flags) => flags.run(),
             #[cfg(feature = "postgres")]
             Command::ReadModels(command) => command.run(),
             Command::Avro(Avro::Decode(flags)) => flags.run(),

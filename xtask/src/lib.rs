@@ -18,6 +18,8 @@ pub mod gate;
 pub mod migrate;
 #[cfg(feature = "postgres")]
 pub mod readmodels;
+#[cfg(feature = "kafka")]
+pub mod redrive;
 pub mod register;
 pub mod remote;
 pub mod report;

@@ -20,27 +20,9 @@ use crate::flags::Migrate;
 
 impl Migrate {
     pub fn run(self) -> anyhow::Result<Outcome> {
-        let events = strata::event_types();
         let topic = self.event.as_deref().unwrap_or(&self.from);
-        let event = events.iter().find(|e| e.topic == topic).with_context(|| {
-            let known: Vec<&str> = events.iter().map(|e| e.topic).collect();
-            format!(
-                "no linked event type has topic `{topic}` (give --event TOPIC); known: {}",
-                known.join(", ")
-            )
-        })?;
-        let source: Arc<dyn SchemaSource> = match self.registry.client_registering(self.register)? {
-            Some(registry) => Arc::new(registry),
-            None => {
-                let dir = self.dir.clone().unwrap_or_else(|| PathBuf::from("schemas"));
-                Arc::new(strata::LocalSource::from_history(&dir).with_context(|| {
-                    format!("reading the schema history in `{}`", dir.display())
-                })?)
-            }
-        };
-        let transcoder = event
-            .transcoder(source)
-            .with_context(|| format!("building the transcoder of `{}`", event.rust_name))?;
+        let source = source(&self.registry, self.register, self.dir.as_deref())?;
+        let (event, transcoder) = transcoder_of(topic, source)?;
         let mut config = MigrateConfig::new(&self.brokers, &self.from, &self.to);
         config.dead_letter_topic = self.dead_letter_topic.clone();
         config.group = self.group.clone();
@@ -134,6 +116,45 @@ impl Migrate {
         }
         Ok(Outcome::Passed)
     }
+}
+
+/// The schema source of a Kafka command: the registry when one is named (registering the
+/// newest version when `register`), else the committed history in `dir` (default `schemas/`).
+pub(crate) fn source(
+    registry: &crate::flags::RegistryFlags,
+    register: bool,
+    dir: Option<&std::path::Path>,
+) -> anyhow::Result<Arc<dyn SchemaSource>> {
+    Ok(match registry.client_registering(register)? {
+        Some(registry) => Arc::new(registry),
+        None => {
+            let dir = dir.map_or_else(|| PathBuf::from("schemas"), std::path::Path::to_owned);
+            Arc::new(
+                strata::LocalSource::from_history(&dir).with_context(|| {
+                    format!("reading the schema history in `{}`", dir.display())
+                })?,
+            )
+        }
+    })
+}
+
+/// The linked event type of `topic` and its transcoder over `source`.
+pub(crate) fn transcoder_of(
+    topic: &str,
+    source: Arc<dyn SchemaSource>,
+) -> anyhow::Result<(&'static strata::EventType, Box<dyn strata::codec::Transcode>)> {
+    let events = strata::event_types();
+    let event = events.iter().find(|e| e.topic == topic).with_context(|| {
+        let known: Vec<&str> = events.iter().map(|e| e.topic).collect();
+        format!(
+            "no linked event type has topic `{topic}` (give --event TOPIC); known: {}",
+            known.join(", ")
+        )
+    })?;
+    let transcoder = event
+        .transcoder(source)
+        .with_context(|| format!("building the transcoder of `{}`", event.rust_name))?;
+    Ok((event, transcoder))
 }
 
 /// Progress as a bar on a terminal (records, rate, ETA from the lag), else a log line every

@@ -494,3 +494,77 @@ fn two_instances_in_one_group_split_the_partitions_and_take_over_from_each_other
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(text(&out).matches("  ok").count(), 4, "{}", text(&out));
 }
+
+/// `cargo xtask redrive`: dead letters (framed bank events, then one that is not Avro) go back
+/// into the topic without the dead-lettering's headers, once; the bad one stays behind and
+/// is named; a dry run writes nothing.
+#[test]
+fn redrive_writes_dead_letters_back_once_and_names_the_one_that_still_fails() {
+    use rdkafka::Message;
+    use rdkafka::message::{Header, Headers, OwnedHeaders};
+    let (broker, topic) = start("cli-redrive", 3);
+    let dead = format!("{topic}-dlt");
+    support::kafka::create_topic(&broker, &dead, 1);
+    let mut letters = records_of::<AccountEvent>(2, 5, "account", 4);
+    letters.push(("account-x".into(), b"not avro".to_vec()));
+    let producer: BaseProducer = client(&broker.brokers()).create().unwrap();
+    for (i, (key, value)) in letters.iter().enumerate() {
+        let offset = i.to_string();
+        let headers = OwnedHeaders::new()
+            .insert(Header { key: "ce_id", value: Some(&format!("event-{i}")) })
+            .insert(Header { key: "strata.source.topic", value: Some(&topic) })
+            .insert(Header { key: "strata.source.partition", value: Some("0") })
+            .insert(Header { key: "strata.source.offset", value: Some(&offset) })
+            .insert(Header { key: "strata.error", value: Some("the schema was missing") });
+        producer
+            .send(
+                BaseRecord::to(&dead)
+                    .key(key)
+                    .payload(value)
+                    .headers(headers)
+                    .timestamp(1_000 + i as i64),
+            )
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+    let redrive = |extra: &[&str]| {
+        xtask()
+            .args(["redrive", "--from", &dead, "--to", &topic, "--brokers", &broker.brokers()])
+            .args(["--event", "bank.accounts"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let good = letters.len() - 1;
+
+    let out = redrive(&["--dry-run"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains(&format!("{good} would be redriven")), "{}", text(&out));
+    assert!(support::kafka::read_available(&broker.brokers(), &topic).is_empty());
+
+    let out = redrive(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let said = format!("{} dead letter(s) read from `{dead}`: {good} redriven", good + 1);
+    assert!(text(&out).contains(&said), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("still fails: `{dead}` partition 0 offset {good}")),
+        "{}",
+        text(&out)
+    );
+    let written = support::kafka::read_available(&broker.brokers(), &topic);
+    assert_eq!(written.len(), good);
+    for message in &written {
+        let headers: Vec<&str> = message.headers().unwrap().iter().map(|h| h.key).collect();
+        assert!(
+            headers.contains(&"ce_id") && headers.contains(&"strata.redrive.from"),
+            "{headers:?}"
+        );
+        assert!(!headers.contains(&"strata.error"), "{headers:?}");
+    }
+
+    // A rerun reads only the one left behind, and writes nothing again.
+    let out = redrive(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("1 dead letter(s) read"), "{}", text(&out));
+    assert_eq!(support::kafka::read_available(&broker.brokers(), &topic).len(), good);
+}

@@ -108,3 +108,39 @@ pub fn read(brokers: &str, topic: &str, count: usize) -> Vec<rdkafka::message::O
     }
     read
 }
+
+/// Every record of `topic` up to its end offsets now, partition by partition.
+pub fn read_available(brokers: &str, topic: &str) -> Vec<rdkafka::message::OwnedMessage> {
+    use rdkafka::Message;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+    let consumer: BaseConsumer =
+        client(brokers).set("group.id", "read-available").create().expect("a consumer");
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).expect("metadata");
+    let mut ends = std::collections::BTreeMap::new();
+    let mut assignment = TopicPartitionList::new();
+    for partition in metadata.topics()[0].partitions() {
+        let p = partition.id();
+        let (low, high) = consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).unwrap();
+        if high > low {
+            ends.insert(p, high);
+            assignment.add_partition_offset(topic, p, Offset::Offset(low)).unwrap();
+        }
+    }
+    let mut read = Vec::new();
+    if ends.is_empty() {
+        return read;
+    }
+    consumer.assign(&assignment).unwrap();
+    while !ends.is_empty() {
+        let message = consumer
+            .poll(Duration::from_secs(30))
+            .expect("the records up to the end arrive")
+            .expect("a record");
+        if message.offset() + 1 >= ends.get(&message.partition()).copied().unwrap_or(0) {
+            ends.remove(&message.partition());
+        }
+        read.push(message.detach());
+    }
+    read
+}

@@ -6,6 +6,7 @@
 pub mod broker;
 pub mod kafka;
 pub mod postgres;
+pub mod process;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
