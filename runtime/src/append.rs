@@ -84,7 +84,9 @@ pub use crate::catalog::SubjectStrategy;
 pub struct AppendConfig {
     /// `bootstrap.servers`.
     pub brokers: String,
-    /// The topic (default: the event type's).
+    /// The topic (default: the event type's). Subjects stay the event type's
+    /// (`<E::TOPIC>-value`, `-key`, `<E::TOPIC>-<record>`), as `schemas/` and `cargo xtask
+    /// register` name them: another topic moves the records, not the schemas.
     pub topic: Option<String>,
     /// The `ce_source` header: who appends (default `strata`); CloudEvents wants a URI
     /// reference, such as `/bank/accounts-service`.
@@ -268,12 +270,13 @@ impl<E: Event> Appender<E> {
             .collect();
         let ids = match config.subject_strategy {
             SubjectStrategy::Topic => vec![Encoder::<E>::new(source)?.schema_id(); types.len()],
-            strategy => record_ids(&topic, &latest, strategy, source)?,
+            // Subjects follow the event type's topic, as `schemas/` and `register` name them.
+            strategy => record_ids(E::TOPIC, &latest, strategy, source)?,
         };
         let key_id = match E::KEY {
             Some(key) => {
-                let text = key.latest_text(&topic)?;
-                let subject = format!("{topic}-key");
+                let text = key.latest_text(E::TOPIC)?;
+                let subject = format!("{}-key", E::TOPIC);
                 let id = source
                     .id_of(&subject, &text)
                     .map_err(|source| KeyError::Source { topic: topic.clone(), source })?;
