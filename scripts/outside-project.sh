@@ -14,9 +14,17 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
-# The README's paths assume strata checked out beside the project.
-ln -s "$root" "$work/strata"
 python3 scripts/readme-files.py README.md "Use strata in your own project" "$work/my-project"
+# Until the crates are on crates.io, the README's `strata-es = "0.1"` dependencies resolve to
+# this checkout: the one line a new user would not write.
+cat >>"$work/my-project/Cargo.toml" <<PATCH
+
+[patch.crates-io]
+strata-es = { path = "$root/runtime" }
+strata-es-macros = { path = "$root/macros" }
+strata-es-xtask = { path = "$root/xtask" }
+strata-es-registry = { path = "$root/registry" }
+PATCH
 # The same dependency versions as this repository's build, so its build cache serves.
 cp Cargo.lock "$work/my-project/"
 cd "$work/my-project"
@@ -39,7 +47,7 @@ cargo xtask check
 
 echo "== outside project: cargo xtask register"
 # The registry served by this repository's binary (a lean xtask has no `registry serve`).
-cargo run --quiet --manifest-path "$root/Cargo.toml" --package strata-registry -- \
+cargo run --quiet --manifest-path "$root/Cargo.toml" --package strata-es-registry -- \
     --dir "$work/registry" --listen 127.0.0.1:0 >"$work/url" 2>"$work/registry.log" &
 server=$!
 for _ in $(seq 1 100); do

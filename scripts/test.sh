@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+scripts/setup-toolchain.sh
 scripts/setup-python.sh
 scripts/setup-java.sh
 # The Kafka-protocol broker of the replay tests (built once into ~/.cache/strata).
@@ -30,5 +31,9 @@ echo "== a project of its own, from the README"
 scripts/outside-project.sh
 echo "== cargo test"
 cargo test --workspace
+echo "== cargo doc (warnings denied)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features
+echo "== cargo package (every published crate, built from its package)"
+cargo package --workspace --exclude strata-tests --allow-dirty
 echo "== cargo test (features chrono, compact_str)"
-cargo test -p strata --features chrono,compact_str --lib
+cargo test -p strata-es --features chrono,compact_str --lib

@@ -5,6 +5,8 @@
 //! `expand`. On invalid input it emits every error found together with the runtime traits'
 //! impls it can still generate, so secondary errors do not bury the real ones.
 
+#![warn(missing_docs)]
+
 mod ast;
 mod attr;
 mod case;

@@ -25,23 +25,23 @@ impl ApiError {
         ApiError { status, code, message: message.into() }
     }
 
-    pub fn subject_not_found(subject: &str) -> Self {
+    pub(crate) fn subject_not_found(subject: &str) -> Self {
         Self::new(StatusCode::NOT_FOUND, 40401, format!("Subject '{subject}' not found."))
     }
 
-    pub fn version_not_found(version: u32) -> Self {
+    pub(crate) fn version_not_found(version: u32) -> Self {
         Self::new(StatusCode::NOT_FOUND, 40402, format!("Version {version} not found."))
     }
 
-    pub fn schema_not_found() -> Self {
+    pub(crate) fn schema_not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, 40403, "Schema not found")
     }
 
-    pub fn schema_id_not_found(id: u32) -> Self {
+    pub(crate) fn schema_id_not_found(id: u32) -> Self {
         Self::new(StatusCode::NOT_FOUND, 40403, format!("Schema {id} not found"))
     }
 
-    pub fn subject_soft_deleted(subject: &str) -> Self {
+    pub(crate) fn subject_soft_deleted(subject: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
             40404,
@@ -51,7 +51,7 @@ impl ApiError {
         )
     }
 
-    pub fn subject_not_soft_deleted(subject: &str) -> Self {
+    pub(crate) fn subject_not_soft_deleted(subject: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
             40405,
@@ -59,7 +59,7 @@ impl ApiError {
         )
     }
 
-    pub fn version_soft_deleted(subject: &str, version: u32) -> Self {
+    pub(crate) fn version_soft_deleted(subject: &str, version: u32) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
             40406,
@@ -70,7 +70,7 @@ impl ApiError {
         )
     }
 
-    pub fn version_not_soft_deleted(subject: &str, version: u32) -> Self {
+    pub(crate) fn version_not_soft_deleted(subject: &str, version: u32) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
             40407,
@@ -81,7 +81,7 @@ impl ApiError {
         )
     }
 
-    pub fn compatibility_not_configured(subject: &str) -> Self {
+    pub(crate) fn compatibility_not_configured(subject: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
             40408,
@@ -89,7 +89,7 @@ impl ApiError {
         )
     }
 
-    pub fn mode_not_configured(subject: &str) -> Self {
+    pub(crate) fn mode_not_configured(subject: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
             40409,
@@ -98,7 +98,7 @@ impl ApiError {
     }
 
     /// Confluent answers 409 with error code 409 (the code its deployed releases send).
-    pub fn incompatible(subject: &str, details: &[String]) -> Self {
+    pub(crate) fn incompatible(subject: &str, details: &[String]) -> Self {
         Self::new(
             StatusCode::CONFLICT,
             409,
@@ -110,11 +110,11 @@ impl ApiError {
         )
     }
 
-    pub fn invalid_schema(message: impl Into<String>) -> Self {
+    pub(crate) fn invalid_schema(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, 42201, message)
     }
 
-    pub fn invalid_version(version: &str) -> Self {
+    pub(crate) fn invalid_version(version: &str) -> Self {
         Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             42202,
@@ -125,7 +125,7 @@ impl ApiError {
         )
     }
 
-    pub fn invalid_compatibility(given: &str) -> Self {
+    pub(crate) fn invalid_compatibility(given: &str) -> Self {
         Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             42203,
@@ -136,7 +136,7 @@ impl ApiError {
         )
     }
 
-    pub fn invalid_mode(given: &str) -> Self {
+    pub(crate) fn invalid_mode(given: &str) -> Self {
         Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             42204,
@@ -147,11 +147,11 @@ impl ApiError {
         )
     }
 
-    pub fn not_permitted(message: impl Into<String>) -> Self {
+    pub(crate) fn not_permitted(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, 42205, message)
     }
 
-    pub fn reference_exists(subject: &str, version: u32, by: &[u32]) -> Self {
+    pub(crate) fn reference_exists(subject: &str, version: u32, by: &[u32]) -> Self {
         Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             42206,
@@ -162,7 +162,7 @@ impl ApiError {
         )
     }
 
-    pub fn id_does_not_match(id: u32) -> Self {
+    pub(crate) fn id_does_not_match(id: u32) -> Self {
         Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             42207,
@@ -172,7 +172,7 @@ impl ApiError {
         )
     }
 
-    pub fn invalid_subject(subject: &str) -> Self {
+    pub(crate) fn invalid_subject(subject: &str) -> Self {
         Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             42208,
@@ -181,35 +181,27 @@ impl ApiError {
     }
 
     /// A request that is not what the API takes: malformed JSON, a wrong field type.
-    pub fn bad_request(message: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, 400, message)
     }
 
-    pub fn unprocessable(message: impl Into<String>) -> Self {
+    pub(crate) fn unprocessable(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, 422, message)
     }
 
-    pub fn unauthorized() -> Self {
+    pub(crate) fn unauthorized() -> Self {
         Self::new(StatusCode::UNAUTHORIZED, 401, "Unauthorized: missing or wrong credentials")
     }
 
-    pub fn not_found() -> Self {
+    pub(crate) fn not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, 404, "HTTP 404 Not Found")
     }
 
-    pub fn method_not_allowed() -> Self {
+    pub(crate) fn method_not_allowed() -> Self {
         Self::new(StatusCode::METHOD_NOT_ALLOWED, 405, "HTTP 405 Method Not Allowed")
     }
 
-    pub fn too_large(limit: usize) -> Self {
-        Self::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            413,
-            format!("The request body is larger than this registry's limit of {limit} bytes"),
-        )
-    }
-
-    pub fn unsupported_media_type(given: &str) -> Self {
+    pub(crate) fn unsupported_media_type(given: &str) -> Self {
         Self::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             415,
@@ -221,7 +213,7 @@ impl ApiError {
     }
 
     /// The store could not be written: nothing was acknowledged.
-    pub fn store(message: impl Into<String>) -> Self {
+    pub(crate) fn store(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, 50001, message)
     }
 }
@@ -367,12 +359,12 @@ pub enum StoreError {
 
 impl StoreError {
     /// An invalid schema, with Confluent's message.
-    pub fn invalid_schema(message: impl Into<String>) -> Self {
+    pub(crate) fn invalid_schema(message: impl Into<String>) -> Self {
         StoreError::InvalidSchema(message.into())
     }
 
     /// An operation not permitted, with the reason.
-    pub fn not_permitted(message: impl Into<String>) -> Self {
+    pub(crate) fn not_permitted(message: impl Into<String>) -> Self {
         StoreError::NotPermitted(message.into())
     }
 }

@@ -19,10 +19,12 @@
 //! From a shell: `cargo xtask registry serve` (or the `strata-registry` binary), with
 //! `--dir`, `--listen`, `--basic-auth USER:PASSWORD` and `--max-request-bytes`.
 
+#![warn(missing_docs)]
+
 mod api;
 mod error;
 mod server;
-pub mod store;
+mod store;
 
 pub use api::CONTENT_TYPE;
 pub use error::{ApiError, StoreError};

@@ -17,6 +17,7 @@ fn schema(path: &Path) -> anyhow::Result<apache_avro::Schema> {
 }
 
 impl AvroDecode {
+    /// Runs `cargo xtask avro decode`.
     pub fn run(self) -> anyhow::Result<Outcome> {
         let writer = schema(&self.writer)?;
         let reader = match &self.reader {

@@ -26,6 +26,7 @@ pub fn direction(d: Direction) -> &'static str {
 }
 
 impl Compat {
+    /// Runs `cargo xtask compat`.
     pub fn run(self) -> anyhow::Result<Outcome> {
         let new = schema(&self.new)?;
         let history = self.old.iter().map(|p| schema(p)).collect::<anyhow::Result<Vec<_>>>()?;

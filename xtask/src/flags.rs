@@ -11,9 +11,11 @@ use crate::Outcome;
 #[command(name = "cargo xtask", version, about)]
 pub struct Xtask {
     #[command(subcommand)]
+    /// The command to run.
     pub command: Command,
 }
 
+/// Every command.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Write the schema files of new versions into `schemas/`; never rewrites a published one.
@@ -206,6 +208,7 @@ pub struct Migrate {
     /// The schema history directory, when no registry is given (ids as `schemas/` assigns them).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    /// How to reach the Schema Registry.
     #[command(flatten)]
     pub registry: RegistryFlags,
 }
@@ -244,6 +247,7 @@ pub struct Redrive {
     /// The schema history directory, when no registry is given (ids as `schemas/` assigns them).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    /// How to reach the Schema Registry.
     #[command(flatten)]
     pub registry: RegistryFlags,
 }
@@ -274,6 +278,7 @@ pub struct Register {
     /// distinct shapes in order.
     #[arg(long, value_name = "STRATEGY", env = "STRATA_SUBJECT_STRATEGY", default_value_t)]
     pub subject_strategy: strata::catalog::SubjectStrategy,
+    /// How to reach the Schema Registry.
     #[command(flatten)]
     pub registry: RegistryFlags,
 }
@@ -288,6 +293,7 @@ pub struct Check {
     /// its registered history must match `schemas/`, and the unregistered versions are checked
     /// at the level the registry gives each subject, by strata and by the registry, which must
     /// agree. A subject the registry lacks is fine.
+    /// How to reach the Schema Registry.
     #[command(flatten)]
     pub registry: RegistryFlags,
     /// The subject name strategy the producers use (Confluent's
@@ -308,6 +314,7 @@ pub enum ReadModels {
     /// Every version of the read models in the database: name, version, state (`building`,
     /// `serving`, `retired`), topic, and the next offset stored per partition.
     List {
+        /// The database.
         #[command(flatten)]
         database: Database,
         /// Only this read model.
@@ -317,6 +324,7 @@ pub enum ReadModels {
     /// Drops a version that does not serve: its schema `<name>_v<version>` with its tables, its
     /// stored offsets, its registration.
     Drop {
+        /// The database.
         #[command(flatten)]
         database: Database,
         /// The read model.
@@ -339,6 +347,7 @@ pub struct Database {
 }
 
 impl Xtask {
+    /// Runs the command.
     pub fn run(self) -> anyhow::Result<Outcome> {
         match self.command {
             Command::Schemas(flags) => flags.run(),

@@ -16,6 +16,7 @@ use crate::flags::{Check, Schemas};
 use crate::report::{Item, Level, Report};
 
 impl Check {
+    /// Runs `cargo xtask check`.
     pub fn run(self) -> anyhow::Result<Outcome> {
         let dir = self.dir.clone().unwrap_or_else(|| PathBuf::from("schemas"));
         // The history's findings are printed on stderr as text; the machine formats carry

@@ -10,6 +10,8 @@
 //! Every event type deriving `strata::Event` that is linked into the binary is found through
 //! `strata::event_types()`; there is no list to keep.
 
+#![warn(missing_docs)]
+
 pub mod avro;
 pub mod compat;
 pub mod flags;

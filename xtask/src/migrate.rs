@@ -19,6 +19,7 @@ use crate::Outcome;
 use crate::flags::Migrate;
 
 impl Migrate {
+    /// Runs `cargo xtask migrate`.
     pub fn run(self) -> anyhow::Result<Outcome> {
         let topic = self.event.as_deref().unwrap_or(&self.from);
         let source = source(&self.registry, self.register, self.dir.as_deref())?;

@@ -8,6 +8,7 @@ use crate::Outcome;
 use crate::flags::{Database, ReadModels};
 
 impl ReadModels {
+    /// Runs `cargo xtask read-models ...`.
     pub fn run(self) -> anyhow::Result<Outcome> {
         match self {
             ReadModels::List { database, name } => {

@@ -10,6 +10,7 @@ use crate::flags::Redrive;
 const LISTED: usize = 20;
 
 impl Redrive {
+    /// Runs `cargo xtask redrive`.
     pub fn run(self) -> anyhow::Result<Outcome> {
         let topic = self.event.as_deref().unwrap_or(&self.to);
         let source = crate::migrate::source(&self.registry, false, self.dir.as_deref())?;

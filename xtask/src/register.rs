@@ -96,6 +96,7 @@ pub fn register_version(
 }
 
 impl crate::flags::Register {
+    /// Runs `cargo xtask register`.
     pub fn run(self) -> anyhow::Result<crate::Outcome> {
         let dir = self.dir.clone().unwrap_or_else(|| PathBuf::from("schemas"));
         let history = crate::flags::Schemas::checking(dir.clone()).run()?;

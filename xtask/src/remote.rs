@@ -58,11 +58,14 @@ impl RegistryFlags {
 /// One subject, as the committed history and the registry see it.
 #[derive(Debug)]
 pub struct Subject {
+    /// The event type (or key type) whose history it follows.
     pub event: &'static EventType,
+    /// The subject's name.
     pub subject: String,
     /// The committed file of each version, oldest first: `schemas/<subject>/v<N>.avsc`, or
     /// for a record subject the event type's version its record's shape first appeared in.
     pub files: Vec<PathBuf>,
+    /// Each version's schema text, oldest first.
     pub texts: Vec<String>,
     /// The event type's version of each of the subject's versions, oldest first.
     pub origins: Vec<u32>,
@@ -170,11 +173,15 @@ pub fn examine(
 /// One subject's committed history.
 #[derive(Debug)]
 pub struct History {
+    /// The subject's name.
     pub subject: String,
     /// The event type's directory in `schemas/`.
     pub home: PathBuf,
+    /// Each version's committed file, oldest first.
     pub files: Vec<PathBuf>,
+    /// Each version's schema text.
     pub texts: Vec<String>,
+    /// The event type's version each version comes from.
     pub origins: Vec<u32>,
 }
 

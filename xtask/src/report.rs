@@ -31,6 +31,7 @@ impl Level {
 /// One finding.
 #[derive(Debug, Clone)]
 pub struct Item {
+    /// Error, warning or note.
     pub level: Level,
     /// The check it belongs to: a case of [`Report::cases`].
     pub case: usize,
@@ -38,6 +39,7 @@ pub struct Item {
     pub rule: String,
     /// Where to look: a schema file or a Rust source file, and the line when known.
     pub file: String,
+    /// The line in `file`, when known.
     pub line: Option<u32>,
     /// What is wrong, in one sentence with the coordinates.
     pub message: String,
@@ -50,10 +52,12 @@ pub struct Item {
 pub struct Report {
     /// Each check as (group, name): (subject or file, "version 3 reads version 2").
     pub cases: Vec<(String, String)>,
+    /// What the checks found.
     pub items: Vec<Item>,
 }
 
 impl Report {
+    /// How many findings are errors.
     pub fn errors(&self) -> usize {
         self.items.iter().filter(|i| i.level == Level::Error).count()
     }

@@ -14,6 +14,7 @@ impl Schemas {
         Schemas { check: true, accept_docs: false, dir: Some(dir) }
     }
 
+    /// Runs `cargo xtask schemas`.
     pub fn run(self) -> anyhow::Result<Outcome> {
         self.run_reporting().map(|(outcome, _)| outcome)
     }

@@ -1,7 +1,6 @@
 //! `cargo xtask read-models` against a real PostgreSQL and broker: the books a projector keeps,
 //! listed, and a retired version dropped (the serving one refused).
 
-#[path = "../../tests/tests/support/mod.rs"]
 mod support;
 
 use std::path::Path;

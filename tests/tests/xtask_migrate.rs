@@ -3,7 +3,6 @@
 //! target by hand; killed with SIGKILL at random moments again and again and restarted, it
 //! still migrates every record exactly once, in order.
 
-#[path = "../../tests/tests/support/mod.rs"]
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -15,7 +14,7 @@ use strata_tests::bank::AccountEvent;
 use support::kafka::{client, produce, records_of, start};
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask/ is in the workspace").to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is in the workspace").to_owned()
 }
 
 fn xtask() -> Command {

@@ -13,7 +13,7 @@ use strata_registry::{Config, Server};
 use strata_tests::bank::{AccountEvent, AccountOpened, HolderKind};
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask/ is in the workspace").to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is in the workspace").to_owned()
 }
 
 fn config(name: &str) -> Config {
