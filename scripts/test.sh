@@ -31,6 +31,8 @@ echo "== a project of its own, from the README"
 scripts/outside-project.sh
 echo "== cargo test"
 cargo test --workspace
+echo "== the examples"
+scripts/examples.sh
 echo "== cargo doc (warnings denied)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features
 echo "== cargo package (every published crate, built from its package)"
