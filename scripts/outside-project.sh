@@ -23,7 +23,6 @@ cat >>"$work/my-project/Cargo.toml" <<PATCH
 strata-es = { path = "$root/runtime" }
 strata-es-macros = { path = "$root/macros" }
 strata-es-xtask = { path = "$root/xtask" }
-strata-es-registry = { path = "$root/registry" }
 PATCH
 # The same dependency versions as this repository's build, so its build cache serves.
 cp Cargo.lock "$work/my-project/"

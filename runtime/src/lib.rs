@@ -191,6 +191,10 @@ pub enum Error {
     #[cfg(feature = "kafka")]
     #[error(transparent)]
     Record(#[from] replay::RecordError),
+    /// A record that could not be taken, with where it is.
+    #[cfg(feature = "kafka")]
+    #[error(transparent)]
+    FailedRecord(#[from] replay::FailedRecord),
     /// A migration or verification could not run or finish.
     #[cfg(feature = "kafka")]
     #[error(transparent)]

@@ -289,17 +289,8 @@ pub enum MigrateError {
     },
     /// A source record could not be decoded, and no dead-letter topic is configured. The
     /// records before it are migrated; a rerun resumes right before it.
-    #[error("cannot migrate the record at topic `{topic}` partition {partition} offset {offset}")]
-    Record {
-        /// The source topic.
-        topic: String,
-        /// The partition.
-        partition: i32,
-        /// The offset.
-        offset: i64,
-        /// Why.
-        source: DecodeError,
-    },
+    #[error(transparent)]
+    Record(crate::replay::FailedRecord),
 }
 
 fn kafka(action: &'static str) -> impl Fn(rdkafka::error::KafkaError) -> MigrateError {

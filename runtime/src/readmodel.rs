@@ -109,7 +109,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use crate::codec::{CodecError, Decoder};
 use crate::event::Event;
 use crate::kafka::{ClientError, Mode};
-use crate::replay::{ApplyError, Position, RecordError};
+use crate::replay::{ApplyError, FailedRecord, Position, RecordError};
 use crate::source::SchemaSource;
 
 /// A read model: tables in PostgreSQL built from the events of one topic.
@@ -419,22 +419,8 @@ pub enum ProjectorError {
     Codec(#[from] CodecError),
     /// A record could not be applied, and no dead-letter topic is configured. Every record
     /// before it is applied.
-    #[error(
-        "topic `{topic}` partition {partition} offset {offset}{}: {source}",
-        schema_id.map(|id| format!(" (schema id {id})")).unwrap_or_default()
-    )]
-    Record {
-        /// The topic.
-        topic: String,
-        /// The partition.
-        partition: i32,
-        /// The offset.
-        offset: i64,
-        /// The writer schema id, when the framing was readable.
-        schema_id: Option<u32>,
-        /// Why.
-        source: RecordError,
-    },
+    #[error(transparent)]
+    Record(#[from] FailedRecord),
 }
 
 fn kafka(action: &'static str) -> impl Fn(KafkaError) -> ProjectorError {
@@ -816,13 +802,13 @@ impl<E: Event, M: ReadModel<E>> Projector<E, M> {
                         run.report.dead_lettered += 1;
                     }
                     _ => {
-                        break Outcome::CommitThenFail(ProjectorError::Record {
+                        break Outcome::CommitThenFail(ProjectorError::Record(FailedRecord {
                             topic: books.topic.clone(),
                             partition,
                             offset,
                             schema_id,
                             source,
-                        });
+                        }));
                     }
                 },
             }

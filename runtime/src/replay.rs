@@ -200,6 +200,27 @@ pub enum RecordError {
     Refused(#[source] ApplyError),
 }
 
+/// A record that could not be taken (decoded, applied, migrated), with where it is; its
+/// cause is its source. Replay, read models, the async stream and migration stop with it.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "topic `{topic}` partition {partition} offset {offset}{}",
+    schema_id.map(|id| format!(" (schema id {id})")).unwrap_or_default()
+)]
+pub struct FailedRecord {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// The offset.
+    pub offset: i64,
+    /// The writer schema id, when the framing was readable.
+    pub schema_id: Option<u32>,
+    /// Why.
+    #[source]
+    pub source: RecordError,
+}
+
 /// A replay that could not run or finish.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -217,22 +238,8 @@ pub enum ReplayError {
     #[error(transparent)]
     Codec(#[from] CodecError),
     /// A record could not be applied, and no dead-letter topic is configured.
-    #[error(
-        "topic `{topic}` partition {partition} offset {offset}{}: {source}",
-        schema_id.map(|id| format!(" (schema id {id})")).unwrap_or_default()
-    )]
-    Record {
-        /// The topic.
-        topic: String,
-        /// The partition.
-        partition: i32,
-        /// The offset.
-        offset: i64,
-        /// The writer schema id, when the framing was readable.
-        schema_id: Option<u32>,
-        /// Why.
-        source: RecordError,
-    },
+    #[error(transparent)]
+    Record(#[from] FailedRecord),
     /// Records a snapshot does not cover are gone (retention deleted them).
     #[error(
         "topic `{topic}` partition {partition}: the snapshot covers offsets before {from}, but \
@@ -457,13 +464,13 @@ impl<E: Event> Replay<E> {
             };
             if let Err((schema_id, source)) = applied {
                 let Some(producer) = &dead_letters else {
-                    return Err(ReplayError::Record {
+                    return Err(ReplayError::Record(FailedRecord {
                         topic: topic.into(),
                         partition,
                         offset,
                         schema_id,
                         source,
-                    });
+                    }));
                 };
                 let dlt = self.config.dead_letter_topic.as_deref().expect("a producer has a topic");
                 dead_letter(producer, dlt, &message, schema_id, &source)?;
@@ -639,12 +646,14 @@ impl<E: Event> Replay<E> {
                 continue;
             }
             let offset = message.offset();
-            let record = |schema_id, source| ReplayError::Record {
-                topic: topic.into(),
-                partition,
-                offset,
-                schema_id,
-                source,
+            let record = |schema_id, source| {
+                ReplayError::Record(FailedRecord {
+                    topic: topic.into(),
+                    partition,
+                    offset,
+                    schema_id,
+                    source,
+                })
             };
             let bytes = message.payload().ok_or_else(|| record(None, RecordError::Tombstone))?;
             let event = self

@@ -39,7 +39,7 @@ use crate::codec::{CodecError, Decoder};
 use crate::error::DecodeError;
 use crate::event::Event;
 use crate::kafka::ClientError;
-use crate::replay::{Headers, RecordError};
+use crate::replay::{FailedRecord, Headers, RecordError};
 use crate::source::SchemaSource;
 
 /// How an event stream consumes.
@@ -103,17 +103,8 @@ pub enum StreamError {
     #[error(transparent)]
     Codec(#[from] CodecError),
     /// A record could not be decoded.
-    #[error("topic `{topic}` partition {partition} offset {offset}: {source}")]
-    Record {
-        /// The topic.
-        topic: String,
-        /// The partition.
-        partition: i32,
-        /// The offset.
-        offset: i64,
-        /// Why.
-        source: RecordError,
-    },
+    #[error(transparent)]
+    Record(#[from] FailedRecord),
     /// The blocking task fetching a schema did not finish (the runtime is shutting down).
     #[error("fetching the schema of id {id} on the blocking pool did not finish")]
     Prefetch {
@@ -170,11 +161,18 @@ impl<E: Event> EventStream<E> {
                 let message =
                     polled.map_err(|e| ClientError::new("consuming", e).at(&topic, None))?.detach();
                 let (partition, offset) = (message.partition(), message.offset());
-                let record = |source| StreamError::Record {
-                    topic: topic.clone(),
-                    partition,
-                    offset,
-                    source,
+                let record = |source: RecordError| {
+                    let schema_id = match &source {
+                        RecordError::Decode(e) => e.schema_id(),
+                        _ => None,
+                    };
+                    StreamError::Record(FailedRecord {
+                        topic: topic.clone(),
+                        partition,
+                        offset,
+                        schema_id,
+                        source,
+                    })
                 };
                 let payload = message.payload().ok_or_else(|| record(RecordError::Tombstone))?;
                 if let Ok((id, _)) = crate::wire::split_frame(payload)

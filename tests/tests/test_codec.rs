@@ -302,6 +302,7 @@ fn every_public_error_type_of_the_crate_converts_into_strata_error_keeping_its_c
     covered::<strata::catalog::UnknownStrategy>();
     covered::<strata::catalog::NotStandalone>();
     covered::<strata::append::WriteError>();
+    covered::<strata::replay::FailedRecord>();
 
     // Transparent: the error says what it said, and its cause is still there.
     let canonical = strata::canonical::parse("{", &[], false).unwrap_err();
@@ -309,6 +310,24 @@ fn every_public_error_type_of_the_crate_converts_into_strata_error_keeping_its_c
     let error = strata::Error::from(canonical);
     assert_eq!(error.to_string(), text);
     assert!(std::error::Error::source(&error).is_some(), "serde_json's error is the cause");
+}
+
+#[test]
+fn a_failed_records_chain_names_its_coordinates_once_then_its_cause() {
+    use strata::replay::{FailedRecord, RecordError, ReplayError};
+    let failed = FailedRecord {
+        topic: "bank.accounts".into(),
+        partition: 2,
+        offset: 41,
+        schema_id: Some(3),
+        source: RecordError::Tombstone,
+    };
+    let error = ReplayError::Record(failed);
+    assert_eq!(
+        strata::error::Chain(&error).to_string(),
+        "topic `bank.accounts` partition 2 offset 41 (schema id 3): the record has no value (a \
+         tombstone)"
+    );
 }
 
 #[test]

@@ -18,7 +18,7 @@ use strata::readmodel::postgres::Client;
 use strata::readmodel::{
     Projector, ProjectorConfig, ProjectorError, ReadModel, VersionState, drop_version, versions,
 };
-use strata::replay::RecordError;
+use strata::replay::{FailedRecord, RecordError};
 use strata_tests::balances::{Balances, kind_name};
 use strata_tests::bank::AccountEvent;
 
@@ -183,13 +183,13 @@ fn a_bad_record_stops_the_projector_after_everything_before_it_or_goes_to_the_de
     let mut db = pg.connect(&stop);
     let error = project(config(&broker, &topic), &mut db, Balances::<1>::default()).unwrap_err();
     match &error {
-        ProjectorError::Record {
+        ProjectorError::Record(FailedRecord {
             partition: 0,
             offset: 7,
             schema_id: None,
             source: RecordError::Decode(_),
             ..
-        } => {}
+        }) => {}
         other => panic!("expected the garbage record's coordinates, got {other}"),
     }
     assert!(

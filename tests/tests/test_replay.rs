@@ -15,7 +15,8 @@ use rdkafka::Message;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Headers;
 use strata::replay::{
-    Aggregate, Aggregates, Mode, Position, Projection, Replay, ReplayConfig, ReplayError,
+    Aggregate, Aggregates, FailedRecord, Mode, Position, Projection, Replay, ReplayConfig,
+    ReplayError,
 };
 use strata::snapshot::{DirStore, KafkaStore, Snapshot, SnapshotStore};
 use strata::{Decoder, Event, LocalSource};
@@ -226,7 +227,13 @@ fn a_poison_record_stops_the_replay_with_its_coordinates_or_goes_to_the_dead_let
     let replay = Replay::<AccountEvent>::new(config(&broker, &topic), source()).unwrap();
     let error = replay.run(&mut Ledger::default()).unwrap_err();
     match &error {
-        ReplayError::Record { topic: t, partition: 0, offset: 7, schema_id: None, .. } => {
+        ReplayError::Record(FailedRecord {
+            topic: t,
+            partition: 0,
+            offset: 7,
+            schema_id: None,
+            ..
+        }) => {
             assert_eq!(t, &topic);
         }
         other => panic!("expected the poison record's coordinates, got {other}"),

@@ -84,7 +84,7 @@ impl Migrate {
         let report = match migrate_with(&config, transcoder.as_ref(), &mut progress(&stop)) {
             Ok(report) => report,
             // A record that cannot be migrated: the migration ran and stopped there.
-            Err(e @ strata::migrate::MigrateError::Record { .. }) => {
+            Err(e @ strata::migrate::MigrateError::Record(_)) => {
                 eprintln!("error: {:#}", anyhow::Error::new(e));
                 eprintln!(
                     "hint: the records before it are migrated, and a rerun resumes there; to set \

@@ -167,12 +167,13 @@ pub(super) fn read(
                 report.dead_lettered += 1;
             }
             Err(source) => {
-                return Err(MigrateError::Record {
+                return Err(MigrateError::Record(crate::replay::FailedRecord {
                     topic: config.from.clone(),
                     partition,
                     offset,
-                    source,
-                });
+                    schema_id: source.schema_id(),
+                    source: crate::replay::RecordError::Decode(source),
+                }));
             }
         }
         held.positions.insert(partition, offset + 1);
