@@ -1,5 +1,5 @@
-//! Derive macros for strata. Users depend on the `strata` crate, which re-exports them and
-//! documents every attribute.
+//! Derive macros for strata. Users depend on `strata-es` (imported as `strata`), which
+//! re-exports them and documents every attribute.
 //!
 //! Each derive parses its input into `ast`, runs the rules of `check`, and expands with
 //! `expand`. On invalid input it emits every error found together with the runtime traits'
