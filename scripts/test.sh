@@ -36,6 +36,10 @@ scripts/examples.sh
 echo "== cargo doc (warnings denied)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features
 echo "== cargo package (every published crate, built from its package)"
+# Cargo unpacks the packages of its temporary local registry once per version into
+# CARGO_HOME and reuses them: drop earlier runs' copies, or a sibling is verified against stale
+# sources of the same version.
+rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/strata-es*
 cargo package --workspace --exclude strata-tests --allow-dirty
 echo "== cargo test (features chrono, compact_str)"
 cargo test -p strata-es --features chrono,compact_str --lib
