@@ -36,10 +36,11 @@ scripts/examples.sh
 echo "== cargo doc (warnings denied)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features
 echo "== cargo package (every published crate, built from its package)"
-# Cargo unpacks the packages of its temporary local registry once per version into
-# CARGO_HOME and reuses them: drop earlier runs' copies, or a sibling is verified against stale
-# sources of the same version.
+# Cargo treats a registry package of a given version as immutable: it reuses the copies its
+# temporary local registry unpacked into CARGO_HOME and their builds in the target directory.
+# Drop both from earlier runs, or a crate is verified against its siblings' stale sources.
 rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/strata-es*
+rm -rf "${CARGO_TARGET_DIR:-target}"/debug/.fingerprint/strata-es-*
 cargo package --workspace --exclude strata-tests --allow-dirty
 echo "== cargo test (features chrono, compact_str)"
 cargo test -p strata-es --features chrono,compact_str --lib
