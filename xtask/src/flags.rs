@@ -6,9 +6,10 @@ use clap::{Parser, Subcommand};
 
 use crate::Outcome;
 
-/// strata's project tasks: keep `schemas/` in step with the event types, and check it.
+/// strata's commands: keep `schemas/` in step with the event types, gate compatibility, work
+/// with a Schema Registry, migrate and redrive topics, manage read models.
 #[derive(Debug, Parser)]
-#[command(name = "cargo xtask", version, about)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", version)]
 pub struct Xtask {
     #[command(subcommand)]
     /// The command to run.
