@@ -273,17 +273,7 @@ impl<E: Event> Appender<E> {
             // Subjects follow the event type's topic, as `schemas/` and `register` name them.
             strategy => record_ids(E::TOPIC, &latest, strategy, source)?,
         };
-        let key_id = match E::KEY {
-            Some(key) => {
-                let text = key.latest_text(E::TOPIC)?;
-                let subject = format!("{}-key", E::TOPIC);
-                let id = source
-                    .id_of(&subject, &text)
-                    .map_err(|source| KeyError::Source { topic: topic.clone(), source })?;
-                Some(id)
-            }
-            None => None,
-        };
+        let key_id = E::KEY.map(|key| key.id_in(E::TOPIC, source)).transpose()?;
         let timeout = config.delivery_timeout.as_millis().max(1).to_string();
         let settings = [
             ("enable.idempotence", "true"),

@@ -121,11 +121,20 @@ impl KeySchema {
         KeySchema { version: K::VERSION, schema: K::key_schema, records: K::RECORDS }
     }
 
-    /// The latest schema's text.
-    pub fn latest_text(&self, topic: &str) -> Result<String, KeyError> {
-        (self.schema)(self.version)
+    /// The schema's text at `version`.
+    pub fn text(&self, topic: &str, version: u32) -> Result<String, KeyError> {
+        (self.schema)(version)
             .map(|schema| schema.to_json().to_string())
             .map_err(|source| KeyError::Schema { topic: topic.to_owned(), source })
+    }
+
+    /// The latest schema's id under `<topic>-key`, looked up (or registered, where `source`
+    /// allows) in `source`.
+    pub fn id_in(&self, topic: &str, source: &dyn SchemaSource) -> Result<u32, KeyError> {
+        let text = self.text(topic, self.version)?;
+        source
+            .id_of(&format!("{topic}-key"), &text)
+            .map_err(|source| KeyError::Source { topic: topic.to_owned(), source })
     }
 }
 
@@ -199,10 +208,7 @@ impl<K> std::fmt::Debug for KeyEncoder<K> {
 impl<K: KeyType> KeyEncoder<K> {
     /// Looks up (or registers, where `source` allows) the key schema under `<topic>-key`.
     pub fn new(topic: &str, source: &dyn SchemaSource) -> Result<Self, KeyError> {
-        let text = KeySchema::of::<K>().latest_text(topic)?;
-        let id = source
-            .id_of(&format!("{topic}-key"), &text)
-            .map_err(|source| KeyError::Source { topic: topic.to_owned(), source })?;
+        let id = KeySchema::of::<K>().id_in(topic, source)?;
         Ok(KeyEncoder { id, _key: PhantomData })
     }
 
@@ -262,22 +268,25 @@ impl<K> std::fmt::Debug for KeyDecoder<K> {
 impl<K: KeyType> KeyDecoder<K> {
     /// A decoder of `topic`'s keys with writer schemas from `source`.
     pub fn new(topic: &str, source: Arc<dyn SchemaSource>) -> Result<Self, KeyError> {
-        let parse = |version: u32| {
-            let text = KeySchema { version, ..KeySchema::of::<K>() }.latest_text(topic)?;
-            apache_avro::Schema::parse_str(&text).map_err(|source| KeyError::Parse {
-                topic: topic.to_owned(),
-                version,
-                source,
+        let key = KeySchema::of::<K>();
+        let mut versions = (1..=K::VERSION)
+            .map(|version| {
+                let text = key.text(topic, version)?;
+                apache_avro::Schema::parse_str(&text).map_err(|source| KeyError::Parse {
+                    topic: topic.to_owned(),
+                    version,
+                    source,
+                })
             })
-        };
-        let declared = (1..=K::VERSION)
-            .map(|v| parse(v).map(|schema| (fingerprint(&schema), v)))
-            .collect::<Result<_, _>>()?;
+            .collect::<Result<Vec<_>, _>>()?;
+        let declared =
+            versions.iter().zip(1..).map(|(schema, v)| (fingerprint(schema), v)).collect();
+        let latest = versions.pop().expect("a key type has a version 1");
         Ok(KeyDecoder {
             topic: topic.to_owned(),
             source,
             declared,
-            latest: parse(K::VERSION)?,
+            latest,
             plans: RwLock::new(HashMap::new()),
         })
     }
