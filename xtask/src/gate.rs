@@ -176,11 +176,16 @@ impl GatedSubject<'_> {
         self.origins.get(version as usize - 1).copied().unwrap_or(version)
     }
 
+    /// The reason of the break the event type declares in the version the subject's
+    /// `version` comes from.
+    pub fn declared(&self, version: u32) -> Option<&'static str> {
+        let origin = self.origin(version);
+        self.event.breaks.iter().find(|(v, _)| *v == origin).map(|(_, reason)| *reason)
+    }
+
     /// The subject's versions declared to break (those whose event type's version is).
     pub fn breaks(&self) -> Vec<u32> {
-        (1..=self.origins.len() as u32)
-            .filter(|&v| self.event.breaks.iter().any(|(b, _)| *b == self.origin(v)))
-            .collect()
+        (1..=self.origins.len() as u32).filter(|&v| self.declared(v).is_some()).collect()
     }
 }
 
@@ -234,12 +239,7 @@ pub fn push_gate(
             i.message
         );
         let (item_level, hint) = if f.declared {
-            let reason = event
-                .breaks
-                .iter()
-                .find(|(v, _)| *v == origin(f.version))
-                .map(|(_, r)| *r)
-                .unwrap_or("");
+            let reason = gated_subject.declared(f.version).unwrap_or("");
             (Level::Note, format!("declared break: {reason}"))
         } else {
             let hint = format!(

@@ -78,10 +78,14 @@ pub struct Subject {
 }
 
 impl Subject {
+    /// The subject as the gate sees it: its versions mapped to the event type's.
+    pub fn gated(&self) -> GatedSubject<'_> {
+        GatedSubject { event: self.event, subject: &self.subject, origins: &self.origins }
+    }
+
     /// The break the event type declares in the version `version` comes from.
     pub fn declared(&self, version: u32) -> Option<&'static str> {
-        let origin = self.origins[version as usize - 1];
-        self.event.breaks.iter().find(|(v, _)| *v == origin).map(|(_, reason)| *reason)
+        self.gated().declared(version)
     }
 
     /// The committed versions not registered yet.
@@ -281,8 +285,7 @@ pub fn examine_subject(
             Prepared::new(&parsed).map_err(anyhow::Error::new)
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let gated_subject =
-        GatedSubject { event, subject: &examined.subject, origins: &examined.origins };
+    let gated_subject = examined.gated();
     let gated = gate(level, &prepared, &gated_subject.breaks());
     let first = matched as u32 + 1;
     push_gate(report, &gated_subject, level, &gated, first);
