@@ -258,54 +258,34 @@ pub fn redrive(
             Some(Offset::Offset(offset)) => Some(offset),
             _ => None,
         };
-    let ends_now = watermarks(&consumer, &config.to, &targets, config.timeout)?;
-    let mut start: BTreeMap<i32, i64> = BTreeMap::new();
-    for &p in &dead {
-        let offset = match offset_of(&config.from, p) {
-            Some(offset) => offset,
-            None => {
-                consumer
-                    .fetch_watermarks(&config.from, p, config.timeout)
-                    .map_err(|e| ClientError::new("reading offsets", e).at(&config.from, Some(p)))?
-                    .0
-            }
-        };
-        start.insert(p, offset);
-    }
+    // Both topics' (low, high) offsets now: the dead letters are read up to these ends.
+    let letters = watermarks(&consumer, &config.from, &dead, config.timeout)?;
+    let target = watermarks(&consumer, &config.to, &targets, config.timeout)?;
+    let ends_now: BTreeMap<i32, i64> = target.iter().map(|(&q, &(_, high))| (q, high)).collect();
+    let start: BTreeMap<i32, i64> = letters
+        .iter()
+        .map(|(&p, &(low, _))| (p, offset_of(&config.from, p).unwrap_or(low)))
+        .collect();
     let first_run = dead.iter().all(|&p| offset_of(&config.from, p).is_none());
-    let mut scan_from: BTreeMap<i32, i64> = BTreeMap::new();
-    if !first_run {
-        for &q in &targets {
-            // No mark (a crash between the two commits of the first batch): the whole target.
-            let from = match offset_of(&config.to, q) {
-                Some(mark) => mark,
-                None => {
-                    consumer
-                        .fetch_watermarks(&config.to, q, config.timeout)
-                        .map_err(|e| {
-                            ClientError::new("reading offsets", e).at(&config.to, Some(q))
-                        })?
-                        .0
-                }
-            };
-            scan_from.insert(q, from);
+    // A first run has nothing to find in the target; it commits where it starts before writing
+    // anything, so a crash before its first batch's commit finds what it wrote. Later runs scan
+    // from the marks (none: a crash between the first batch's two commits; the whole target).
+    let scan_from: BTreeMap<i32, i64> = if first_run {
+        if !config.dry_run {
+            commit(&consumer, &config.from, &start)?;
+            commit(&consumer, &config.to, &ends_now)?;
         }
-    } else if !config.dry_run {
-        // A first run commits where it starts before writing anything, so a crash before its
-        // first batch's commit finds what it wrote.
-        commit(&consumer, &config.from, &start)?;
-        commit(&consumer, &config.to, &ends_now)?;
-    }
+        BTreeMap::new()
+    } else {
+        target.iter().map(|(&q, &(low, _))| (q, offset_of(&config.to, q).unwrap_or(low))).collect()
+    };
 
     let already = redriven_since(config, &targets, &scan_from, &ends_now)?;
 
-    // Read the dead letters up to their end now.
+    // Read the dead letters up to their ends.
     let mut ends: BTreeMap<i32, i64> = BTreeMap::new();
     let mut assignment = TopicPartitionList::new();
-    for &p in &dead {
-        let (_, high) = consumer
-            .fetch_watermarks(&config.from, p, config.timeout)
-            .map_err(|e| ClientError::new("reading offsets", e).at(&config.from, Some(p)))?;
+    for (&p, &(_, high)) in &letters {
         if high > start[&p] {
             ends.insert(p, high);
             assignment
@@ -439,19 +419,19 @@ fn existing(
     Ok(partitions)
 }
 
-/// The end offset of each of `topic`'s `partitions`.
+/// The (low, high) offsets of each of `topic`'s `partitions`.
 fn watermarks(
     consumer: &BaseConsumer,
     topic: &str,
     partitions: &[i32],
     timeout: Duration,
-) -> Result<BTreeMap<i32, i64>, RedriveError> {
+) -> Result<BTreeMap<i32, (i64, i64)>, RedriveError> {
     partitions
         .iter()
         .map(|&q| {
             consumer
                 .fetch_watermarks(topic, q, timeout)
-                .map(|(_, high)| (q, high))
+                .map(|marks| (q, marks))
                 .map_err(|e| ClientError::new("reading offsets", e).at(topic, Some(q)).into())
         })
         .collect()
@@ -522,7 +502,10 @@ fn settle(
     // A partition held back by a dead letter that still fails has records redriven past its
     // committed offset: the marks must stay at or before them.
     if blocked.is_empty() {
-        let ends = watermarks(consumer, &config.to, targets, config.timeout)?;
+        let ends = watermarks(consumer, &config.to, targets, config.timeout)?
+            .into_iter()
+            .map(|(q, (_, high))| (q, high))
+            .collect();
         commit(consumer, &config.to, &ends)?;
     }
     Ok(())
