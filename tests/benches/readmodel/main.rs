@@ -12,11 +12,11 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::kafka::{client, create_topic_at};
+use support::kafka::{assign_from_start, client, create_topic_at};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rdkafka::Message;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::BaseConsumer;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use strata::kafka::Mode;
 use strata::readmodel::postgres::Client;
@@ -100,14 +100,7 @@ fn bare(brokers: &str, topic: &str, db: &mut Client) -> u64 {
     model.prepare(db).unwrap();
 
     let consumer: BaseConsumer = client(brokers).set("group.id", "bare").create().unwrap();
-    let mut assignment = rdkafka::TopicPartitionList::new();
-    let mut ends = Vec::new();
-    for p in 0..PARTITIONS {
-        let (low, high) = consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).unwrap();
-        assignment.add_partition_offset(topic, p, rdkafka::Offset::Offset(low)).unwrap();
-        ends.push((low, high));
-    }
-    consumer.assign(&assignment).unwrap();
+    let ends = assign_from_start(&consumer, topic, PARTITIONS);
     let mut positions: Vec<i64> = ends.iter().map(|(low, _)| *low).collect();
     let mut applied = 0;
     while positions.iter().zip(&ends).any(|(at, (_, high))| at < high) {

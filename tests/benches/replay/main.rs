@@ -18,11 +18,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use support::kafka::{client, create_topic_at};
+use support::kafka::{assign_from_start, client, create_topic_at};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rdkafka::Message;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::BaseConsumer;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use strata::replay::{Position, Replay, ReplayConfig};
 use strata::{Encoder, Event, LocalSource};
@@ -104,22 +104,9 @@ fn fill(brokers: &str, topic: &str, source: &LocalSource, count: usize) {
 }
 
 /// Reads every record of `topic` with a bare consumer, decoding nothing.
-/// Assigns every partition of `topic` from its first offset; returns each one's (low, high).
-fn assign_from_start(consumer: &BaseConsumer, topic: &str) -> Vec<(i64, i64)> {
-    let mut assignment = rdkafka::TopicPartitionList::new();
-    let mut ends = Vec::new();
-    for p in 0..PARTITIONS {
-        let (low, high) = consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).unwrap();
-        assignment.add_partition_offset(topic, p, rdkafka::Offset::Offset(low)).unwrap();
-        ends.push((low, high));
-    }
-    consumer.assign(&assignment).unwrap();
-    ends
-}
-
 fn bare(brokers: &str, topic: &str) -> usize {
     let consumer: BaseConsumer = client(brokers).set("group.id", "bare").create().unwrap();
-    let ends = assign_from_start(&consumer, topic);
+    let ends = assign_from_start(&consumer, topic, PARTITIONS);
     let mut positions: Vec<i64> = ends.iter().map(|(low, _)| *low).collect();
     let (mut records, mut bytes) = (0, 0);
     while positions.iter().zip(&ends).any(|(at, (_, high))| at < high) {
@@ -248,7 +235,7 @@ fn copy(brokers: &str, from: &str, to: &str) -> usize {
         .unwrap();
     let producer: BaseProducer =
         client(brokers).set("enable.idempotence", "true").set("linger.ms", "5").create().unwrap();
-    let ends = assign_from_start(&consumer, from);
+    let ends = assign_from_start(&consumer, from, PARTITIONS);
     let mut positions: Vec<i64> = ends.iter().map(|(low, _)| *low).collect();
     let mut records = 0;
     while positions.iter().zip(&ends).any(|(at, (_, high))| at < high) {

@@ -109,29 +109,43 @@ pub fn read(brokers: &str, topic: &str, count: usize) -> Vec<rdkafka::message::O
     read
 }
 
+/// Assigns partitions 0 to `partitions - 1` of `topic` to `consumer` from their first offsets;
+/// returns each one's (low, high) offsets.
+pub fn assign_from_start(
+    consumer: &rdkafka::consumer::BaseConsumer,
+    topic: &str,
+    partitions: i32,
+) -> Vec<(i64, i64)> {
+    use rdkafka::consumer::Consumer;
+    use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+    let mut assignment = TopicPartitionList::new();
+    let mut ends = Vec::new();
+    for p in 0..partitions {
+        let (low, high) = consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).unwrap();
+        assignment.add_partition_offset(topic, p, Offset::Offset(low)).unwrap();
+        ends.push((low, high));
+    }
+    consumer.assign(&assignment).unwrap();
+    ends
+}
+
 /// Every record of `topic` up to its end offsets now, partition by partition.
 pub fn read_available(brokers: &str, topic: &str) -> Vec<rdkafka::message::OwnedMessage> {
     use rdkafka::Message;
     use rdkafka::consumer::{BaseConsumer, Consumer};
-    use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
     let consumer: BaseConsumer =
         client(brokers).set("group.id", "read-available").create().expect("a consumer");
     let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).expect("metadata");
-    let mut ends = std::collections::BTreeMap::new();
-    let mut assignment = TopicPartitionList::new();
-    for partition in metadata.topics()[0].partitions() {
-        let p = partition.id();
-        let (low, high) = consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).unwrap();
-        if high > low {
-            ends.insert(p, high);
-            assignment.add_partition_offset(topic, p, Offset::Offset(low)).unwrap();
-        }
-    }
+    let partitions = metadata.topics()[0].partitions().len() as i32;
+    // Each partition's end; an empty one has nothing to wait for.
+    let mut ends: std::collections::BTreeMap<i32, i64> =
+        assign_from_start(&consumer, topic, partitions)
+            .into_iter()
+            .zip(0..)
+            .filter(|((low, high), _)| high > low)
+            .map(|((_, high), p)| (p, high))
+            .collect();
     let mut read = Vec::new();
-    if ends.is_empty() {
-        return read;
-    }
-    consumer.assign(&assignment).unwrap();
     while !ends.is_empty() {
         let message = consumer
             .poll(Duration::from_secs(30))
