@@ -6,6 +6,7 @@
 # registry. Run by scripts/test.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 root=$PWD
 work=$(mktemp -d)
 server=""
@@ -15,15 +16,10 @@ cleanup() {
 }
 trap cleanup EXIT
 python3 scripts/readme-files.py README.md "Use strata in your own project" "$work/my-project"
-# Until the crates are on crates.io, the README's `strata-es = "0.1"` dependencies resolve to
-# this checkout: the one line a new user would not write.
-cat >>"$work/my-project/Cargo.toml" <<PATCH
-
-[patch.crates-io]
-strata-es = { path = "$root/runtime" }
-strata-es-macros = { path = "$root/macros" }
-strata-es-xtask = { path = "$root/xtask" }
-PATCH
+# The README's `[patch.crates-io]` points at a checkout in `../strata`: this one.
+sed -i "s|\"\.\./strata/|\"$root/|" "$work/my-project/Cargo.toml"
+grep -q "path = \"$root/runtime\"" "$work/my-project/Cargo.toml" ||
+    { echo "outside project: the README's Cargo.toml has no [patch.crates-io] for strata-es" >&2; exit 1; }
 # The same dependency versions as this repository's build, so its build cache serves.
 cp Cargo.lock "$work/my-project/"
 cd "$work/my-project"
@@ -45,16 +41,14 @@ echo "== outside project: cargo xtask check"
 cargo xtask check
 
 echo "== outside project: cargo xtask register"
-# The registry served by this repository's binary (a lean xtask has no `registry serve`).
-cargo run --quiet --manifest-path "$root/Cargo.toml" --package strata-es-registry -- \
+# The registry served by this repository's binary (a lean xtask has no `registry serve`), built
+# before it is started: on a cold cache the build takes minutes, the start a moment.
+cargo build --quiet --manifest-path "$root/Cargo.toml" --package strata-es-registry --bin strata-registry
+"$(target_dir "$root/Cargo.toml")/debug/strata-registry" \
     --dir "$work/registry" --listen 127.0.0.1:0 >"$work/url" 2>"$work/registry.log" &
 server=$!
-for _ in $(seq 1 100); do
-    [ -s "$work/url" ] && break
-    sleep 0.1
-done
+wait_started "$server" "outside project: the local registry" "$work/registry.log" test -s "$work/url"
 url=$(head -n 1 "$work/url")
-[ -n "$url" ] || { cat "$work/registry.log" >&2; echo "outside project: the registry did not start" >&2; exit 1; }
 cargo xtask register --registry "$url"
 cargo xtask check --registry "$url"
 echo "outside project: schemas, check, register and check --registry passed"

@@ -33,6 +33,8 @@ echo "== cargo test"
 cargo test --workspace
 echo "== the examples"
 scripts/examples.sh
+echo "== the fuzz crate (built; run briefly where nightly is installed)"
+scripts/fuzz.sh
 echo "== cargo doc (warnings denied)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features
 echo "== cargo package (every published crate, built from its package)"

@@ -71,6 +71,12 @@ pub fn emit(input: &syn::DeriveInput, error: syn::Error, derive: Derive) -> Toke
                 fn to_json(&self) -> ::core::result::Result<#p::Value, #p::JsonError> {
                     ::core::unreachable!()
                 }
+                fn branch(&self) -> usize {
+                    ::core::unreachable!()
+                }
+                fn encode_record(&self, _: &mut ::std::vec::Vec<u8>) {
+                    ::core::unreachable!()
+                }
             }
         },
     };

@@ -20,7 +20,7 @@ use crate::store::{
     self, Deleted, Mode, Reference, SchemaEntry, SchemaRequest, State as Registry, Store,
     VersionSpec,
 };
-use strata::compat::Level;
+use strata::avro::compat::Level;
 
 /// The content type of every answer.
 pub const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
@@ -72,6 +72,20 @@ pub fn router(store: Arc<Store>) -> Router {
 /// A JSON answer with Confluent's content type.
 pub fn json_response(status: StatusCode, body: &Value) -> Response {
     (status, [(header::CONTENT_TYPE, CONTENT_TYPE)], body.to_string()).into_response()
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({ "error_code": self.code, "message": self.message });
+        let mut response = json_response(self.status, &body);
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Basic realm=\"strata-registry\""),
+            );
+        }
+        response
+    }
 }
 
 fn ok(body: Value) -> Response {

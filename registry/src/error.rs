@@ -5,7 +5,6 @@
 use std::path::PathBuf;
 
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use strata::error::Chain;
 
 /// An error answered to a request.
@@ -218,18 +217,127 @@ impl ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = serde_json::json!({ "error_code": self.code, "message": self.message });
-        let mut response = crate::api::json_response(self.status, &body);
-        if self.status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(
-                axum::http::header::WWW_AUTHENTICATE,
-                axum::http::HeaderValue::from_static("Basic realm=\"strata-registry\""),
-            );
-        }
-        response
-    }
+/// Why a registry directory cannot be opened: each names the file, and the line of the log
+/// where it is damaged.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// A file or directory of the registry could not be created, locked, read or repaired.
+    #[error("cannot {action} `{}`", path.display())]
+    Io {
+        /// What was being done (`create`, `lock`, `open`, `read`, `truncate`).
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// What failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Another registry process serves the directory (its `LOCK` is held).
+    #[error("another registry is serving `{}` (its LOCK is held)", dir.display())]
+    Locked {
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// A line of the log is not JSON of a write the registry makes: the log was damaged, and
+    /// the registry refuses to start rather than serve less than it acknowledged.
+    #[error("`{}` line {line} is damaged; refusing to start", path.display())]
+    Damaged {
+        /// The log.
+        path: PathBuf,
+        /// The line, from 1.
+        line: usize,
+        /// Why it does not parse.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A line of the log is a write the state it follows refuses (a log not written by this
+    /// registry, or edited).
+    #[error("`{}` line {line} cannot be replayed; refusing to start", path.display())]
+    Replay {
+        /// The log.
+        path: PathBuf,
+        /// The line, from 1.
+        line: usize,
+        /// What the state refused.
+        #[source]
+        source: LogConflict,
+    },
+}
+
+/// A write in the log that contradicts the writes before it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LogConflict {
+    /// A schema id defined by two writes.
+    #[error("schema id {id} is defined twice")]
+    IdDefinedTwice {
+        /// The id.
+        id: u32,
+    },
+    /// A version naming an id no write defined.
+    #[error("version {version} of '{subject}' names unknown id {id}")]
+    UnknownId {
+        /// The subject.
+        subject: String,
+        /// The version.
+        version: u32,
+        /// The id.
+        id: u32,
+    },
+    /// A delete from a subject no write created.
+    #[error("deletes from unknown subject '{subject}'")]
+    UnknownSubject {
+        /// The subject.
+        subject: String,
+    },
+    /// A compatibility level that is none of Confluent's.
+    #[error(transparent)]
+    Level(strata::avro::compat::UnknownLevel),
+    /// A mode that is none of Confluent's.
+    #[error("unknown mode {mode}")]
+    Mode {
+        /// The mode as logged.
+        mode: String,
+    },
+    /// A version registered by two writes.
+    #[error("version {version} of '{subject}' is registered twice")]
+    VersionTwice {
+        /// The subject.
+        subject: String,
+        /// The version.
+        version: u32,
+    },
+}
+
+/// Why a registry server cannot start, or did not stop cleanly.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// Its directory cannot be opened.
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    /// The address cannot be listened on.
+    #[error("cannot listen on {addr}")]
+    Listen {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// What failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The server's runtime, thread or socket failed.
+    #[error("the registry server cannot {action}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// What failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The server's thread panicked.
+    #[error("the registry server's thread panicked")]
+    Panicked,
 }
 
 /// What the registry's domain (`store`) refuses or fails at, in its own terms; the API maps
@@ -296,7 +404,7 @@ pub enum StoreError {
     InvalidSchema(String),
     /// A schema text that does not parse as Avro (or its references do not).
     #[error("the schema or one of its references is invalid")]
-    InvalidSchemaText(#[source] strata::canonical::CanonicalError),
+    InvalidSchemaText(#[source] strata::avro::canonical::CanonicalError),
     /// A version that is not `latest`, `-1` or 1 to 2^31-1.
     #[error("`{given}` is not a valid version")]
     InvalidVersion {
@@ -344,8 +452,8 @@ pub enum StoreError {
         source: std::io::Error,
     },
     /// A logged operation contradicts the state (a bug, or a log edited by hand).
-    #[error("the log contradicts the state: {0}")]
-    Inconsistent(String),
+    #[error("the log contradicts the state")]
+    Inconsistent(#[from] LogConflict),
     /// A stored schema no longer parses (a log edited by hand, or another version's rules).
     #[error("stored schema {id} no longer parses")]
     StoredSchema {
@@ -353,7 +461,7 @@ pub enum StoreError {
         id: u32,
         /// Why.
         #[source]
-        source: strata::canonical::CanonicalError,
+        source: strata::avro::canonical::CanonicalError,
     },
 }
 

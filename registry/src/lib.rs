@@ -13,7 +13,7 @@
 //! # assert!(url.starts_with("http://127.0.0.1:"));
 //! server.stop()?;
 //! # std::fs::remove_dir_all(&dir)?;
-//! # Ok::<(), anyhow::Error>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! From a shell: `cargo xtask registry serve` (or the `strata-registry` binary), with
@@ -27,5 +27,5 @@ mod server;
 mod store;
 
 pub use api::CONTENT_TYPE;
-pub use error::{ApiError, StoreError};
+pub use error::{ApiError, LogConflict, OpenError, ServerError, StoreError};
 pub use server::{Config, Server, serve};

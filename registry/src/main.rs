@@ -15,7 +15,7 @@ fn main() -> std::process::ExitCode {
     match strata_registry::serve(Cli::parse().config) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", strata::error::Chain(&e));
             std::process::ExitCode::from(2)
         }
     }

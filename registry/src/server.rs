@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use anyhow::Context;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::header;
 use axum::middleware::{self, Next};
@@ -16,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::serve::ListenerExt;
 use base64::Engine;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ServerError};
 use crate::store::Store;
 
 /// How a registry runs.
@@ -75,12 +74,12 @@ pub struct Server {
 impl Server {
     /// Opens the store, binds, and serves on a thread of its own. Returns once the port is
     /// bound, so the URL is usable at once.
-    pub fn start(config: Config) -> anyhow::Result<Server> {
+    pub fn start(config: Config) -> Result<Server, ServerError> {
         let store = Arc::new(Store::open(&config.dir)?);
-        let listener = TcpListener::bind(config.listen)
-            .with_context(|| format!("cannot listen on {}", config.listen))?;
-        listener.set_nonblocking(true)?;
-        let addr = listener.local_addr()?;
+        let listen = |source| ServerError::Listen { addr: config.listen, source };
+        let listener = TcpListener::bind(config.listen).map_err(listen)?;
+        listener.set_nonblocking(true).map_err(listen)?;
+        let addr = listener.local_addr().map_err(listen)?;
         let requests = Arc::new(AtomicU64::new(0));
         let app = app(store, &config, Arc::clone(&requests));
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -88,9 +87,10 @@ impl Server {
             .enable_all()
             .thread_name("strata-registry")
             .build()
-            .context("cannot start the registry's runtime")?;
-        let thread =
-            std::thread::Builder::new().name("strata-registry".into()).spawn(move || {
+            .map_err(|source| ServerError::Io { action: "start its runtime", source })?;
+        let thread = std::thread::Builder::new()
+            .name("strata-registry".into())
+            .spawn(move || {
                 runtime.block_on(async move {
                     // Small answers: send them at once rather than waiting on Nagle's algorithm.
                     let listener = tokio::net::TcpListener::from_std(listener)?.tap_io(|tcp| {
@@ -102,7 +102,8 @@ impl Server {
                         })
                         .await
                 })
-            })?;
+            })
+            .map_err(|source| ServerError::Io { action: "start its thread", source })?;
         tracing::info!(url = %format!("http://{addr}"), dir = %config.dir.display(), "registry started");
         Ok(Server { addr, requests, shutdown: Some(shutdown), thread: Some(thread) })
     }
@@ -124,24 +125,26 @@ impl Server {
     }
 
     /// Stops serving: in-flight requests finish, then the store is closed.
-    pub fn stop(mut self) -> anyhow::Result<()> {
+    pub fn stop(mut self) -> Result<(), ServerError> {
         self.shutdown_and_join()
     }
 
     /// Serves until `done` resolves (the command line: until Ctrl-C or SIGTERM).
-    pub fn wait_for(self, done: impl FnOnce()) -> anyhow::Result<()> {
+    pub fn wait_for(self, done: impl FnOnce()) -> Result<(), ServerError> {
         done();
         self.stop()
     }
 
-    fn shutdown_and_join(&mut self) -> anyhow::Result<()> {
+    fn shutdown_and_join(&mut self) -> Result<(), ServerError> {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
         if let Some(thread) = self.thread.take() {
             match thread.join() {
-                Ok(result) => result.context("the registry stopped with an error")?,
-                Err(_) => anyhow::bail!("the registry's thread panicked"),
+                Ok(result) => {
+                    result.map_err(|source| ServerError::Io { action: "serve", source })?
+                }
+                Err(_) => return Err(ServerError::Panicked),
             }
         }
         Ok(())
@@ -151,7 +154,7 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         if let Err(e) = self.shutdown_and_join() {
-            tracing::error!("{e:#}");
+            tracing::error!("{}", strata::error::Chain(&e));
         }
     }
 }
@@ -208,7 +211,7 @@ async fn log_request(
 }
 
 /// Runs a registry from the command line until Ctrl-C or SIGTERM, logging to stderr.
-pub fn serve(config: Config) -> anyhow::Result<()> {
+pub fn serve(config: Config) -> Result<(), ServerError> {
     use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -220,7 +223,10 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     // The first line of stdout is the URL, for scripts that start it on port 0.
     println!("{}", server.url());
     eprintln!("strata registry: serving {} from {} (Ctrl-C stops)", server.url(), dir.display());
-    let signals = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let signals = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| ServerError::Io { action: "watch for signals", source })?;
     server.wait_for(|| {
         signals.block_on(async {
             let mut term =

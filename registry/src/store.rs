@@ -14,10 +14,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
 use serde::{Deserialize, Serialize};
-use strata::compat::{self, Direction, Level, Prepared};
+use strata::avro::compat::{self, Direction, Level, Prepared};
 
-use crate::error::StoreError;
-use strata::canonical;
+use crate::error::{LogConflict, OpenError, StoreError};
+use strata::avro::canonical;
 
 /// The schema type strata serves; JSON and PROTOBUF are refused with 42201.
 pub const AVRO: &str = "AVRO";
@@ -320,27 +320,27 @@ impl State {
         Ok(())
     }
 
-    fn apply(&mut self, op: Op) -> Result<(), String> {
+    fn apply(&mut self, op: Op) -> Result<(), LogConflict> {
         match op {
             Op::Register { subject, version, id, schema } => {
                 if let Some(schema) = schema {
                     self.by_content.insert((schema.schema.clone(), schema.references.clone()), id);
                     if self.schemas.insert(id, schema).is_some() {
-                        return Err(format!("schema id {id} is defined twice"));
+                        return Err(LogConflict::IdDefinedTwice { id });
                     }
                 } else if !self.schemas.contains_key(&id) {
-                    return Err(format!("version {version} of '{subject}' names unknown id {id}"));
+                    return Err(LogConflict::UnknownId { subject, version, id });
                 }
                 let versions = self.subjects.entry(subject.clone()).or_default();
                 if versions.insert(version, VersionEntry { id, deleted: false }).is_some() {
-                    return Err(format!("version {version} of '{subject}' is registered twice"));
+                    return Err(LogConflict::VersionTwice { subject, version });
                 }
             }
             Op::Delete { subject, versions, permanent } => {
                 let entries = self
                     .subjects
                     .get_mut(&subject)
-                    .ok_or_else(|| format!("deletes from unknown subject '{subject}'"))?;
+                    .ok_or_else(|| LogConflict::UnknownSubject { subject: subject.clone() })?;
                 for version in versions {
                     if permanent {
                         entries.remove(&version);
@@ -356,7 +356,7 @@ impl State {
             }
             Op::Config { subject, level } => {
                 let level =
-                    level.map(|l| l.parse::<Level>().map_err(|e| e.to_string())).transpose()?;
+                    level.map(|l| l.parse::<Level>().map_err(LogConflict::Level)).transpose()?;
                 match (subject, level) {
                     (None, level) => self.global_level = level,
                     (Some(s), Some(level)) => {
@@ -368,8 +368,9 @@ impl State {
                 }
             }
             Op::Mode { subject, mode } => {
-                let mode =
-                    mode.map(|m| Mode::parse(&m).ok_or(format!("unknown mode {m}"))).transpose()?;
+                let mode = mode
+                    .map(|m| Mode::parse(&m).ok_or(LogConflict::Mode { mode: m }))
+                    .transpose()?;
                 match (subject, mode) {
                     (None, mode) => self.global_mode = mode,
                     (Some(s), Some(mode)) => {
@@ -438,20 +439,20 @@ struct Log {
 
 impl Store {
     /// Opens (or creates) the registry kept in `dir`, replaying its log.
-    pub fn open(dir: &Path) -> anyhow::Result<Self> {
-        use anyhow::Context;
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create the registry directory {}", dir.display()))?;
-        let lock = File::create(dir.join("LOCK"))
-            .with_context(|| format!("cannot create {}", dir.join("LOCK").display()))?;
+    pub fn open(dir: &Path) -> Result<Self, OpenError> {
+        let io = |action, path: &Path| {
+            let path = path.to_owned();
+            move |source| OpenError::Io { action, path, source }
+        };
+        std::fs::create_dir_all(dir).map_err(io("create", dir))?;
+        let lock_path = dir.join("LOCK");
+        let lock = File::create(&lock_path).map_err(io("create", &lock_path))?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
-                anyhow::bail!("another registry is serving {} (its LOCK is held)", dir.display())
+                return Err(OpenError::Locked { dir: dir.to_owned() });
             }
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(e).context(format!("cannot lock {}", dir.join("LOCK").display()));
-            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io("lock", &lock_path)(e)),
         }
         let path = dir.join("registry.log");
         let created = !path.exists();
@@ -460,13 +461,13 @@ impl Store {
             .append(true)
             .create(true)
             .open(&path)
-            .with_context(|| format!("cannot open {}", path.display()))?;
+            .map_err(io("open", &path))?;
         if created {
             // The new file's directory entry must survive a crash too.
             File::open(dir).and_then(|d| d.sync_all()).ok();
         }
         let mut text = Vec::new();
-        file.read_to_end(&mut text).with_context(|| format!("cannot read {}", path.display()))?;
+        file.read_to_end(&mut text).map_err(io("read", &path))?;
         let complete = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
         if complete < text.len() {
             tracing::warn!(
@@ -474,20 +475,26 @@ impl Store {
                 bytes = text.len() - complete,
                 "dropping an unfinished last write (cut short by a crash; never acknowledged)"
             );
-            file.set_len(complete as u64)?;
-            file.sync_all()?;
-            file.seek(SeekFrom::End(0))?;
+            file.set_len(complete as u64)
+                .and_then(|()| file.sync_all())
+                .and_then(|()| file.seek(SeekFrom::End(0)))
+                .map_err(io("truncate", &path))?;
         }
         let mut state = State::default();
         for (number, line) in text[..complete].split(|&b| b == b'\n').enumerate() {
             if line.is_empty() {
                 continue;
             }
-            let op: Op = serde_json::from_slice(line).with_context(|| {
-                format!("{} line {} is damaged; refusing to start", path.display(), number + 1)
+            let line_number = number + 1;
+            let op: Op = serde_json::from_slice(line).map_err(|source| OpenError::Damaged {
+                path: path.clone(),
+                line: line_number,
+                source,
             })?;
-            state.apply(op).map_err(|e| {
-                anyhow::anyhow!("{} line {}: {e}; refusing to start", path.display(), number + 1)
+            state.apply(op).map_err(|source| OpenError::Replay {
+                path: path.clone(),
+                line: line_number,
+                source,
             })?;
         }
         Ok(Store {
@@ -520,7 +527,7 @@ impl Store {
             return Err(StoreError::Write { path: log.path.clone(), source: e });
         }
         let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
-        state.apply(op).map_err(StoreError::Inconsistent)
+        Ok(state.apply(op)?)
     }
 
     /// Parses a request's schema against the current state's references.

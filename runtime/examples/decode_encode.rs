@@ -1,6 +1,6 @@
 //! Encode events in Confluent's wire format and decode them back, with the schema ids of a
 //! schema source: here the committed-history style `LocalSource`; in production the Schema
-//! Registry client (`strata::registry::Registry`), the same trait. Bad bytes are an error that
+//! Registry client (`strata::codec::registry::Registry`), the same trait. Bad bytes are an error that
 //! says what and where, never a panic.
 //!
 //! ```sh

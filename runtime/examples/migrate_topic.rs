@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use strata::codec::Transcoder;
-use strata::migrate::{MigrateConfig, migrate, verify};
+use strata::kafka::migrate::{MigrateConfig, migrate, verify};
 use strata::{Event, LocalSource};
 
 #[path = "support/broker.rs"]

@@ -10,8 +10,9 @@
 
 use std::sync::Arc;
 
-use strata::append::{AppendConfig, Appender};
-use strata::replay::{ApplyError, Position, Projection, Replay, ReplayConfig};
+use strata::kafka::append::{AppendConfig, Appender};
+use strata::kafka::record::{ApplyError, Position};
+use strata::kafka::replay::{Projection, Replay, ReplayConfig};
 use strata::snapshot::DirStore;
 use strata::{Event, LocalSource};
 

@@ -264,6 +264,7 @@ fn checked_index(index: i64, count: usize) -> Option<usize> {
 }
 
 /// A value read whole but invalid for its logical type, as an error at `start`.
+#[cfg_attr(not(any(feature = "uuid", feature = "time", feature = "chrono")), allow(dead_code))]
 fn invalid_logical(ty: &'static str, value: impl std::fmt::Display, start: usize) -> DecodeError {
     let value = value.to_string().chars().take(64).collect();
     DecodeError::new(DecodeErrorKind::InvalidLogical { ty, value }, start)

@@ -7,7 +7,7 @@
 /// causes are its [`source`](std::error::Error::source) chain, never repeated in the text.
 ///
 /// ```
-/// let error = strata::canonical::parse("{", &[], false).unwrap_err();
+/// let error = strata::avro::canonical::parse("{", &[], false).unwrap_err();
 /// let text = strata::error::Chain(&error).to_string();
 /// assert!(text.starts_with("the schema is not valid JSON: EOF while parsing"), "{text}");
 /// ```
@@ -246,12 +246,29 @@ pub enum DecodeErrorKind {
     TruncatedHeader(usize),
     /// The writer schema could not be had: the schema source (the committed history, a
     /// registry) failed. The cause is the source's error (a
-    /// [`SourceError`](crate::source::SourceError)); asked again next time.
+    /// [`SourceError`](crate::codec::source::SourceError)); asked again next time.
     #[error("the writer schema cannot be had")]
     Source(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// A writer schema that no declared version matches and that cannot be resolved.
+    /// Data of the writer schema that the reader schema cannot read (a writer branch, symbol
+    /// or field the reader has no place for), met in this record.
     #[error("writer schema cannot be read: {0}")]
-    Unreadable(String),
+    Unreadable(Mismatch),
+    /// Values nested deeper than the resolver follows.
+    #[error("values nest deeper than {max} levels")]
+    TooDeep {
+        /// The deepest nesting followed.
+        max: usize,
+    },
+    /// A writer schema that no declared version matches and that resolves into none.
+    #[error(
+        "the writer schema matches no declared version and resolves into none (as version {version})"
+    )]
+    Unresolvable {
+        /// The latest version tried.
+        version: u32,
+        /// Why it does not resolve into that version.
+        source: ResolveError,
+    },
     /// An upgrade step failed.
     #[error(transparent)]
     Upcast(UpcastError),
@@ -417,6 +434,7 @@ impl std::error::Error for DecodeError {
             DecodeErrorKind::InvalidDecimal { source, .. } => Some(source),
             DecodeErrorKind::Source(source) => Some(source.as_ref()),
             DecodeErrorKind::Upcast(e) => Some(e),
+            DecodeErrorKind::Unresolvable { source, .. } => Some(source),
             _ => None,
         }
     }
@@ -461,4 +479,157 @@ impl JsonError {
     pub fn message(&self) -> &str {
         &self.message
     }
+}
+
+/// Why data of a writer schema cannot be read as a reader schema, and where: a path of the
+/// reader's names, such as `/Order/lines/items`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {kind}")]
+pub struct Mismatch {
+    /// Where, in the reader schema.
+    pub path: String,
+    /// What does not match.
+    pub kind: MismatchKind,
+}
+
+/// What of a writer schema a reader schema has no place for (Avro's resolution rules).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MismatchKind {
+    /// A branch of the writer's union that no branch of the reader's union reads.
+    #[error(
+        "the writer's union branch {index} (`{writer}`) matches no branch of the reader's union"
+    )]
+    WriterBranch {
+        /// The branch's index in the writer's union.
+        index: usize,
+        /// The branch's type or name.
+        writer: String,
+    },
+    /// A writer type that no branch of the reader's union reads.
+    #[error("the writer's `{writer}` matches no branch of the reader's union")]
+    NoReaderBranch {
+        /// The writer's type or name.
+        writer: String,
+    },
+    /// Two fixed types of different names.
+    #[error("the writer's fixed `{writer}` is not the reader's `{reader}`")]
+    FixedName {
+        /// The writer's name.
+        writer: String,
+        /// The reader's name.
+        reader: String,
+    },
+    /// Two fixed types of different sizes.
+    #[error(
+        "fixed `{name}` has {writer} bytes in the writer's schema and {reader} in the reader's"
+    )]
+    FixedSize {
+        /// The reader's name.
+        name: String,
+        /// The writer's size.
+        writer: usize,
+        /// The reader's size.
+        reader: usize,
+    },
+    /// Two enums of different names.
+    #[error("the writer's enum `{writer}` is not the reader's `{reader}`")]
+    EnumName {
+        /// The writer's name.
+        writer: String,
+        /// The reader's name.
+        reader: String,
+    },
+    /// A writer's symbol the reader's enum lacks, without a default to read it as.
+    #[error(
+        "symbol `{symbol}` of enum `{reader}` is not in the reader's enum, which has no default"
+    )]
+    Symbol {
+        /// The symbol.
+        symbol: String,
+        /// The reader's enum.
+        reader: String,
+    },
+    /// A reader field without a default that the writer's record lacks.
+    #[error(
+        "the reader's field `{field}` has no default and the writer's record `{writer}` lacks it"
+    )]
+    MissingField {
+        /// The reader's field.
+        field: String,
+        /// The writer's record.
+        writer: String,
+    },
+    /// Two types no promotion relates.
+    #[error("the writer's `{writer}` cannot be read as the reader's `{reader}`")]
+    Incompatible {
+        /// The writer's type or name.
+        writer: String,
+        /// The reader's type or name.
+        reader: String,
+    },
+}
+
+/// A writer schema that cannot be resolved into a reader schema at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResolveError {
+    /// The writer schema is not one the resolver can take.
+    #[error("the writer schema")]
+    Writer(#[source] ModelError),
+    /// The reader schema is not one the resolver can take.
+    #[error("the reader schema")]
+    Reader(#[source] ModelError),
+    /// The writer's data cannot be read as the reader's anywhere.
+    #[error(transparent)]
+    Mismatch(#[from] Mismatch),
+    /// A default of the reader's that does not fit its field's type.
+    #[error("{path}: the reader's default")]
+    Default {
+        /// The field, as a path of the reader's names.
+        path: String,
+        /// What is wrong with the default.
+        #[source]
+        source: DefaultError,
+    },
+}
+
+/// A schema the resolver and the compatibility checker cannot model.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ModelError {
+    /// A name used but never defined (nor given as a reference).
+    #[error("the schema refers to `{name}`, which it does not define")]
+    Undefined {
+        /// The name.
+        name: String,
+    },
+}
+
+/// A default value (Avro JSON) that does not fit its type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DefaultError {
+    /// It nests deeper than a default is followed.
+    #[error("a default nests too deep")]
+    TooDeep,
+    /// It is not a value of the type.
+    #[error("`{json}` is not a `{ty}`")]
+    NotA {
+        /// The default, as JSON.
+        json: String,
+        /// The type.
+        ty: String,
+    },
+    /// A union without branches, which has no default.
+    #[error("an empty union has no default")]
+    EmptyUnion,
+    /// A record default lacking a field that has no default of its own.
+    #[error("`{json}` lacks field `{field}`, which has no default")]
+    LacksField {
+        /// The default, as JSON.
+        json: String,
+        /// The field.
+        field: String,
+    },
 }

@@ -1,5 +1,7 @@
-//! The traits the derives implement ([`Event`], [`Record`], [`View`], [`FromRecord`]). The
-//! registry of the event types linked into a program is [`crate::catalog`], above the codec.
+//! The traits the derives implement ([`Event`], [`Record`], [`View`], [`FromRecord`]) and the
+//! key traits of `#[strata(key = Type)]` ([`KeyType`], [`Keyed`]). The registry of the types
+//! linked into a program is [`crate::history::catalog`], above the codec; the key codecs are
+//! [`crate::codec::key`].
 
 use crate::error::{SchemaError, UpcastError};
 use crate::schema::{Schema, SchemaCx};
@@ -18,9 +20,9 @@ pub trait Event: Sized + 'static + crate::Decode + crate::Encode {
     /// Versions declared to break Avro compatibility with the one before on purpose (strata
     /// reads them through upgrade functions), each with the reason; from `breaks(...)`.
     const BREAKS: &'static [(u32, &'static str)] = &[];
-    /// The topic's Avro key type, from `key = Type` ([`crate::key`]).
+    /// The topic's Avro key type, from `key = Type` ([`Keyed`]).
     #[doc(hidden)]
-    const KEY: Option<crate::key::KeySchema> = None;
+    const KEY: Option<KeySchema> = None;
 
     /// The Avro schema of `version` (1 to [`Event::VERSION`]): a union of the event records
     /// present in it.
@@ -47,9 +49,18 @@ pub trait Event: Sized + 'static + crate::Decode + crate::Encode {
     /// compile time for that version's exact layout.
     fn decoder(version: u32) -> Option<DecodeFn<Self>>;
 
+    /// The event's branch in the latest version's union: the index its datum starts with.
+    #[doc(hidden)]
+    fn branch(&self) -> usize;
+
+    /// Appends the datum of the event's record alone, without the union's branch index: what
+    /// the record subject name strategies frame with the record's own schema id.
+    #[doc(hidden)]
+    fn encode_record(&self, out: &mut Vec<u8>);
+
     /// The Schema Registry subject under the TopicNameStrategy: `<topic>-value`.
     fn subject() -> String {
-        format!("{}-value", Self::TOPIC)
+        crate::subject::value(Self::TOPIC)
     }
 }
 
@@ -112,6 +123,11 @@ pub type DecodeFn<E> = fn(&mut crate::decode::Reader<'_>) -> Result<E, crate::er
 /// A function generating a type's schema in a context; derived code passes these around.
 pub type SchemaFn = fn(&mut SchemaCx) -> Result<Schema, SchemaError>;
 
+/// A state type's schema at `version`: its record's shape then.
+pub(crate) fn state_schema<S: Record>(version: u32) -> Result<Schema, SchemaError> {
+    S::schema(&mut SchemaCx::new(version, None))
+}
+
 /// Generates the topic schema of `version`: a union of the given records. Used by the derive.
 #[doc(hidden)]
 pub fn union_schema(
@@ -127,4 +143,85 @@ pub fn union_schema(
         }
     }
     Ok(Schema::Union(schemas))
+}
+
+/// A type that can be a topic's Avro key: the primitives keys are made of, and records.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a topic's Avro key",
+    label = "not a key type",
+    note = "a key is a `String`, `i32`, `i64`, `Vec<u8>`, `uuid::Uuid`, or a record deriving `strata::Record`"
+)]
+pub trait KeyType: AvroType + Sized + 'static {
+    /// The latest version: 1 for a primitive, the record's last change for a record.
+    const VERSION: u32;
+    /// Where the key's record is declared (none for a primitive).
+    #[doc(hidden)]
+    const RECORDS: &'static [RecordSource];
+
+    /// The decoder of keys written with `version`'s schema, upgraded to the latest.
+    #[doc(hidden)]
+    fn key_decoder(version: u32) -> Option<DecodeFn<Self>>;
+
+    /// The key's schema at `version`.
+    fn key_schema(version: u32) -> Result<Schema, SchemaError> {
+        Self::schema(&mut SchemaCx::new(version, None))
+    }
+}
+
+impl<R: Record + 'static> KeyType for R {
+    const VERSION: u32 = R::CHANGES[R::CHANGES.len() - 1];
+    const RECORDS: &'static [RecordSource] = &[R::SOURCE];
+
+    fn key_decoder(version: u32) -> Option<DecodeFn<Self>> {
+        R::decoder(version)
+    }
+}
+
+macro_rules! primitive_keys {
+    ($($(#[$cfg:meta])* $ty:ty),* $(,)?) => {$(
+        $(#[$cfg])*
+        impl KeyType for $ty {
+            const VERSION: u32 = 1;
+            const RECORDS: &'static [RecordSource] = &[];
+
+            fn key_decoder(version: u32) -> Option<DecodeFn<Self>> {
+                (version == 1).then_some(<$ty as crate::Decode>::decode::<1>)
+            }
+        }
+    )*};
+}
+
+primitive_keys! {
+    String,
+    i32,
+    i64,
+    Vec<u8>,
+    #[cfg(feature = "uuid")]
+    uuid::Uuid,
+}
+
+/// An event type whose topic has an Avro key: `#[strata(key = Type)]` on the event enum.
+pub trait Keyed: Event {
+    /// The key type.
+    type Key: KeyType;
+}
+
+/// What the catalog and the appender need of an event type's key type (its codec side:
+/// [`crate::codec::key`]).
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct KeySchema {
+    /// The latest version.
+    pub version: u32,
+    /// The schema at a version.
+    pub schema: fn(u32) -> Result<Schema, SchemaError>,
+    /// Where the key's record is declared.
+    pub records: &'static [RecordSource],
+}
+
+impl KeySchema {
+    /// The key schema of `K`.
+    pub const fn of<K: KeyType>() -> Self {
+        KeySchema { version: K::VERSION, schema: K::key_schema, records: K::RECORDS }
+    }
 }

@@ -24,7 +24,7 @@
 //! | `topic = "bank.accounts"` | the topic (required); the subject is `<topic>-value` |
 //! | `version = 3` | the latest version (required) |
 //! | `namespace = "com.example.bank"` | the Avro namespace its records inherit |
-//! | `key = OrderKey` | the topic's Avro key type (a record deriving `strata::Record`, or `String`, `i32`, `i64`, `Vec<u8>`, `uuid::Uuid`): its history is locked in `schemas/<topic>-key/`, gated and registered like the values'; see [`crate::key`] |
+//! | `key = OrderKey` | the topic's Avro key type (a record deriving `strata::Record`, or `String`, `i32`, `i64`, `Vec<u8>`, `uuid::Uuid`): its history is locked in `schemas/<topic>-key/`, gated and registered like the values'; see [`crate::codec::key`] |
 //! | `retired(variant = "Closed", ty = "AccountClosed", in = 3, upgrade = "f")` | a variant gone from the latest enum: its record type, the first version without it, and `f: fn(AccountClosed) -> Result<AccountEvent, UpcastError>` mapping it into a current event; optional `added = N` (first version with it) and `after = "Variant"` (its place in the union; default: last) |
 //!
 //! | `breaks(in = 4, reason = "...")` | version 4 breaks Avro compatibility with the versions before it on purpose (a retired event, a retype only an upgrade function handles): `cargo xtask check` reports its findings as acknowledged, and checks later versions only from version 4 on |

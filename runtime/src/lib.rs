@@ -40,54 +40,48 @@
 
 #![warn(missing_docs)]
 
-#[cfg(feature = "kafka")]
-pub mod append;
-pub mod canonical;
-pub mod catalog;
-pub mod codec;
-pub mod compat;
+// Each module imports only from the floors below it (`tests/tests/xtask_tidy.rs` keeps it so;
+// ARCHITECTURE.md draws the floors).
+
+// Floor 0: the ground floor's errors, which import nothing of strata.
+pub mod error;
+
+// Floor 1, the ground: the vocabulary every other module speaks.
 pub mod decode;
 pub mod encode;
-pub mod error;
 pub mod event;
-pub mod guide;
+pub mod schema;
+pub mod subject;
+pub mod types;
+mod wire;
+
+// Floor 2: the Avro machinery (textual forms, compatibility, references, resolution).
+pub mod avro;
+
+// Floor 3: the codec (decoder, encoder, key codecs, schema sources) and snapshots of state.
+pub mod codec;
+pub mod snapshot;
+
+// Floor 4: the committed history (`schemas/`) and the catalog of linked types.
 pub mod history;
+
+// Floor 5: Kafka (and PostgreSQL read models, which consume from it).
 #[cfg(feature = "kafka")]
 pub mod kafka;
-pub mod key;
-pub mod layout;
-#[cfg(feature = "kafka")]
-pub mod migrate;
-#[cfg(feature = "postgres")]
-pub mod readmodel;
-#[cfg(feature = "kafka")]
-pub mod redrive;
-pub mod references;
-#[cfg(feature = "registry")]
-pub mod registry;
-#[cfg(feature = "kafka")]
-pub mod replay;
-pub mod resolve;
-pub mod schema;
-pub mod snapshot;
-pub mod source;
-#[cfg(feature = "async")]
-pub mod stream;
-pub mod types;
-pub mod wire;
+
+pub mod guide;
 
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private_v0;
 
-pub use catalog::{EventType, event_types, histories, state_types};
-pub use codec::{Decoder, Encoder};
+pub use codec::{Decoder, Encoder, LocalSource, SchemaSource};
 pub use decode::Decode;
 pub use encode::Encode;
 pub use error::{DecodeError, JsonError, SchemaError, UpcastError};
 pub use event::{DecodeFn, Event, FromRecord, Record, View};
+pub use history::catalog::{EventType, event_types, histories, state_types};
 pub use schema::Schema;
-pub use source::{LocalSource, SchemaSource};
 #[cfg(feature = "time")]
 pub use types::TimestampMillis;
 pub use types::{AvroType, Decimal, MapKey};
@@ -116,7 +110,7 @@ pub enum Error {
     Decode(#[from] error::DecodeError),
     /// A schema text is not one a registry would accept.
     #[error(transparent)]
-    Canonical(#[from] canonical::CanonicalError),
+    Canonical(#[from] avro::canonical::CanonicalError),
     /// A value has no Avro JSON form.
     #[error(transparent)]
     Json(#[from] error::JsonError),
@@ -128,38 +122,38 @@ pub enum Error {
     Compare(#[from] codec::CompareError),
     /// A source of writer schemas (the history, a registry) failed.
     #[error(transparent)]
-    Source(#[from] source::SourceError),
+    Source(#[from] codec::source::SourceError),
     /// A snapshot could not be read or written.
     #[error(transparent)]
     Snapshot(#[from] snapshot::SnapshotError),
     /// A writer schema cannot be resolved into a reader schema.
     #[error(transparent)]
-    Resolve(#[from] resolve::ResolveError),
+    Resolve(#[from] error::ResolveError),
     /// A schema the compatibility checker cannot take.
     #[error(transparent)]
-    Unsupported(#[from] compat::UnsupportedSchema),
+    Unsupported(#[from] avro::compat::UnsupportedSchema),
     /// `schemas/compatibility.json` cannot be read.
     #[error(transparent)]
-    LevelConfig(#[from] compat::LevelConfigError),
+    LevelConfig(#[from] avro::compat::LevelConfigError),
     /// A schema and its references cannot be made one.
     #[error(transparent)]
-    Reference(#[from] references::ReferenceError),
+    Reference(#[from] avro::references::ReferenceError),
     /// A name that is not a compatibility level.
     #[error(transparent)]
-    Level(#[from] compat::UnknownLevel),
+    Level(#[from] avro::compat::UnknownLevel),
     /// An Avro key could not be encoded or decoded.
     #[error(transparent)]
-    Key(#[from] key::KeyError),
+    Key(#[from] codec::key::KeyError),
     /// A subject name strategy's name that is none of the three.
     #[error(transparent)]
-    Strategy(#[from] catalog::UnknownStrategy),
+    Strategy(#[from] subject::UnknownStrategy),
     /// An event record that cannot have a subject of its own.
     #[error(transparent)]
-    NotStandalone(#[from] catalog::NotStandalone),
+    NotStandalone(#[from] subject::NotStandalone),
     /// Dead letters could not be redriven.
     #[cfg(feature = "kafka")]
     #[error(transparent)]
-    Redrive(#[from] redrive::RedriveError),
+    Redrive(#[from] kafka::redrive::RedriveError),
     /// A decimal value beyond its precision.
     #[error(transparent)]
     DecimalRange(#[from] types::DecimalRangeError),
@@ -170,33 +164,33 @@ pub enum Error {
     /// Events could not be appended.
     #[cfg(feature = "kafka")]
     #[error(transparent)]
-    Append(#[from] append::AppendError),
+    Append(#[from] kafka::append::AppendError),
     /// Events could not be appended with an expected version.
     #[cfg(feature = "kafka")]
     #[error(transparent)]
-    Write(#[from] append::WriteError),
+    Write(#[from] kafka::append::WriteError),
     /// An event stream could not go on.
     #[cfg(feature = "async")]
     #[error(transparent)]
-    Stream(#[from] stream::StreamError),
+    Stream(#[from] kafka::stream::StreamError),
     /// A replay could not run or finish.
     #[cfg(feature = "kafka")]
     #[error(transparent)]
-    Replay(#[from] replay::ReplayError),
+    Replay(#[from] kafka::replay::ReplayError),
     /// A read model's projector could not run or finish.
     #[cfg(feature = "postgres")]
     #[error(transparent)]
-    Projector(#[from] readmodel::ProjectorError),
+    Projector(#[from] kafka::readmodel::ProjectorError),
     /// A record could not be applied by a replay.
     #[cfg(feature = "kafka")]
     #[error(transparent)]
-    Record(#[from] replay::RecordError),
+    Record(#[from] kafka::record::RecordError),
     /// A record that could not be taken, with where it is.
     #[cfg(feature = "kafka")]
     #[error(transparent)]
-    FailedRecord(#[from] replay::FailedRecord),
+    FailedRecord(#[from] kafka::record::FailedRecord),
     /// A migration or verification could not run or finish.
     #[cfg(feature = "kafka")]
     #[error(transparent)]
-    Migrate(#[from] migrate::MigrateError),
+    Migrate(#[from] kafka::migrate::MigrateError),
 }

@@ -6,14 +6,14 @@ pub use core::{convert::Into, option::Option, result::Result};
 pub use inventory;
 pub use serde_json::{Map as JsonMap, Value};
 
-pub use crate::catalog::{EventType, SourceLocation};
 pub use crate::decode::{Decode, Reader};
 pub use crate::encode::{Encode, write_long};
 pub use crate::error::{DecodeError, JsonError, SchemaError, UpcastError};
 pub use crate::event::{
     DecodeFn, Event, FromRecord, Record, RecordSource, SchemaFn, View, union_schema,
 };
-pub use crate::key::{KeySchema, Keyed};
+pub use crate::event::{KeySchema, Keyed};
+pub use crate::history::catalog::{EventType, SourceLocation};
 pub use crate::schema::{EnumSchema, Field, Name, RecordSchema, Schema, SchemaCx};
 pub use crate::types::AvroType;
 

@@ -383,7 +383,7 @@ fn insert_aliases(object: &mut Map<String, Value>, aliases: &[String]) {
 }
 
 /// The Rabin fingerprint (CRC-64-AVRO) of a schema's parsing canonical form.
-pub fn fingerprint(schema: &apache_avro::Schema) -> u64 {
+pub fn rabin_fingerprint(schema: &apache_avro::Schema) -> u64 {
     let bytes = schema.fingerprint::<apache_avro::rabin::Rabin>().bytes;
     u64::from_le_bytes(bytes.try_into().expect("a Rabin fingerprint has 8 bytes"))
 }

@@ -24,11 +24,6 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-#[cfg(feature = "kafka")]
-mod kafka;
-#[cfg(feature = "kafka")]
-pub use kafka::KafkaStore;
-
 use crate::decode::Reader;
 use crate::error::{DecodeError, DecodeErrorKind};
 use crate::event::Record;
@@ -109,15 +104,22 @@ pub enum SnapshotError {
         /// The topic replayed.
         expected: String,
     },
-    /// A Kafka snapshot store's client or broker failed.
-    #[cfg(feature = "kafka")]
-    #[error(transparent)]
-    Kafka(#[from] crate::kafka::ClientError),
-    /// A Kafka snapshot store did not read its topic to the end in time.
-    #[error("reading the snapshots of topic `{topic}` timed out after {timeout:?}")]
+    /// A store's own backend failed: the Kafka store's client or broker
+    /// ([`crate::kafka::ClientError`], reachable by downcasting the source), or any failure of
+    /// a store implemented outside strata.
+    #[error("snapshot store `{store}`")]
+    Store {
+        /// The store, as it names itself (the Kafka store: its topic).
+        store: String,
+        /// What failed.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+    /// A store did not read its snapshots to the end in time.
+    #[error("reading the snapshots of `{store}` timed out after {timeout:?}")]
     Timeout {
-        /// The snapshot topic.
-        topic: String,
+        /// The store (the Kafka store: its topic).
+        store: String,
         /// How long it waited.
         timeout: std::time::Duration,
     },
@@ -308,9 +310,9 @@ impl Snapshot {
 /// The fingerprint of `S`'s schema at `version` (the shape its data has at that version): what
 /// a snapshot of `S` written at `version` carries, and must carry to be read.
 pub fn schema_fingerprint<S: Record>(version: u32) -> Option<u64> {
-    let schema = crate::catalog::state_schema::<S>(version).ok()?;
+    let schema = crate::event::state_schema::<S>(version).ok()?;
     let parsed = apache_avro::Schema::parse_str(&schema.to_json().to_string()).ok()?;
-    Some(crate::schema::fingerprint(&parsed))
+    Some(crate::schema::rabin_fingerprint(&parsed))
 }
 
 /// The version a state type writes: its record's last change.

@@ -5,9 +5,9 @@
 //! the version rebuilds the tables from the first offset beside version 1, which serves until
 //! version 2 is caught up.
 
-use strata::readmodel::ReadModel;
-use strata::readmodel::postgres::{Client, Statement, Transaction};
-use strata::replay::{ApplyError, Position};
+use strata::kafka::readmodel::ReadModel;
+use strata::kafka::readmodel::postgres::{Client, Statement, Transaction};
+use strata::kafka::record::{ApplyError, Position};
 
 use crate::bank::{AccountEvent, HolderKind};
 

@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use strata::replay::{ApplyError, Position, Projection};
+use strata::kafka::record::{ApplyError, Position};
+use strata::kafka::replay::Projection;
 
 use crate::bank::AccountEvent;
 

@@ -7,13 +7,14 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use strata::append::{AppendConfig, AppendError, Appended, Appender, Metadata};
 use strata::codec::Transcoder;
 use strata::kafka::Mode;
-use strata::migrate::{MigrateConfig, migrate};
-use strata::readmodel::postgres::Transaction;
-use strata::readmodel::{Projector, ProjectorConfig, ReadModel};
-use strata::replay::{ApplyError, Position, Replay, ReplayConfig};
+use strata::kafka::append::{AppendConfig, AppendError, Appended, Appender, Metadata};
+use strata::kafka::migrate::{MigrateConfig, migrate};
+use strata::kafka::readmodel::postgres::Transaction;
+use strata::kafka::readmodel::{Projector, ProjectorConfig, ReadModel};
+use strata::kafka::record::{ApplyError, Position};
+use strata::kafka::replay::{Replay, ReplayConfig};
 use strata_tests::bank::{
     AccountEvent, AccountFrozen, AccountOpened, FreezeReason, HolderKind, MoneyDeposited,
 };
@@ -255,7 +256,7 @@ fn a_delivery_failure_is_an_error_naming_what_was_delivered() {
 #[derive(Debug, Default)]
 struct Events(Vec<AccountEvent>);
 
-impl strata::replay::Aggregate<AccountEvent> for Events {
+impl strata::kafka::replay::Aggregate<AccountEvent> for Events {
     fn apply(&mut self, event: AccountEvent) {
         self.0.push(event);
     }
@@ -294,7 +295,7 @@ fn one_aggregate_loads_from_its_partition_which_is_where_the_appender_put_it() {
 
 #[test]
 fn a_writer_refuses_a_stale_expected_version_and_two_writers_split_the_partitions() {
-    use strata::append::{ExpectedVersion, WriteError, Writer};
+    use strata::kafka::append::{ExpectedVersion, WriteError, Writer};
     let (broker, topic) = start("append-writer", 3);
     // Written before any writer: a writer learns these versions by reading its partitions.
     appender(&broker, &topic).append(b"account-1", &history(1, 2, false)).unwrap();
@@ -353,7 +354,7 @@ fn a_writer_refuses_a_stale_expected_version_and_two_writers_split_the_partition
 #[test]
 fn events_appended_under_the_record_name_strategies_replay_as_the_event_type() {
     use rdkafka::Message;
-    use strata::append::SubjectStrategy;
+    use strata::subject::SubjectStrategy;
     for (name, strategy) in [
         ("append-record", SubjectStrategy::Record),
         ("append-topic-record", SubjectStrategy::TopicRecord),
@@ -401,7 +402,7 @@ fn a_dead_letter_keeps_the_records_envelope() {
     };
     struct Refusing<F>(F);
     impl<F: FnMut(AccountEvent, &Position<'_>) -> Result<(), ApplyError>>
-        strata::replay::Projection<AccountEvent> for Refusing<F>
+        strata::kafka::replay::Projection<AccountEvent> for Refusing<F>
     {
         fn apply(&mut self, event: AccountEvent, at: &Position<'_>) -> Result<(), ApplyError> {
             (self.0)(event, at)
@@ -453,7 +454,7 @@ struct Balance {
     cents: i64,
 }
 
-impl strata::replay::Aggregate<AccountEvent> for Balance {
+impl strata::kafka::replay::Aggregate<AccountEvent> for Balance {
     fn apply(&mut self, event: AccountEvent) {
         if let AccountEvent::Deposited(d) = event {
             self.deposits += 1;

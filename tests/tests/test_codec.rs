@@ -7,7 +7,7 @@ mod support;
 use std::sync::Arc;
 
 use apache_avro::types::Value;
-use strata::codec::{Decoder, Encoder};
+use strata::codec::{Decoder, Encoder, ReadAs};
 use strata::{Event, LocalSource, SchemaSource};
 use strata_tests::bank::{AccountEvent, AccountOpened, HolderKind};
 use uuid::Uuid;
@@ -33,7 +33,7 @@ fn records_of_every_version_decode_into_the_latest_type() {
     let decoder = Decoder::<AccountEvent>::new(source.clone()).unwrap();
     for version in 1..=AccountEvent::VERSION {
         let id = source.id_of("bank.accounts-value", &schema_text(version)).unwrap();
-        assert_eq!(decoder.version_of(id).unwrap(), (version, true));
+        assert_eq!(decoder.version_of(id).unwrap(), ReadAs::Declared(version));
         let schema = apache_avro::Schema::parse_str(&schema_text(version)).unwrap();
         for value in support::samples_per_branch(&schema, 10, 7) {
             let record = framed(id, &support::write_datum(&schema, value).unwrap());
@@ -106,7 +106,7 @@ fn a_foreign_writer_schema_is_resolved_into_the_nearest_declared_version() {
     let source = source();
     source.insert(500, "bank.accounts-value", &foreign_schema()).unwrap();
     let decoder = Decoder::<AccountEvent>::new(source.clone()).unwrap();
-    assert_eq!(decoder.version_of(500).unwrap(), (3, false));
+    assert_eq!(decoder.version_of(500).unwrap(), ReadAs::Resolved(3));
     let schema = apache_avro::Schema::parse_str(&foreign_schema()).unwrap();
     let opened = Value::Union(
         0,
@@ -141,17 +141,28 @@ fn a_foreign_schema_that_no_version_can_read_is_rejected_naming_the_field() {
     let decoder = Decoder::<AccountEvent>::new(source.clone()).unwrap();
     let error = decoder.decode(&framed(501, &[0, 2])).unwrap_err();
     assert_eq!(error.schema_id(), Some(501));
+    let chain = strata::error::Chain(&error).to_string();
     assert!(
-        error
-            .to_string()
-            .contains("schema id 501 matches no version of `strata_tests::bank::AccountEvent`"),
-        "{error}"
+        chain.contains(
+            "cannot decode `strata_tests::bank::AccountEvent` (schema id 501) at byte 0: the writer schema matches no declared version and resolves into none (as version 3): "
+        ),
+        "{chain}"
     );
     assert!(
-        error.to_string().contains(
+        chain.contains(
             "/AccountOpened/account_id: the writer's `long` cannot be read as the reader's `string`"
         ),
-        "{error}"
+        "{chain}"
+    );
+    // The cause is data, not text: the field's path and both types.
+    let strata::error::DecodeErrorKind::Unresolvable { version: 3, source } = error.kind() else {
+        panic!("{error:?}")
+    };
+    let strata::error::ResolveError::Mismatch(mismatch) = source else { panic!("{source:?}") };
+    assert_eq!(mismatch.path, "/AccountOpened/account_id");
+    assert_eq!(
+        mismatch.kind,
+        strata::error::MismatchKind::Incompatible { writer: "long".into(), reader: "string".into() }
     );
 }
 
@@ -169,7 +180,7 @@ fn bad_input_is_an_error_with_its_coordinates() {
     // The source's own error is the cause, as itself.
     let cause = std::error::Error::source(&error).expect("the source's error");
     assert!(
-        matches!(cause.downcast_ref(), Some(strata::source::SourceError::UnknownId(9999))),
+        matches!(cause.downcast_ref(), Some(strata::codec::source::SourceError::UnknownId(9999))),
         "{cause:?}"
     );
     assert!(strata::error::Chain(&error).to_string().ends_with(": schema id 9999 is unknown"));
@@ -280,32 +291,32 @@ fn a_decimal_beyond_its_precision_is_an_error_without_nested_quotes() {
 fn every_public_error_type_of_the_crate_converts_into_strata_error_keeping_its_cause() {
     fn covered<E: Into<strata::Error> + std::error::Error>() {}
     covered::<strata::SchemaError>();
-    covered::<strata::append::AppendError>();
-    covered::<strata::readmodel::ProjectorError>();
+    covered::<strata::kafka::append::AppendError>();
+    covered::<strata::kafka::readmodel::ProjectorError>();
     covered::<strata::UpcastError>();
     covered::<strata::DecodeError>();
     covered::<strata::history::HistoryError>();
-    covered::<strata::canonical::CanonicalError>();
+    covered::<strata::avro::canonical::CanonicalError>();
     covered::<strata::codec::CodecError>();
     covered::<strata::codec::CompareError>();
     covered::<strata::JsonError>();
-    covered::<strata::source::SourceError>();
+    covered::<strata::codec::source::SourceError>();
     covered::<strata::snapshot::SnapshotError>();
-    covered::<strata::resolve::ResolveError>();
-    covered::<strata::compat::UnknownLevel>();
+    covered::<strata::avro::resolve::ResolveError>();
+    covered::<strata::avro::compat::UnknownLevel>();
     covered::<strata::types::DecimalRangeError>();
     covered::<strata::kafka::ClientError>();
-    covered::<strata::replay::ReplayError>();
-    covered::<strata::replay::RecordError>();
-    covered::<strata::migrate::MigrateError>();
-    covered::<strata::key::KeyError>();
-    covered::<strata::catalog::UnknownStrategy>();
-    covered::<strata::catalog::NotStandalone>();
-    covered::<strata::append::WriteError>();
-    covered::<strata::replay::FailedRecord>();
+    covered::<strata::kafka::replay::ReplayError>();
+    covered::<strata::kafka::record::RecordError>();
+    covered::<strata::kafka::migrate::MigrateError>();
+    covered::<strata::codec::key::KeyError>();
+    covered::<strata::subject::UnknownStrategy>();
+    covered::<strata::subject::NotStandalone>();
+    covered::<strata::kafka::append::WriteError>();
+    covered::<strata::kafka::record::FailedRecord>();
 
     // Transparent: the error says what it said, and its cause is still there.
-    let canonical = strata::canonical::parse("{", &[], false).unwrap_err();
+    let canonical = strata::avro::canonical::parse("{", &[], false).unwrap_err();
     let text = canonical.to_string();
     let error = strata::Error::from(canonical);
     assert_eq!(error.to_string(), text);
@@ -314,7 +325,8 @@ fn every_public_error_type_of_the_crate_converts_into_strata_error_keeping_its_c
 
 #[test]
 fn a_failed_records_chain_names_its_coordinates_once_then_its_cause() {
-    use strata::replay::{FailedRecord, RecordError, ReplayError};
+    use strata::kafka::record::{FailedRecord, RecordError};
+    use strata::kafka::replay::ReplayError;
     let failed = FailedRecord {
         topic: "bank.accounts".into(),
         partition: 2,
@@ -332,13 +344,13 @@ fn a_failed_records_chain_names_its_coordinates_once_then_its_cause() {
 
 #[test]
 fn a_registry_that_cannot_be_reached_is_an_error_keeping_the_http_clients_cause() {
-    use strata::registry::{Registry, RegistryConfig};
+    use strata::codec::registry::{Registry, RegistryConfig};
     // A port nothing listens on.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut config = RegistryConfig::new(format!("http://127.0.0.1:{port}"));
     config.retries = 0;
     let error = Registry::new(config).schema(1).unwrap_err();
-    assert!(matches!(error, strata::source::SourceError::Unreachable { .. }), "{error:?}");
+    assert!(matches!(error, strata::codec::source::SourceError::Unreachable { .. }), "{error:?}");
     assert_eq!(
         error.to_string(),
         format!("schema registry: GET http://127.0.0.1:{port}/schemas/ids/1 failed")

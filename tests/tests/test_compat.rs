@@ -6,7 +6,7 @@
 mod support;
 
 use serde_json::{Value, json};
-use strata::compat::{self, Direction, Level};
+use strata::avro::compat::{self, Direction, Level};
 
 fn schema(json: Value) -> apache_avro::Schema {
     compat::parse_schema(&json.to_string()).expect("a valid schema")

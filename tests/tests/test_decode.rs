@@ -17,7 +17,7 @@ fn parse(event: &EventType, version: u32) -> Schema {
 }
 
 fn registration<E: Event>() -> EventType {
-    let source = strata::catalog::SourceLocation { file: file!(), line: line!() };
+    let source = strata::history::catalog::SourceLocation { file: file!(), line: line!() };
     EventType::of::<E>(std::any::type_name::<E>(), source)
 }
 

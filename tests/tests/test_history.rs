@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use strata::catalog::SourceLocation;
+use strata::history::catalog::SourceLocation;
 use strata::history::{self, Report, Severity};
 use strata::{Event, EventType};
 
@@ -626,4 +626,56 @@ fn a_state_type_is_locked_in_the_history_and_a_change_without_a_version_bump_fai
             && m.contains("test.state.Tally-state")),
         "{errors:?}"
     );
+}
+
+/// A copy of `tests/history/before-digests/`.
+fn before_digests(name: &str) -> TempDir {
+    let dir = TempDir::new(name);
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("history/before-digests/things-value");
+    std::fs::create_dir_all(dir.0.join("things-value")).unwrap();
+    for name in ["v1.avsc", "index.json"] {
+        std::fs::copy(fixture.join(name), file(&dir.0, name)).unwrap();
+    }
+    dir
+}
+
+/// `tests/history/before-digests/` is the history of `original::ThingEvent` as the release
+/// before per-version digests wrote it (committed, as cargo keeps old lockfiles to test
+/// reading them): a user upgrading strata keeps a green check, is told once to regenerate,
+/// and the next write adds the digests without touching a published schema.
+#[test]
+fn an_index_written_before_digests_passes_and_the_next_write_upgrades_it() {
+    let dir = before_digests("before-digests");
+    let old_index = std::fs::read_to_string(file(&dir.0, "index.json")).unwrap();
+    assert!(!old_index.contains("digest"), "the fixture predates digests");
+    let types = [&registration::<original::ThingEvent>()];
+
+    let report = history::check(&types, &dir.0).expect("io");
+    assert!(!report.has_errors(), "{report}");
+    let rules: Vec<_> = report.findings.iter().map(|f| f.rule).collect();
+    assert_eq!(rules, ["INDEX_FORMAT"], "{report}");
+    assert!(report.findings[0].hint.as_deref().unwrap().contains("cargo xtask schemas"));
+
+    let published = std::fs::read(file(&dir.0, "v1.avsc")).unwrap();
+    let report = history::write(&types, &dir.0).expect("io");
+    assert!(!report.has_errors(), "{report}");
+    assert_eq!(report.written, [file(&dir.0, "index.json")], "only the index is rewritten");
+    assert_eq!(std::fs::read(file(&dir.0, "v1.avsc")).unwrap(), published);
+    let index: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(file(&dir.0, "index.json")).unwrap())
+            .unwrap();
+    assert!(index["versions"][0]["digest"].is_string(), "{index}");
+    assert_clean(&history::check(&types, &dir.0).expect("io"));
+}
+
+/// An older index still guards its versions: a published file edited by hand is caught by
+/// the fingerprint the older index recorded.
+#[test]
+fn an_index_written_before_digests_still_catches_an_edited_schema() {
+    let dir = before_digests("before-digests-edited");
+    let edited =
+        std::fs::read_to_string(file(&dir.0, "v1.avsc")).unwrap().replace("\"int\"", "\"long\"");
+    std::fs::write(file(&dir.0, "v1.avsc"), edited).unwrap();
+    let report = history::check(&[&registration::<original::ThingEvent>()], &dir.0).expect("io");
+    assert!(report.has_errors(), "{report}");
 }

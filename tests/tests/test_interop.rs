@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use strata::Event;
+use strata::codec::registry::{Registry, RegistryConfig};
 use strata::codec::{Decoder, Encoder};
-use strata::registry::{Registry, RegistryConfig};
 use strata_tests::bank::AccountEvent;
 use strata_tests::shop::OrderEvent;
 
@@ -149,7 +149,8 @@ fn the_registry_client_asks_once_per_id_however_many_threads_decode_at_once() {
 #[test]
 fn the_record_name_strategies_cross_the_confluent_python_client_both_ways() {
     use rdkafka::Message;
-    use strata::append::{AppendConfig, Appender, SubjectStrategy};
+    use strata::kafka::append::{AppendConfig, Appender};
+    use strata::subject::SubjectStrategy;
     type Subject = fn(&str, &str) -> String;
     let strategies: [(SubjectStrategy, &str, Subject); 2] = [
         (SubjectStrategy::Record, "record", |_, name| name.to_owned()),
@@ -220,9 +221,10 @@ fn the_record_name_strategies_cross_the_confluent_python_client_both_ways() {
 #[test]
 fn an_avro_key_crosses_the_confluent_python_client_both_ways() {
     use rdkafka::Message;
-    use strata::append::{AppendConfig, Appender, Metadata};
-    use strata::key::{KeyDecoder, KeyType};
-    use strata::replay::{Aggregate, Replay, ReplayConfig};
+    use strata::codec::key::KeyDecoder;
+    use strata::event::KeyType;
+    use strata::kafka::append::{AppendConfig, Appender, Metadata};
+    use strata::kafka::replay::{Aggregate, Replay, ReplayConfig};
     use strata_tests::shop::{OrderCancelled, OrderKey};
 
     let sr = registry::TestRegistry::start("avro-key");

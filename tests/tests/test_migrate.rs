@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use strata::migrate::{
-    MigrateConfig, StoredRecord, Transcoder, dry_run, migrate, partition_records, translate_group,
-    verify,
+use strata::codec::Transcoder;
+use strata::kafka::migrate::{
+    MigrateConfig, StoredRecord, dry_run, migrate, partition_records, translate_group, verify,
 };
 use strata::{Decoder, Event};
 use strata_tests::bank::AccountEvent;
@@ -215,12 +215,13 @@ fn a_follow_migration_keeps_up_with_new_records_and_reports_the_offset_map() {
     let to = format!("{from}.v3");
     let transcoder = Transcoder::<AccountEvent>::new(source_of::<AccountEvent>()).unwrap();
     let mut config = MigrateConfig::new(broker.brokers(), &from, &to);
-    config.mode = strata::migrate::Mode::Follow;
+    config.mode = strata::kafka::Mode::Follow;
     config.progress_every = Duration::from_millis(50);
     let total = records.len() as u64;
     let report = std::thread::scope(|scope| {
         let follower = scope.spawn(|| {
-            strata::migrate::migrate_with(&config, &transcoder, &mut |p| p.records < total).unwrap()
+            strata::kafka::migrate::migrate_with(&config, &transcoder, &mut |p| p.records < total)
+                .unwrap()
         });
         std::thread::sleep(Duration::from_millis(500));
         produce_with_headers(&broker, &from, second);
@@ -229,7 +230,7 @@ fn a_follow_migration_keeps_up_with_new_records_and_reports_the_offset_map() {
     assert_eq!(report.migrated, total);
     let migrated: i64 = report.offset_map.values().map(|pair| pair.source).sum();
     assert_eq!(migrated, total as i64);
-    for strata::migrate::OffsetPair { source, target } in report.offset_map.values() {
+    for strata::kafka::migrate::OffsetPair { source, target } in report.offset_map.values() {
         assert_eq!(source, target, "partition p of both topics holds the same records");
     }
     assert!(verify(&config, &transcoder).unwrap().iter().all(|c| c.problem.is_none()));
@@ -277,10 +278,10 @@ fn a_panicking_progress_callback_ends_the_migration_instead_of_hanging_it() {
     support::kafka::produce(&broker, &from, &records_of::<AccountEvent>(2, 5, "account", 3));
     let transcoder = Transcoder::<AccountEvent>::new(source_of::<AccountEvent>()).unwrap();
     let mut config = MigrateConfig::new(broker.brokers(), &from, &format!("{from}.v3"));
-    config.mode = strata::migrate::Mode::Follow;
+    config.mode = strata::kafka::Mode::Follow;
     config.progress_every = Duration::from_millis(10);
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        strata::migrate::migrate_with(&config, &transcoder, &mut |_| panic!("the callback"))
+        strata::kafka::migrate::migrate_with(&config, &transcoder, &mut |_| panic!("the callback"))
     }));
     let panic = outcome.expect_err("the callback's panic reaches the caller");
     assert_eq!(panic.downcast_ref::<&str>(), Some(&"the callback"));
@@ -323,7 +324,7 @@ fn verify_dry_run_and_translate_group_stream_a_topic_many_batches_long() {
     reader.commit(&committed, CommitMode::Sync).unwrap();
     drop(reader);
     let (moves, translating) = peak_during(|| translate_group(&config, &group).unwrap());
-    assert_eq!(moves[&0], strata::migrate::OffsetPair { source: 7_001, target: 7_001 });
+    assert_eq!(moves[&0], strata::kafka::migrate::OffsetPair { source: 7_001, target: 7_001 });
 
     eprintln!(
         "one partition of {per_partition} records held: {one_partition} B; verify: {verifying} B; \
@@ -345,7 +346,7 @@ fn a_configuration_a_migration_cannot_run_is_refused_before_anything_connects() 
     let transcoder = Transcoder::<AccountEvent>::new(source_of::<AccountEvent>()).unwrap();
     let same = MigrateConfig::new("127.0.0.1:1", "events", "events");
     let error = migrate(&same, &transcoder).unwrap_err();
-    assert!(matches!(error, strata::migrate::MigrateError::Config { .. }), "{error}");
+    assert!(matches!(error, strata::kafka::migrate::MigrateError::Config { .. }), "{error}");
     assert_eq!(
         error.to_string(),
         "migration configuration: the target must be another topic than the source"

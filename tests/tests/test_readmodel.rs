@@ -14,11 +14,11 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Headers;
 use strata::Decoder;
 use strata::kafka::Mode;
-use strata::readmodel::postgres::Client;
-use strata::readmodel::{
+use strata::kafka::readmodel::postgres::Client;
+use strata::kafka::readmodel::{
     Projector, ProjectorConfig, ProjectorError, ReadModel, VersionState, drop_version, versions,
 };
-use strata::replay::{FailedRecord, RecordError};
+use strata::kafka::record::{FailedRecord, RecordError};
 use strata_tests::balances::{Balances, kind_name};
 use strata_tests::bank::AccountEvent;
 
@@ -118,7 +118,7 @@ fn project<M: ReadModel<AccountEvent>>(
     config: ProjectorConfig,
     db: &mut Client,
     model: M,
-) -> Result<strata::readmodel::ProjectorReport, ProjectorError> {
+) -> Result<strata::kafka::readmodel::ProjectorReport, ProjectorError> {
     let mut projector = Projector::new(config, source_of::<AccountEvent>(), model)?;
     projector.run(db, &mut |_| true)
 }

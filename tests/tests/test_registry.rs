@@ -626,14 +626,26 @@ fn a_write_cut_short_is_dropped_and_damage_elsewhere_stops_the_start() {
     let text = std::fs::read_to_string(&log).unwrap().replacen("register", "regi$ter", 1);
     std::fs::write(&log, text).unwrap();
     let error = strata_registry::Server::start(sr.config.clone()).unwrap_err();
-    assert!(format!("{error:#}").contains("registry.log line 1 is damaged"), "{error:#}");
+    let chain = strata::error::Chain(&error).to_string();
+    assert!(chain.contains("registry.log` line 1 is damaged; refusing to start: "), "{chain}");
+    assert!(
+        matches!(
+            error,
+            strata_registry::ServerError::Open(strata_registry::OpenError::Damaged { line: 1, .. })
+        ),
+        "{error:?}"
+    );
 }
 
 #[test]
 fn one_directory_is_served_by_one_registry_at_a_time() {
     let sr = TestRegistry::start("lock");
     let error = strata_registry::Server::start(sr.config.clone()).unwrap_err();
-    assert!(format!("{error:#}").contains("another registry is serving"), "{error:#}");
+    assert!(error.to_string().contains("another registry is serving"), "{error}");
+    assert!(matches!(
+        error,
+        strata_registry::ServerError::Open(strata_registry::OpenError::Locked { .. })
+    ));
 }
 
 #[test]

@@ -14,11 +14,11 @@ use apache_avro::types::Value;
 use rdkafka::Message;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Headers;
-use strata::replay::{
-    Aggregate, Aggregates, FailedRecord, Mode, Position, Projection, Replay, ReplayConfig,
-    ReplayError,
-};
-use strata::snapshot::{DirStore, KafkaStore, Snapshot, SnapshotStore};
+use strata::kafka::Mode;
+use strata::kafka::record::{FailedRecord, Position};
+use strata::kafka::replay::{Aggregate, Aggregates, Projection, Replay, ReplayConfig, ReplayError};
+use strata::kafka::snapshot::KafkaStore;
+use strata::snapshot::{DirStore, Snapshot, SnapshotStore};
 use strata::{Decoder, Event, LocalSource};
 use strata_tests::bank::AccountEvent;
 use strata_tests::ledger::Ledger;
@@ -47,7 +47,7 @@ fn expected(records: &[(String, Vec<u8>)]) -> Ledger {
             offset: i as i64,
             key: Some(key.as_bytes()),
             timestamp: None,
-            headers: strata::replay::Headers::none(),
+            headers: strata::kafka::record::Headers::none(),
         };
         ledger.apply(event, &at).unwrap();
     }
@@ -278,7 +278,7 @@ fn a_poison_record_stops_the_replay_with_its_coordinates_or_goes_to_the_dead_let
         })
         .collect();
     // The same header names as migration's dead letters.
-    assert_eq!(headers[strata::migrate::SOURCE_TOPIC], topic);
+    assert_eq!(headers[strata::kafka::record::SOURCE_TOPIC], topic);
     assert_eq!(headers["strata.source.topic"], topic);
     assert_eq!(headers["strata.source.partition"], "0");
     assert_eq!(headers["strata.source.offset"], "7");

@@ -8,7 +8,7 @@
 mod support;
 
 use serde_json::{Value, json};
-use strata::resolve::{self, Plan};
+use strata::avro::resolve::{self, Plan};
 
 fn schema(json: &Value) -> apache_avro::Schema {
     apache_avro::Schema::parse_str(&json.to_string()).expect("case schemas parse")

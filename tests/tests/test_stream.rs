@@ -9,9 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use strata::append::{AppendConfig, Appender};
-use strata::source::{SchemaSource, SourceError, WriterSchema};
-use strata::stream::{EventStream, StreamConfig};
+use strata::codec::source::{SchemaSource, SourceError, WriterSchema};
+use strata::kafka::append::{AppendConfig, Appender};
+use strata::kafka::stream::{EventStream, StreamConfig};
 use strata_tests::bank::{AccountEvent, AccountOpened, HolderKind};
 
 use support::kafka::{source_of, start};

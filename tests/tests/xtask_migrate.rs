@@ -126,10 +126,12 @@ fn migrate_then_verify_and_verify_catches_a_duplicate() {
     );
     assert_migrated(&out, records.len());
     assert!(text(&out).contains("1 dead-lettered"), "{}", text(&out));
-    let config = strata::migrate::MigrateConfig::new(broker.brokers(), &from, &dead);
+    let config = strata::kafka::migrate::MigrateConfig::new(broker.brokers(), &from, &dead);
     let letters: Vec<_> = (0..3)
         // The dead-letter topic may have fewer partitions than asked: those read as empty.
-        .flat_map(|p| strata::migrate::partition_records(&config, &dead, p).into_iter().flatten())
+        .flat_map(|p| {
+            strata::kafka::migrate::partition_records(&config, &dead, p).into_iter().flatten()
+        })
         .map(Result::unwrap)
         .collect();
     assert_eq!(letters.len(), 1, "{letters:?}");

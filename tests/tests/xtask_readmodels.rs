@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use strata::kafka::Mode;
-use strata::readmodel::{Projector, ProjectorConfig, ReadModel};
+use strata::kafka::readmodel::{Projector, ProjectorConfig, ReadModel};
 use strata_tests::balances::Balances;
 use strata_tests::bank::AccountEvent;
 use support::kafka::{produce, records_of, source_of, start};
@@ -32,9 +32,11 @@ fn build<M: ReadModel<AccountEvent>>(brokers: &str, topic: &str, url: &str, mode
     let mut config = ProjectorConfig::new(brokers);
     config.topic = Some(topic.to_owned());
     config.mode = Mode::CatchUp;
-    let mut db =
-        strata::readmodel::postgres::Client::connect(url, strata::readmodel::postgres::NoTls)
-            .unwrap();
+    let mut db = strata::kafka::readmodel::postgres::Client::connect(
+        url,
+        strata::kafka::readmodel::postgres::NoTls,
+    )
+    .unwrap();
     let mut projector = Projector::new(config, source_of::<AccountEvent>(), model).unwrap();
     projector.run(&mut db, &mut |_| true).unwrap();
 }

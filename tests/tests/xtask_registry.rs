@@ -7,8 +7,8 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 
 use serde_json::{Value, json};
+use strata::codec::registry::{Registry, RegistryConfig};
 use strata::codec::{Decoder, Encoder};
-use strata::registry::{Registry, RegistryConfig};
 use strata_registry::{Config, Server};
 use strata_tests::bank::{AccountEvent, AccountOpened, HolderKind};
 
@@ -456,7 +456,7 @@ fn the_record_strategies_register_each_record_under_its_own_subject() {
             &std::fs::read_to_string(root().join("schemas/bank.accounts-value/v3.avsc")).unwrap(),
         )
         .unwrap();
-        for (name, record) in strata::catalog::record_schemas(&latest).unwrap() {
+        for (name, record) in strata::subject::record_schemas(&latest).unwrap() {
             let subject = format!("{prefix}{name}");
             assert!(subjects.contains(&subject), "{subject} in {subjects:?}");
             let (status, found) =

@@ -4,7 +4,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 
 use anyhow::Context;
-use strata::resolve::{self, Plan};
+use strata::avro::resolve::{self, Plan};
 
 use crate::Outcome;
 use crate::flags::AvroDecode;
@@ -29,7 +29,9 @@ impl AvroDecode {
             .read_to_end(&mut input)
             .context("cannot read the datum from standard input")?;
         let datum = if self.framed {
-            strata::wire::split_frame(&input).map(|(_, datum)| datum).map_err(anyhow::Error::new)?
+            strata::codec::split_frame(&input)
+                .map(|(_, datum)| datum)
+                .map_err(anyhow::Error::new)?
         } else {
             &input[..]
         };

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::Context;
-use strata::compat::{self, Direction};
+use strata::avro::compat::{self, Direction};
 
 use crate::Outcome;
 use crate::flags::Compat;
@@ -13,7 +13,7 @@ use crate::report::{Item, Level, Report};
 fn schema(path: &Path) -> anyhow::Result<apache_avro::Schema> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read `{}`", path.display()))?;
-    strata::compat::parse_schema(&text)
+    strata::avro::compat::parse_schema(&text)
         .with_context(|| format!("`{}` is not a valid Avro schema", path.display()))
 }
 

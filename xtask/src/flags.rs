@@ -63,7 +63,7 @@ pub enum Command {
     /// `--max-redrives` times is held by the loop guard. Exits 1 when any stays behind.
     #[cfg(feature = "kafka")]
     Redrive(Redrive),
-    /// Read models in PostgreSQL (`strata::readmodel`): list every version with its state and
+    /// Read models in PostgreSQL (`strata::kafka::readmodel`): list every version with its state and
     /// stored offsets, or drop a version that no longer serves.
     #[cfg(feature = "postgres")]
     #[command(subcommand)]
@@ -93,7 +93,7 @@ pub struct Compat {
     /// The compatibility level, as Confluent names it: NONE, BACKWARD, BACKWARD_TRANSITIVE,
     /// FORWARD, FORWARD_TRANSITIVE, FULL, FULL_TRANSITIVE.
     #[arg(long, value_name = "LEVEL")]
-    pub level: strata::compat::Level,
+    pub level: strata::avro::compat::Level,
     /// The new schema (`.avsc`).
     #[arg(long, value_name = "FILE")]
     pub new: PathBuf,
@@ -278,7 +278,7 @@ pub struct Register {
     /// (`<record full name>`) or `topic-record` (`<topic>-<record full name>`), each record's
     /// distinct shapes in order.
     #[arg(long, value_name = "STRATEGY", env = "STRATA_SUBJECT_STRATEGY", default_value_t)]
-    pub subject_strategy: strata::catalog::SubjectStrategy,
+    pub subject_strategy: strata::subject::SubjectStrategy,
     /// How to reach the Schema Registry.
     #[command(flatten)]
     pub registry: RegistryFlags,
@@ -302,7 +302,7 @@ pub struct Check {
     /// (`<record full name>`) or `topic-record` (`<topic>-<record full name>`), each record's
     /// distinct shapes in order.
     #[arg(long, value_name = "STRATEGY", env = "STRATA_SUBJECT_STRATEGY", default_value_t)]
-    pub subject_strategy: strata::catalog::SubjectStrategy,
+    pub subject_strategy: strata::subject::SubjectStrategy,
     /// How to print the compatibility findings.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,

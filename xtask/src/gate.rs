@@ -1,66 +1,19 @@
-//! `cargo xtask check`: the offline CI gate. The committed history must match the event types
-//! (as `schemas --check`), and every version must be compatible with the earlier ones at its
-//! subject's level (`schemas/compatibility.json`, default BACKWARD_TRANSITIVE), except where the
-//! event type declares a break. Findings point at the Rust field that breaks. With
-//! `--registry`, also against a live Schema Registry (see `remote`).
+//! The offline CI gate, as `check` and `check --registry` use it: the history check's findings
+//! as report items, the level configuration, each subject's versions gated at its level with
+//! every finding pointing at the Rust field that breaks (`push_gate`), and a key type's second
+//! version refused. It knows nothing of registries: `remote` builds on it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context;
-use strata::compat::{Direction, GateReport, LevelConfig, Prepared, gate};
-use strata::registry::Registry;
+use strata::avro::compat::{Direction, GateReport, LevelConfig};
 
 use crate::Outcome;
 use crate::compat::direction;
-use crate::flags::{Check, Schemas};
 use crate::report::{Item, Level, Report};
 
-impl Check {
-    /// Runs `cargo xtask check`.
-    pub fn run(self) -> anyhow::Result<Outcome> {
-        let dir = self.dir.clone().unwrap_or_else(|| PathBuf::from("schemas"));
-        // The history's findings are printed on stderr as text; the machine formats carry
-        // them too, so a failing history check is never an empty stdout.
-        let (history, findings) = Schemas::checking(dir.clone()).run_reporting()?;
-        let mut report = Report::default();
-        if self.format != crate::flags::Format::Text {
-            push_history(&mut report, &findings, &dir);
-        }
-        if history == Outcome::Failed {
-            if self.format != crate::flags::Format::Text {
-                finish(&report, self.format);
-            }
-            return Ok(Outcome::Failed);
-        }
-        if let Some(registry) = self.registry.client()? {
-            check_registry(&registry, &dir, self.subject_strategy, &mut report)?;
-            return Ok(finish(&report, self.format));
-        }
-        let config = level_config(&dir)?;
-        for event in strata::catalog::registered_types() {
-            push_key_changed(&mut report, event);
-            let subject = event.subject();
-            let level = config.level(&subject);
-            let versions = (1..=event.version)
-                .map(|v| {
-                    let json = event.schema(v)?.to_json().to_string();
-                    let parsed = strata::compat::parse_schema(&json).map_err(anyhow::Error::new)?;
-                    Prepared::new(&parsed).map_err(anyhow::Error::new)
-                })
-                .collect::<anyhow::Result<Vec<_>>>()
-                .with_context(|| format!("`{subject}` (`{}`)", event.rust_name))?;
-            let breaks: Vec<u32> = event.breaks.iter().map(|(v, _)| *v).collect();
-            let gated = gate(level, &versions, &breaks);
-            let origins: Vec<u32> = (1..=event.version).collect();
-            let subject = GatedSubject { event, subject: &subject, origins: &origins };
-            push_gate(&mut report, &subject, level, &gated, 1);
-        }
-        Ok(finish(&report, self.format))
-    }
-}
-
 /// Adds the history check's findings, each with its rule id, one check per subject.
-fn push_history(report: &mut Report, history: &strata::history::Report, dir: &Path) {
+pub(crate) fn push_history(report: &mut Report, history: &strata::history::Report, dir: &Path) {
     for finding in &history.findings {
         let case = match report.cases.iter().position(|(group, name)| {
             *group == finding.subject && name == "schemas/ is in step with the type"
@@ -126,8 +79,8 @@ pub fn finish(report: &Report, format: crate::flags::Format) -> Outcome {
 
 /// A key type past version 1: its keys' bytes (which hold the schema id) change, so every
 /// aggregate's new records hash to another partition than its old ones.
-fn push_key_changed(report: &mut Report, event: &strata::EventType) {
-    if event.kind != strata::catalog::TypeKind::Key || event.version == 1 {
+pub(crate) fn push_key_changed(report: &mut Report, event: &strata::EventType) {
+    if event.kind != strata::history::catalog::TypeKind::Key || event.version == 1 {
         return;
     }
     let subject = event.subject();
@@ -194,7 +147,7 @@ impl GatedSubject<'_> {
 pub fn push_gate(
     report: &mut Report,
     gated_subject: &GatedSubject<'_>,
-    level: strata::compat::Level,
+    level: strata::avro::compat::Level,
     gated: &GateReport,
     from: u32,
 ) {
@@ -277,33 +230,9 @@ pub fn push_gate(
     }
 }
 
-/// `cargo xtask check --registry`: after the offline history check.
-fn check_registry(
-    registry: &Registry,
-    dir: &Path,
-    strategy: strata::catalog::SubjectStrategy,
-    report: &mut Report,
-) -> anyhow::Result<()> {
-    let levels = level_config(dir)?;
-    for event in strata::catalog::registered_types() {
-        push_key_changed(report, event);
-        for subject in crate::remote::examine(registry, event, dir, &levels, strategy, report)? {
-            eprintln!(
-                "{}: {} of {} version(s) registered, {} to register, at {}",
-                subject.subject,
-                subject.matched,
-                subject.texts.len(),
-                subject.pending().count(),
-                subject.level.as_str()
-            );
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
-    use strata::catalog::{EventType, SourceLocation};
+    use strata::history::catalog::{EventType, SourceLocation};
 
     /// A key record that gained a field in version 2.
     #[derive(strata::Record)]

@@ -12,20 +12,23 @@
 
 #![warn(missing_docs)]
 
-pub mod avro;
-pub mod compat;
-pub mod flags;
-pub mod gate;
+// One module per command; `gate` (the offline gate) under `remote` (the registry side),
+// both under `check` and `register`; `flags` is the whole command line.
+mod avro;
+mod check;
+mod compat;
+mod flags;
+mod gate;
 #[cfg(feature = "kafka")]
-pub mod migrate;
+mod migrate;
 #[cfg(feature = "postgres")]
-pub mod readmodels;
+mod readmodels;
 #[cfg(feature = "kafka")]
-pub mod redrive;
-pub mod register;
-pub mod remote;
-pub mod report;
-pub mod schemas;
+mod redrive;
+mod register;
+mod remote;
+mod report;
+mod schemas;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

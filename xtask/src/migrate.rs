@@ -1,5 +1,5 @@
 //! `cargo xtask migrate --from SRC --to DST`: rewrite a topic into the newest schema version
-//! (`strata::migrate` underneath), or with `--dry-run` only decode it, or with `--verify` only
+//! (`strata::kafka::migrate` underneath), or with `--dry-run` only decode it, or with `--verify` only
 //! compare it with its migration.
 
 use std::path::PathBuf;
@@ -10,10 +10,10 @@ use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use strata::SchemaSource;
+use strata::codec::ReadAs;
 
-use strata::migrate::{
-    MigrateConfig, Mode, Progress, dry_run, migrate_with, translate_group, verify,
-};
+use strata::kafka::migrate::{MigrateConfig, dry_run, migrate_with, translate_group, verify};
+use strata::kafka::{Mode, Progress};
 
 use crate::Outcome;
 use crate::flags::Migrate;
@@ -49,10 +49,10 @@ impl Migrate {
             let report = dry_run(&config, transcoder.as_ref())?;
             println!("{} record(s) read from `{}`, nothing written", report.records, self.from);
             for (id, count) in &report.by_schema_id {
-                let version = match (count.read_as, count.declared) {
-                    (Some(v), true) => format!("version {v}"),
-                    (Some(v), false) => format!("a foreign schema read as version {v}"),
-                    (None, _) => "unreadable".to_owned(),
+                let version = match count.read_as {
+                    Some(ReadAs::Declared(v)) => format!("version {v}"),
+                    Some(ReadAs::Resolved(v)) => format!("a foreign schema read as version {v}"),
+                    None => "unreadable".to_owned(),
                 };
                 println!(
                     "  schema id {id} ({version} of `{}`): {}",
@@ -84,7 +84,7 @@ impl Migrate {
         let report = match migrate_with(&config, transcoder.as_ref(), &mut progress(&stop)) {
             Ok(report) => report,
             // A record that cannot be migrated: the migration ran and stopped there.
-            Err(e @ strata::migrate::MigrateError::Record(_)) => {
+            Err(e @ strata::kafka::migrate::MigrateError::Record(_)) => {
                 eprintln!("error: {:#}", anyhow::Error::new(e));
                 eprintln!(
                     "hint: the records before it are migrated, and a rerun resumes there; to set \
@@ -94,7 +94,8 @@ impl Migrate {
             }
             Err(e) => return Err(e.into()),
         };
-        for (partition, strata::migrate::OffsetPair { source, target }) in &report.offset_map {
+        for (partition, strata::kafka::migrate::OffsetPair { source, target }) in &report.offset_map
+        {
             println!(
                 "partition {partition}: source offset {source} = target offset {target} (resumed \
                  from source offset {})",
@@ -106,7 +107,7 @@ impl Migrate {
             report.migrated, self.from, self.to, report.dead_lettered
         );
         if let Some(group) = &self.translate_group {
-            for (partition, strata::migrate::OffsetPair { source, target }) in
+            for (partition, strata::kafka::migrate::OffsetPair { source, target }) in
                 translate_group(&config, group)?
             {
                 println!(

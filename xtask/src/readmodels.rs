@@ -1,8 +1,8 @@
-//! `cargo xtask read-models`: the books of `strata::readmodel`, read and pruned.
+//! `cargo xtask read-models`: the books of `strata::kafka::readmodel`, read and pruned.
 
 use anyhow::Context;
-use strata::readmodel::postgres::{Client, NoTls};
-use strata::readmodel::{VersionInfo, drop_version, versions};
+use strata::kafka::readmodel::postgres::{Client, NoTls};
+use strata::kafka::readmodel::{VersionInfo, drop_version, versions};
 
 use crate::Outcome;
 use crate::flags::{Database, ReadModels};

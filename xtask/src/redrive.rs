@@ -1,7 +1,7 @@
 //! `cargo xtask redrive --from DLT --to TOPIC`: dead letters back into a topic, once each
-//! (`strata::redrive` underneath).
+//! (`strata::kafka::redrive` underneath).
 
-use strata::redrive::{RedriveConfig, redrive};
+use strata::kafka::redrive::{RedriveConfig, redrive};
 
 use crate::Outcome;
 use crate::flags::Redrive;

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use serde_json::Value;
-use strata::catalog::SubjectStrategy;
-use strata::compat::Level as CompatLevel;
-use strata::registry::{Registry, SchemaReference};
-use strata::source::SourceError;
+use strata::avro::compat::Level as CompatLevel;
+use strata::codec::registry::{Registry, SchemaReference};
+use strata::codec::source::SourceError;
+use strata::subject::SubjectStrategy;
 
 use crate::remote::{Subject, examine};
 use crate::report::Report;
@@ -65,7 +65,7 @@ pub fn register_version(
     let declared = examined.declared(version);
     // Only an event union refers to its records; a key or a single record stays whole.
     let records = match serde_json::from_str::<Value>(text) {
-        Ok(union @ Value::Array(_)) => strata::catalog::record_schemas(&union).ok(),
+        Ok(union @ Value::Array(_)) => strata::subject::record_schemas(&union).ok(),
         _ => None,
     };
     let (union, references) = match (shape, records) {
@@ -110,7 +110,7 @@ impl crate::flags::Register {
         let mut report = Report::default();
         let mut subjects = Vec::new();
         let levels = crate::gate::level_config(&dir)?;
-        for event in strata::catalog::registered_types() {
+        for event in strata::history::catalog::registered_types() {
             let strategy = self.subject_strategy;
             subjects.extend(examine(&registry, event, &dir, &levels, strategy, &mut report)?);
         }

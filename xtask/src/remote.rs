@@ -16,9 +16,9 @@ use std::time::Duration;
 use anyhow::Context;
 use serde_json::Value;
 use strata::EventType;
-use strata::catalog::SubjectStrategy;
-use strata::compat::{self, Level as CompatLevel, Prepared, gate};
-use strata::registry::{RegisteredVersion, Registry, RegistryConfig};
+use strata::avro::compat::{self, Level as CompatLevel, Prepared, gate};
+use strata::codec::registry::{RegisteredVersion, Registry, RegistryConfig};
+use strata::subject::SubjectStrategy;
 
 use crate::flags::RegistryFlags;
 use crate::gate::{GatedSubject, push_gate};
@@ -99,7 +99,7 @@ impl Subject {
 /// accepted into `schemas/` after registration (`schemas --accept-docs`) are no drift.
 fn canonical(text: &str) -> anyhow::Result<String> {
     let json: Value = serde_json::from_str(text).context("a schema that is not JSON")?;
-    Ok(strata::canonical::canonical(&strata::history::identity(&json).to_string())?)
+    Ok(strata::avro::canonical::canonical(&strata::history::identity(&json).to_string())?)
 }
 
 /// The subjects of `event` under `strategy`, each examined (see [`examine_subject`]): the
@@ -109,7 +109,7 @@ pub fn examine(
     registry: &Registry,
     event: &'static EventType,
     dir: &Path,
-    levels: &strata::compat::LevelConfig,
+    levels: &strata::avro::compat::LevelConfig,
     strategy: SubjectStrategy,
     report: &mut Report,
 ) -> anyhow::Result<Vec<Subject>> {
@@ -123,7 +123,8 @@ pub fn examine(
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let origins: Vec<u32> = (1..=event.version).collect();
-    if strategy == SubjectStrategy::Topic || event.kind != strata::catalog::TypeKind::Event {
+    if strategy == SubjectStrategy::Topic || event.kind != strata::history::catalog::TypeKind::Event
+    {
         let home = dir.join(&subject);
         let history = History { subject, home, files, texts, origins };
         return Ok(vec![examine_subject(registry, event, history, levels, report)?]);
@@ -134,7 +135,7 @@ pub fn examine(
     for ((file, text), origin) in files.iter().zip(&texts).zip(&origins) {
         let json: Value = serde_json::from_str(text)
             .with_context(|| format!("`{}` is not JSON", file.display()))?;
-        let branches = strata::catalog::record_schemas(&json).with_context(|| {
+        let branches = strata::subject::record_schemas(&json).with_context(|| {
             format!(
                 "`{}` (`{}`): the {strategy} subject name strategy registers each record alone",
                 file.display(),
@@ -196,7 +197,7 @@ pub fn examine_subject(
     registry: &Registry,
     event: &'static EventType,
     history: History,
-    levels: &strata::compat::LevelConfig,
+    levels: &strata::avro::compat::LevelConfig,
     report: &mut Report,
 ) -> anyhow::Result<Subject> {
     let History { subject, home, files, texts, origins } = history;
@@ -281,7 +282,7 @@ pub fn examine_subject(
         .texts
         .iter()
         .map(|t| {
-            let parsed = strata::compat::parse_schema(t).map_err(anyhow::Error::new)?;
+            let parsed = strata::avro::compat::parse_schema(t).map_err(anyhow::Error::new)?;
             Prepared::new(&parsed).map_err(anyhow::Error::new)
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
@@ -302,7 +303,9 @@ pub fn examine_subject(
             Ok(verdict) => verdict,
             // A subject that does not exist yet (Confluent's releases answer 40401): nothing
             // registered, nothing to break.
-            Err(strata::source::SourceError::Refused { code: 40401, .. }) => (true, Vec::new()),
+            Err(strata::codec::source::SourceError::Refused { code: 40401, .. }) => {
+                (true, Vec::new())
+            }
             Err(e) => return Err(e.into()),
         };
         let local = compat::check_prepared(declared, &prepared[version as usize - 1], registered)

@@ -60,9 +60,9 @@ impl Schemas {
         // On stderr, like the report: stdout stays clean for `check --format json|junit`.
         eprintln!(
             "{} event type(s), {} key type(s), {} state type(s), {versions} version(s): `{}` is {}",
-            events.iter().filter(|e| e.kind == strata::catalog::TypeKind::Event).count(),
-            events.iter().filter(|e| e.kind == strata::catalog::TypeKind::Key).count(),
-            events.iter().filter(|e| e.kind == strata::catalog::TypeKind::State).count(),
+            events.iter().filter(|e| e.kind == strata::history::catalog::TypeKind::Event).count(),
+            events.iter().filter(|e| e.kind == strata::history::catalog::TypeKind::Key).count(),
+            events.iter().filter(|e| e.kind == strata::history::catalog::TypeKind::State).count(),
             dir.display(),
             if check { "up to date" } else { "in step" }
         );

@@ -9,8 +9,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use crate::ast::Record;
-use crate::expand::private;
-use crate::expand::record::{field_ident, view_ident};
+use crate::expand::{field_ident, private, view_ident};
 
 pub fn record(record: &Record<'_>) -> TokenStream {
     let p = private();

@@ -93,6 +93,14 @@ pub fn expand(event: &Event<'_>) -> TokenStream {
             }
         }
     });
+    let branch_arms = live.iter().enumerate().map(|(i, v)| {
+        let variant = &v.ident;
+        quote! { #ident::#variant(_) => #i }
+    });
+    let record_arms = live.iter().map(|v| {
+        let variant = &v.ident;
+        quote! { #ident::#variant(record) => #p::Encode::encode(record, out) }
+    });
     let json_arms = live.iter().map(|v| {
         let variant = &v.ident;
         quote! { #ident::#variant(record) => #p::AvroType::default_json(record) }
@@ -154,6 +162,16 @@ pub fn expand(event: &Event<'_>) -> TokenStream {
                         #(#decoders,)*
                         _ => ::core::option::Option::None,
                     }
+                }
+
+                #[inline]
+                fn branch(&self) -> usize {
+                    match self { #(#branch_arms,)* }
+                }
+
+                #[inline]
+                fn encode_record(&self, out: &mut ::std::vec::Vec<u8>) {
+                    match self { #(#record_arms,)* }
                 }
             }
 

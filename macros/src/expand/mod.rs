@@ -6,9 +6,10 @@ pub mod codec;
 pub mod event;
 pub mod record;
 
-use proc_macro2::TokenStream;
-use quote::quote;
+use proc_macro2::{Ident, TokenStream};
+use quote::{format_ident, quote};
 
+use crate::ast::{Field, Record};
 use crate::attr::Rename;
 
 /// The runtime's support module for generated code.
@@ -46,4 +47,22 @@ pub fn option_str(value: Option<&syn::LitStr>) -> TokenStream {
         Some(s) => quote! { ::core::option::Option::Some(#s) },
         None => quote! { ::core::option::Option::None },
     }
+}
+
+/// `AccountOpenedV2`: the Rust name of the view starting at `version`, or the record itself.
+pub fn view_ident(record: &Record<'_>, version: u32, latest: u32) -> Ident {
+    if version == latest {
+        record.ident.clone()
+    } else {
+        format_ident!("{}V{}", record.ident, version)
+    }
+}
+
+/// A field's Rust name in the view starting at `version`: its name at that version.
+pub fn field_ident(field: &Field, version: u32, latest: u32) -> Ident {
+    if version == latest && field.live {
+        return field.ident.clone();
+    }
+    let name = field.name_at(version);
+    syn::parse_str::<Ident>(&name).unwrap_or_else(|_| Ident::new_raw(&name, field.span))
 }

@@ -6,7 +6,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use crate::ast::{FOREVER, Field, Record};
-use crate::expand::{define_named, private};
+use crate::expand::{define_named, field_ident, private, view_ident};
 
 pub fn expand(record: &Record<'_>) -> TokenStream {
     let breakpoints = record.breakpoints();
@@ -101,15 +101,6 @@ fn state_registration(record: &Record<'_>) -> TokenStream {
     }
 }
 
-/// `AccountOpenedV2`: the Rust name of the view starting at `version`, or the record itself.
-pub fn view_ident(record: &Record<'_>, version: u32, latest: u32) -> Ident {
-    if version == latest {
-        record.ident.clone()
-    } else {
-        format_ident!("{}V{}", record.ident, version)
-    }
-}
-
 /// `AccountOpenedV3`, an alias of the record while 3 is its latest shape: the name that shape
 /// keeps as a view once a later version changes the record. An upgrade function written
 /// against it (`fn(AccountOpenedV2) -> Result<AccountOpenedV3, _>`) then needs no rewrite.
@@ -128,15 +119,6 @@ fn latest_alias(record: &Record<'_>, latest: u32) -> TokenStream {
         #[allow(dead_code)]
         #vis type #alias = #ident;
     }
-}
-
-/// A field's Rust name in the view starting at `version`: its name at that version.
-pub fn field_ident(field: &Field, version: u32, latest: u32) -> Ident {
-    if version == latest && field.live {
-        return field.ident.clone();
-    }
-    let name = field.name_at(version);
-    syn::parse_str::<Ident>(&name).unwrap_or_else(|_| Ident::new_raw(&name, field.span))
 }
 
 fn view(record: &Record<'_>, version: u32, next: u32, latest: u32) -> TokenStream {

@@ -16,7 +16,7 @@ use support::kafka::{client, create_topic_at};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use strata::Encoder;
-use strata::append::{AppendConfig, Appender};
+use strata::kafka::append::{AppendConfig, Appender};
 use strata_tests::bank::{AccountEvent, MoneyDeposited};
 
 const EVENTS: usize = 100_000;

@@ -7,7 +7,7 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;
 use std::hint::black_box;
-use strata::compat::{Level, Prepared, check_prepared};
+use strata::avro::compat::{Level, Prepared, check_prepared};
 
 /// Subject `s` at version `v`: a record of 10 base fields plus one field (with a default)
 /// added per version, a nested record, an enum that gains a symbol every fifth version, and

@@ -19,9 +19,9 @@ use rdkafka::Message;
 use rdkafka::consumer::BaseConsumer;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use strata::kafka::Mode;
-use strata::readmodel::postgres::Client;
-use strata::readmodel::{Projector, ProjectorConfig, ReadModel};
-use strata::replay::Position;
+use strata::kafka::readmodel::postgres::Client;
+use strata::kafka::readmodel::{Projector, ProjectorConfig, ReadModel};
+use strata::kafka::record::Position;
 use strata::{Decoder, Encoder};
 use strata_tests::balances::Balances;
 use strata_tests::bank::{
@@ -117,7 +117,7 @@ fn bare(brokers: &str, topic: &str, db: &mut Client) -> u64 {
                 offset: message.offset(),
                 key: message.key(),
                 timestamp: message.timestamp().to_millis(),
-                headers: strata::replay::Headers::none(),
+                headers: strata::kafka::record::Headers::none(),
             };
             model.apply(&mut tx, event, &at).unwrap();
             positions[message.partition() as usize] = message.offset() + 1;

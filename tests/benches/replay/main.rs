@@ -2,7 +2,7 @@
 //! the small shape replayed by strata (decoded into the latest type and folded), next to a bare
 //! rdkafka consumer reading the same topic without decoding, in the same run; and the peak heap
 //! of a replay of a quarter of the topic next to the whole, to show it does not grow with the
-//! topic. Then migration: the topic rewritten by `strata::migrate` next to a bare copy of its
+//! topic. Then migration: the topic rewritten by `strata::kafka::migrate` next to a bare copy of its
 //! bytes into a new topic.
 //!
 //! Run: `cargo bench -p strata-tests --bench replay` (needs `scripts/setup-broker.sh`).
@@ -24,7 +24,8 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rdkafka::Message;
 use rdkafka::consumer::BaseConsumer;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use strata::replay::{Position, Replay, ReplayConfig};
+use strata::kafka::record::Position;
+use strata::kafka::replay::{Replay, ReplayConfig};
 use strata::{Encoder, Event, LocalSource};
 
 use shapes::{Activity, ActivityTopic, Kind};
@@ -183,7 +184,7 @@ fn bench(c: &mut Criterion) {
     group.finish();
 
     // Migration: the same topic rewritten into a new one, against a bare copy of the bytes.
-    let transcoder = strata::migrate::Transcoder::<ActivityTopic>::new(source.clone()).unwrap();
+    let transcoder = strata::codec::Transcoder::<ActivityTopic>::new(source.clone()).unwrap();
     let mut group = c.benchmark_group("migrate/1M small events");
     group.throughput(Throughput::Elements(EVENTS as u64));
     group.sample_size(10);
@@ -198,7 +199,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("strata migrate (decode, re-encode, provenance)", |b| {
         b.iter(|| {
             run += 1;
-            let config = strata::migrate::MigrateConfig::new(
+            let config = strata::kafka::migrate::MigrateConfig::new(
                 &brokers,
                 whole,
                 &format!("bench.migrated.{run}"),
@@ -212,7 +213,7 @@ fn bench(c: &mut Criterion) {
                 let (k, v) = kv.split_once('=').unwrap();
                 config.kafka.push((k.into(), v.into()));
             }
-            let report = strata::migrate::migrate(&config, &transcoder).unwrap();
+            let report = strata::kafka::migrate::migrate(&config, &transcoder).unwrap();
             assert_eq!(report.migrated, EVENTS as u64);
         })
     });

@@ -9,8 +9,10 @@
 use std::time::Duration;
 
 use strata::kafka::Mode;
-use strata::readmodel::postgres::{Client, NoTls};
-use strata::readmodel::{Projector, ProjectorConfig, ProjectorError, ProjectorReport, ReadModel};
+use strata::kafka::readmodel::postgres::{Client, NoTls};
+use strata::kafka::readmodel::{
+    Projector, ProjectorConfig, ProjectorError, ProjectorReport, ReadModel,
+};
 use strata_tests::balances::Balances;
 use strata_tests::bank::AccountEvent;
 

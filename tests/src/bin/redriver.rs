@@ -28,8 +28,9 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use strata::codec::{Decoder, Transcoder};
 use strata::kafka::Mode;
-use strata::redrive::{REDRIVE_FROM, RedriveConfig, redrive};
-use strata::replay::{ApplyError, Position, Projection, Replay, ReplayConfig};
+use strata::kafka::record::{ApplyError, Position};
+use strata::kafka::redrive::{REDRIVE_FROM, RedriveConfig, redrive};
+use strata::kafka::replay::{Projection, Replay, ReplayConfig};
 use strata::{Event, LocalSource, UpcastError};
 
 /// One reading.

@@ -9,7 +9,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use strata::readmodel::postgres;
+use strata::kafka::readmodel::postgres;
 
 pub struct Postgres {
     bin: PathBuf,

@@ -1,0 +1,315 @@
+//! Appending with an expected version (optimistic concurrency), for one writer per partition.
+//!
+//! A [`Writer`] is a member of a consumer group on the topic: the group gives it partitions, it
+//! reads each one it is given to the end to learn every aggregate's version there (its number of
+//! events), and from then on it is the partition's only writer, so its count stays exact: it
+//! counts its own appends, and skips them when it reads them back. An append whose expected
+//! version is not the aggregate's version is refused with [`WriteError::Stale`]; an append to
+//! an aggregate whose partition another member holds, with [`WriteError::NotOwner`].
+//!
+//! # What the guarantee rests on
+//!
+//! One writer per partition, which the group's assignment gives as long as a member learns of a
+//! revocation before it appends again: a writer serves the group (rebalance callbacks) at every
+//! call. A writer paused longer than the group's `session.timeout.ms` (a stop-the-world pause,
+//! a frozen VM) may append once more after its partitions were given to another member, before
+//! it polls and learns of it: that append is not checked against the new owner's count. Kafka's
+//! transactions would fence such a zombie; this writer does not use them. Keep pauses short of
+//! the session timeout, and route every append for a topic through writers of one group.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::Message;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+
+use super::{AppendConfig, AppendError, Appended, Appender, Metadata};
+use crate::codec::source::SchemaSource;
+use crate::event::Event;
+use crate::kafka::ClientError;
+
+/// What an append expects of its aggregate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpectedVersion {
+    /// Whatever its version.
+    Any,
+    /// The aggregate has no events yet.
+    NoStream,
+    /// The aggregate has exactly this many events.
+    Exact(u64),
+}
+
+/// Why an append with an expected version was not made.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WriteError {
+    /// The aggregate's version is not the expected one: another command appended first.
+    #[error(
+        "aggregate `{}` in topic `{topic}` is at version {actual}, not the expected {}",
+        String::from_utf8_lossy(key),
+        match expected { ExpectedVersion::Exact(n) => n.to_string(), _ => "0 (no stream)".to_owned() }
+    )]
+    Stale {
+        /// The topic.
+        topic: String,
+        /// The aggregate id.
+        key: Vec<u8>,
+        /// What the append expected.
+        expected: ExpectedVersion,
+        /// The aggregate's version.
+        actual: u64,
+    },
+    /// The aggregate's partition is held by another member of the group.
+    #[error(
+        "aggregate `{}` is in topic `{topic}` partition {partition}, which another writer of the group holds",
+        String::from_utf8_lossy(key)
+    )]
+    NotOwner {
+        /// The topic.
+        topic: String,
+        /// The aggregate id.
+        key: Vec<u8>,
+        /// Its partition.
+        partition: i32,
+    },
+    /// The partition was not read to its end in time to know the aggregate's version.
+    #[error("topic `{topic}` partition {partition}: not read to its end within {timeout:?}")]
+    Loading {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// How long the writer waited.
+        timeout: Duration,
+    },
+    /// The append itself failed (the versions count what was delivered).
+    #[error(transparent)]
+    Append(#[from] AppendError),
+    /// The group's consumer failed.
+    #[error(transparent)]
+    Kafka(#[from] ClientError),
+}
+
+/// What the group tells the writer, noted by the rebalance callbacks.
+#[derive(Default)]
+struct Changes {
+    assigned: Vec<i32>,
+    revoked: Vec<i32>,
+}
+
+struct Group(Arc<Mutex<Changes>>);
+
+impl rdkafka::client::ClientContext for Group {}
+
+impl ConsumerContext for Group {
+    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(list) = rebalance {
+            let mut changes = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            changes.revoked.extend(list.elements().iter().map(|e| e.partition()));
+        }
+    }
+
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(list) = rebalance {
+            let mut changes = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            changes.assigned.extend(list.elements().iter().map(|e| e.partition()));
+        }
+    }
+}
+
+/// A held partition: the next offset not yet counted, and the end to reach before its counts
+/// are complete.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    next: i64,
+    end: i64,
+}
+
+/// Appends with expected versions, as the single writer of the partitions its group gives it.
+pub struct Writer<E: Event> {
+    appender: Appender<E>,
+    consumer: BaseConsumer<Group>,
+    changes: Arc<Mutex<Changes>>,
+    partitions: i32,
+    held: BTreeMap<i32, Held>,
+    versions: HashMap<Vec<u8>, u64>,
+    timeout: Duration,
+}
+
+impl<E: Event> std::fmt::Debug for Writer<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("topic", &self.appender.topic())
+            .field("held", &self.held.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl<E: Event> Writer<E> {
+    /// A writer in consumer group `group` (every writer of the topic must be in it), appending
+    /// as `config` says, with the schema id from `source`.
+    pub fn new(
+        config: AppendConfig,
+        source: &dyn SchemaSource,
+        group: &str,
+    ) -> Result<Self, WriteError> {
+        let appender = Appender::<E>::new(config.clone(), source)?;
+        let topic = appender.topic().to_owned();
+        let changes = Arc::new(Mutex::new(Changes::default()));
+        let settings = [
+            ("group.id", group),
+            ("enable.auto.commit", "false"),
+            ("auto.offset.reset", "earliest"),
+        ];
+        let consumer: BaseConsumer<Group> =
+            crate::kafka::client(&config.brokers, &settings, &config.kafka)
+                .create_with_context(Group(Arc::clone(&changes)))
+                .map_err(|e| {
+                    ClientError::new("creating the group's consumer", e).at(&topic, None)
+                })?;
+        let timeout = config.delivery_timeout;
+        let partitions = crate::kafka::partitions(&consumer, &topic, timeout)
+            .map_err(|e| ClientError::new("reading the topic's metadata", e).at(&topic, None))?
+            .len() as i32;
+        consumer
+            .subscribe(&[&topic])
+            .map_err(|e| ClientError::new("joining the writers' group", e).at(&topic, None))?;
+        Ok(Writer {
+            appender,
+            consumer,
+            changes,
+            partitions,
+            held: BTreeMap::new(),
+            versions: HashMap::new(),
+            timeout,
+        })
+    }
+
+    /// Serves the group for up to `wait`: takes in what it assigned or revoked, and counts the
+    /// records read from held partitions. Appends do this themselves; call it while idle so the
+    /// group's rebalances do not wait for this writer.
+    pub fn serve(&mut self, wait: Duration) -> Result<(), WriteError> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let record = match self.consumer.poll(remaining.min(Duration::from_millis(50))) {
+                Some(Ok(message)) => {
+                    Some((message.partition(), message.offset(), message.key().map(<[u8]>::to_vec)))
+                }
+                Some(Err(e)) => {
+                    let topic = self.appender.topic();
+                    return Err(ClientError::new("reading the partition", e)
+                        .at(topic, None)
+                        .into());
+                }
+                None => None,
+            };
+            // The poll may have run the rebalance callbacks: partitions first, then the record.
+            self.take_changes()?;
+            match record {
+                Some((partition, offset, key)) => self.count(partition, offset, key.as_deref()),
+                None if Instant::now() >= deadline => return Ok(()),
+                None => {}
+            }
+        }
+    }
+
+    /// The partitions this writer holds now, each read to its end.
+    pub fn held(&self) -> Vec<i32> {
+        self.held.iter().filter(|(_, h)| h.next >= h.end).map(|(p, _)| *p).collect()
+    }
+
+    /// The version (number of events) of aggregate `key`, if its partition is held and read.
+    pub fn version(&self, key: &[u8]) -> Option<u64> {
+        let partition = crate::kafka::partition_of(key, self.partitions);
+        let held = self.held.get(&partition)?;
+        (held.next >= held.end).then(|| self.versions.get(key).copied().unwrap_or(0))
+    }
+
+    /// Appends `events` to aggregate `key` if its version is `expected`.
+    pub fn append(
+        &mut self,
+        key: &[u8],
+        expected: ExpectedVersion,
+        events: &[E],
+        metadata: &Metadata<'_>,
+    ) -> Result<Vec<Appended>, WriteError> {
+        let topic = self.appender.topic().to_owned();
+        self.serve(Duration::ZERO)?;
+        let partition = crate::kafka::partition_of(key, self.partitions);
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            match self.held.get(&partition) {
+                None => return Err(WriteError::NotOwner { topic, key: key.to_vec(), partition }),
+                Some(held) if held.next >= held.end => break,
+                Some(_) if Instant::now() >= deadline => {
+                    return Err(WriteError::Loading { topic, partition, timeout: self.timeout });
+                }
+                Some(_) => self.serve(Duration::from_millis(50))?,
+            }
+        }
+        let actual = self.versions.get(key).copied().unwrap_or(0);
+        let matches = match expected {
+            ExpectedVersion::Any => true,
+            ExpectedVersion::NoStream => actual == 0,
+            ExpectedVersion::Exact(n) => actual == n,
+        };
+        if !matches {
+            return Err(WriteError::Stale { topic, key: key.to_vec(), expected, actual });
+        }
+        let result = self.appender.append_with(key, events, metadata);
+        let delivered = match &result {
+            Ok(appended) => appended.as_slice(),
+            Err(AppendError::Delivery { delivered, .. }) => delivered.as_slice(),
+            Err(_) => &[],
+        };
+        if let Some(last) = delivered.last() {
+            *self.versions.entry(key.to_vec()).or_insert(0) += delivered.len() as u64;
+            if let Some(held) = self.held.get_mut(&last.partition) {
+                held.next = held.next.max(last.offset + 1);
+                held.end = held.end.max(last.offset + 1);
+            }
+        }
+        Ok(result?)
+    }
+
+    /// Takes in the group's changes: revoked partitions are forgotten (with their keys'
+    /// counts), assigned ones start counting from their first offset up to their end now.
+    fn take_changes(&mut self) -> Result<(), WriteError> {
+        let Changes { assigned, revoked } =
+            std::mem::take(&mut *self.changes.lock().unwrap_or_else(|e| e.into_inner()));
+        if !revoked.is_empty() {
+            for partition in &revoked {
+                self.held.remove(partition);
+            }
+            let partitions = self.partitions;
+            self.versions
+                .retain(|key, _| !revoked.contains(&crate::kafka::partition_of(key, partitions)));
+        }
+        for partition in assigned {
+            let topic = self.appender.topic();
+            let (low, high) =
+                self.consumer.fetch_watermarks(topic, partition, self.timeout).map_err(|e| {
+                    ClientError::new("reading the partition's offsets", e)
+                        .at(topic, Some(partition))
+                })?;
+            // Counting starts at the first offset (the consumer reads from there: no offsets
+            // are committed); records before it were deleted, and so are not counted.
+            self.held.insert(partition, Held { next: low, end: high });
+        }
+        Ok(())
+    }
+
+    /// Counts a record read back, unless this writer counted it when it appended it.
+    fn count(&mut self, partition: i32, offset: i64, key: Option<&[u8]>) {
+        let Some(held) = self.held.get_mut(&partition) else { return };
+        if offset < held.next {
+            return;
+        }
+        held.next = offset + 1;
+        if let Some(key) = key {
+            *self.versions.entry(key.to_vec()).or_insert(0) += 1;
+        }
+    }
+}
