@@ -80,7 +80,7 @@ pub use decode::Decode;
 pub use encode::Encode;
 pub use error::{DecodeError, JsonError, SchemaError, UpcastError};
 pub use event::{DecodeFn, Event, FromRecord, Record, View};
-pub use history::catalog::{EventType, event_types, histories, state_types};
+pub use history::catalog::{VersionedType, event_types, histories, state_types};
 pub use schema::Schema;
 #[cfg(feature = "time")]
 pub use types::TimestampMillis;

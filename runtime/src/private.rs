@@ -13,7 +13,7 @@ pub use crate::event::{
     DecodeFn, Event, FromRecord, Record, RecordSource, SchemaFn, View, union_schema,
 };
 pub use crate::event::{KeySchema, Keyed};
-pub use crate::history::catalog::{EventType, SourceLocation};
+pub use crate::history::catalog::{SourceLocation, VersionedType};
 pub use crate::schema::{EnumSchema, Field, Name, RecordSchema, Schema, SchemaCx};
 pub use crate::types::AvroType;
 

@@ -162,7 +162,10 @@ fn a_foreign_schema_that_no_version_can_read_is_rejected_naming_the_field() {
     assert_eq!(mismatch.path, "/AccountOpened/account_id");
     assert_eq!(
         mismatch.kind,
-        strata::error::MismatchKind::Incompatible { writer: "long".into(), reader: "string".into() }
+        strata::error::MismatchKind::Incompatible {
+            writer: "long".into(),
+            reader: "string".into()
+        }
     );
 }
 

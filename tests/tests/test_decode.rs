@@ -7,18 +7,18 @@ mod support;
 use apache_avro::Schema;
 use apache_avro::types::Value;
 use strata::decode::Reader;
-use strata::{Event, EventType};
+use strata::{Event, VersionedType};
 use strata_tests::bank::AccountEvent;
 use strata_tests::shop::OrderEvent;
 
-fn parse(event: &EventType, version: u32) -> Schema {
+fn parse(event: &VersionedType, version: u32) -> Schema {
     Schema::parse_str(&event.schema(version).expect("derives").to_json().to_string())
         .expect("parses")
 }
 
-fn registration<E: Event>() -> EventType {
+fn registration<E: Event>() -> VersionedType {
     let source = strata::history::catalog::SourceLocation { file: file!(), line: line!() };
-    EventType::of::<E>(std::any::type_name::<E>(), source)
+    VersionedType::of::<E>(std::any::type_name::<E>(), source)
 }
 
 /// Every version's samples decode into the latest type and leave no byte unread.

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use strata::history::catalog::SourceLocation;
 use strata::history::{self, Report, Severity};
-use strata::{Event, EventType};
+use strata::{Event, VersionedType};
 
 /// A fresh directory under the system's temporary directory, removed when dropped.
 struct TempDir(PathBuf);
@@ -26,8 +26,11 @@ impl Drop for TempDir {
     }
 }
 
-fn registration<E: Event>() -> EventType {
-    EventType::of::<E>(std::any::type_name::<E>(), SourceLocation { file: file!(), line: line!() })
+fn registration<E: Event>() -> VersionedType {
+    VersionedType::of::<E>(
+        std::any::type_name::<E>(),
+        SourceLocation { file: file!(), line: line!() },
+    )
 }
 
 fn messages(report: &Report, severity: Severity) -> Vec<String> {
@@ -609,7 +612,7 @@ fn a_state_type_is_locked_in_the_history_and_a_change_without_a_version_bump_fai
     let dir = TempDir::new("state-history");
     let at = SourceLocation { file: file!(), line: line!() };
     let published =
-        EventType::state::<state_published::Tally>("Tally", "test.state.Tally", at, &[]);
+        VersionedType::state::<state_published::Tally>("Tally", "test.state.Tally", at, &[]);
     let report = history::write(&[&published], &dir.0).unwrap();
     assert_clean(&report);
     assert!(dir.0.join("test.state.Tally-state/v1.avsc").exists(), "{report}");
@@ -618,7 +621,8 @@ fn a_state_type_is_locked_in_the_history_and_a_change_without_a_version_bump_fai
     let source = strata::LocalSource::from_history(&dir.0).unwrap();
     assert!(strata::SchemaSource::schema(&source, 1).is_err(), "a state schema got an id");
 
-    let swapped = EventType::state::<state_swapped::Tally>("Tally", "test.state.Tally", at, &[]);
+    let swapped =
+        VersionedType::state::<state_swapped::Tally>("Tally", "test.state.Tally", at, &[]);
     let report = history::check(&[&swapped], &dir.0).unwrap();
     let errors = messages(&report, Severity::Error);
     assert!(
@@ -652,7 +656,7 @@ fn an_index_written_before_digests_passes_and_the_next_write_upgrades_it() {
 
     let report = history::check(&types, &dir.0).expect("io");
     assert!(!report.has_errors(), "{report}");
-    let rules: Vec<_> = report.findings.iter().map(|f| f.rule).collect();
+    let rules: Vec<_> = report.findings.iter().map(|f| f.rule.as_str()).collect();
     assert_eq!(rules, ["INDEX_FORMAT"], "{report}");
     assert!(report.findings[0].hint.as_deref().unwrap().contains("cargo xtask schemas"));
 

@@ -10,7 +10,7 @@ mod support;
 
 use apache_avro::Schema;
 use apache_avro::types::Value;
-use strata::{EventType, event_types};
+use strata::{VersionedType, event_types};
 
 /// (subject, writer version, record) whose data Avro cannot resolve into the next version.
 const UPGRADE_ONLY: &[(&str, u32, &str)] = &[
@@ -20,7 +20,7 @@ const UPGRADE_ONLY: &[(&str, u32, &str)] = &[
     ("shop.orders-value", 3, "OrderPlaced"),
 ];
 
-fn parse(version: u32, event: &EventType) -> Schema {
+fn parse(version: u32, event: &VersionedType) -> Schema {
     let json = event.schema(version).expect("the example domain derives").to_json().to_string();
     Schema::parse_str(&json)
         .unwrap_or_else(|e| panic!("{} v{version} does not parse: {e}", event.subject()))
@@ -42,7 +42,7 @@ fn branch_name(schema: &Schema, value: &Value) -> String {
 /// the check applies the reader's aliases to the writer schema first (as Avro Java does), then
 /// resolves branch by branch: the writer's record into the reader's record of the same name.
 fn resolve_branch_with_apache_avro(
-    event: &EventType,
+    event: &VersionedType,
     version: u32,
     value: &Value,
 ) -> Option<apache_avro::AvroResult<Value>> {

@@ -43,7 +43,7 @@ pub(crate) fn push_history(report: &mut Report, history: &strata::history::Repor
                 strata::history::Severity::Warning => Level::Warning,
             },
             case,
-            rule: finding.rule.to_owned(),
+            rule: finding.rule.as_str().to_owned(),
             file: file.display().to_string(),
             line: None,
             message: format!("{message}: {}", finding.message),
@@ -79,7 +79,7 @@ pub fn finish(report: &Report, format: crate::flags::Format) -> Outcome {
 
 /// A key type past version 1: its keys' bytes (which hold the schema id) change, so every
 /// aggregate's new records hash to another partition than its old ones.
-pub(crate) fn push_key_changed(report: &mut Report, event: &strata::EventType) {
+pub(crate) fn push_key_changed(report: &mut Report, event: &strata::VersionedType) {
     if event.kind != strata::history::catalog::TypeKind::Key || event.version == 1 {
         return;
     }
@@ -116,7 +116,7 @@ pub(crate) fn push_key_changed(report: &mut Report, event: &strata::EventType) {
 #[derive(Debug, Clone, Copy)]
 pub struct GatedSubject<'a> {
     /// The event type whose history it follows.
-    pub event: &'a strata::EventType,
+    pub event: &'a strata::VersionedType,
     /// The subject.
     pub subject: &'a str,
     /// The event type's version each of the subject's versions comes from, oldest first.
@@ -232,7 +232,7 @@ pub fn push_gate(
 
 #[cfg(test)]
 mod tests {
-    use strata::history::catalog::{EventType, SourceLocation};
+    use strata::history::catalog::{SourceLocation, VersionedType};
 
     /// A key record that gained a field in version 2.
     #[derive(strata::Record)]
@@ -258,7 +258,7 @@ mod tests {
     #[test]
     fn a_key_type_past_version_1_is_an_error_pointing_at_the_key_record() {
         let location = SourceLocation { file: file!(), line: line!() };
-        let key = EventType::key::<KeyedEvent>("ShardedKey", location);
+        let key = VersionedType::key::<KeyedEvent>("ShardedKey", location);
         assert_eq!((key.subject().as_str(), key.version), ("test.keyed-key", 2));
         let mut report = crate::report::Report::default();
         super::push_key_changed(&mut report, &key);
@@ -269,7 +269,7 @@ mod tests {
         assert_eq!(item.file, file!(), "the key record's file");
 
         // An event type's own registration is no key: nothing to report.
-        let event = EventType::of::<KeyedEvent>("KeyedEvent", location);
+        let event = VersionedType::of::<KeyedEvent>("KeyedEvent", location);
         let mut report = crate::report::Report::default();
         super::push_key_changed(&mut report, &event);
         assert_eq!(report.errors(), 0);

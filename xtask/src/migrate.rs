@@ -144,7 +144,7 @@ pub(crate) fn source(
 pub(crate) fn transcoder_of(
     topic: &str,
     source: Arc<dyn SchemaSource>,
-) -> anyhow::Result<(&'static strata::EventType, Box<dyn strata::codec::Transcode>)> {
+) -> anyhow::Result<(&'static strata::VersionedType, Box<dyn strata::codec::Transcode>)> {
     let events = strata::event_types();
     let event = events.iter().find(|e| e.topic == topic).with_context(|| {
         let known: Vec<&str> = events.iter().map(|e| e.topic).collect();

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use serde_json::Value;
-use strata::EventType;
+use strata::VersionedType;
 use strata::avro::compat::{self, Level as CompatLevel, Prepared, gate};
 use strata::codec::registry::{RegisteredVersion, Registry, RegistryConfig};
 use strata::subject::SubjectStrategy;
@@ -59,7 +59,7 @@ impl RegistryFlags {
 #[derive(Debug)]
 pub struct Subject {
     /// The event type (or key type) whose history it follows.
-    pub event: &'static EventType,
+    pub event: &'static VersionedType,
     /// The subject's name.
     pub subject: String,
     /// The committed file of each version, oldest first: `schemas/<subject>/v<N>.avsc`, or
@@ -107,7 +107,7 @@ fn canonical(text: &str) -> anyhow::Result<String> {
 /// event type's versions, in order, as a record name strategy registers them).
 pub fn examine(
     registry: &Registry,
-    event: &'static EventType,
+    event: &'static VersionedType,
     dir: &Path,
     levels: &strata::avro::compat::LevelConfig,
     strategy: SubjectStrategy,
@@ -195,7 +195,7 @@ pub struct History {
 /// registry against the offline gate at `levels`, `schemas/compatibility.json`) to `report`.
 pub fn examine_subject(
     registry: &Registry,
-    event: &'static EventType,
+    event: &'static VersionedType,
     history: History,
     levels: &strata::avro::compat::LevelConfig,
     report: &mut Report,

@@ -131,7 +131,7 @@ pub fn expand(event: &Event<'_>) -> TokenStream {
                 }
 
                 #p::inventory::submit! {
-                    #p::EventType::key::<#ident>(
+                    #p::VersionedType::key::<#ident>(
                         ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ty)),
                         #location,
                     )
@@ -199,7 +199,7 @@ pub fn expand(event: &Event<'_>) -> TokenStream {
             }
 
             #p::inventory::submit! {
-                #p::EventType::with_records::<#ident>(#rust_name, #location, &[#(#record_sources),*])
+                #p::VersionedType::with_records::<#ident>(#rust_name, #location, &[#(#record_sources),*])
             }
 
             #key_impl

@@ -96,7 +96,7 @@ fn state_registration(record: &Record<'_>) -> TokenStream {
     let location = quote_spanned! {ident.span()=> #p::SourceLocation { file: ::core::file!(), line: ::core::line!() } };
     quote! {
         #p::inventory::submit! {
-            #p::EventType::state::<#ident>(#rust_name, #full_name, #location, &[<#ident as #p::Record>::SOURCE])
+            #p::VersionedType::state::<#ident>(#rust_name, #full_name, #location, &[<#ident as #p::Record>::SOURCE])
         }
     }
 }

@@ -1,6 +1,6 @@
 //! [`Transcode`]: a framed record of any version rewritten as the latest version, what a topic
 //! migration and a redrive do to every record; type-erased, so tools reach it through
-//! [`crate::EventType`].
+//! [`crate::VersionedType`].
 
 use std::sync::Arc;
 
@@ -9,7 +9,7 @@ use crate::error::DecodeError;
 use crate::event::Event;
 
 /// Rewrites a framed record of any version as the latest version: what a topic migration does
-/// to every record. Type-erased, so tools reach it through [`crate::EventType`].
+/// to every record. Type-erased, so tools reach it through [`crate::VersionedType`].
 pub trait Transcode: Send + Sync {
     /// Writes `record`'s event, framed with the latest schema's id, into `out` (cleared first).
     fn transcode(&self, record: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError>;

@@ -1,7 +1,7 @@
-//! The event types linked into this program: each registered by `#[derive(strata::Event)]`
-//! (collected with `inventory`), with what tools need of it: topic, versions, schemas, where
-//! it is declared, and its transcoder. It sits above the codec; the derive traits below it
-//! (`strata::event`) know nothing of codecs.
+//! The types linked into this program whose histories `schemas/` locks ([`VersionedType`]:
+//! event types, state types, topic key types), each registered by its derive and collected with
+//! `inventory`, with what tools need of it: topic, versions, schemas, where it is declared, and
+//! an event type's transcoder (so it sits above the codec).
 
 use crate::error::SchemaError;
 use crate::event::{Event, RecordSource};
@@ -31,10 +31,12 @@ pub enum TypeKind {
     Key,
 }
 
-/// An event type linked into this program, as registered by `#[derive(strata::Event)]`, or a
-/// state type, as registered by `#[derive(strata::Record)]` with `#[strata(state)]`.
+/// A type linked into this program whose versions strata keeps in `schemas/`: an event type,
+/// as registered by `#[derive(strata::Event)]`; a state type, registered by
+/// `#[derive(strata::Record)]` with `#[strata(state)]`; or a topic's Avro key type, registered
+/// by `key = Type` on the event enum. [`VersionedType::kind`] says which.
 #[derive(Debug)]
-pub struct EventType {
+pub struct VersionedType {
     /// The Rust path of the type, such as `my_domain::bank::AccountEvent`.
     pub rust_name: &'static str,
     /// The topic; for a state type, its full Avro name.
@@ -59,7 +61,7 @@ type TranscoderFn = fn(
     std::sync::Arc<dyn crate::codec::source::SchemaSource>,
 ) -> Result<Box<dyn crate::codec::Transcode>, crate::codec::CodecError>;
 
-impl EventType {
+impl VersionedType {
     /// The registration of `E`. Generated code registers every event type with it; tools and
     /// tests can build one for a type directly.
     pub const fn of<E: Event>(rust_name: &'static str, source: SourceLocation) -> Self {
@@ -73,7 +75,7 @@ impl EventType {
         source: SourceLocation,
         records: &'static [RecordSource],
     ) -> Self {
-        EventType {
+        VersionedType {
             rust_name,
             topic: E::TOPIC,
             kind: TypeKind::Event,
@@ -95,7 +97,7 @@ impl EventType {
         source: SourceLocation,
         records: &'static [RecordSource],
     ) -> Self {
-        EventType {
+        VersionedType {
             rust_name,
             topic: full_name,
             kind: TypeKind::State,
@@ -116,7 +118,7 @@ impl EventType {
         source: SourceLocation,
     ) -> Self {
         let key = crate::event::KeySchema::of::<E::Key>();
-        EventType {
+        VersionedType {
             rust_name,
             topic: E::TOPIC,
             kind: TypeKind::Key,
@@ -197,7 +199,7 @@ impl EventType {
     }
 }
 
-inventory::collect!(EventType);
+inventory::collect!(VersionedType);
 inventory::collect!(RecordSource);
 
 /// Where `record` (and its `field`) is declared: the event's own records first, then every
@@ -251,23 +253,23 @@ fn record_within(schema: &Schema) -> Option<String> {
 /// A crate's event types are linked when the program uses anything from that crate; a
 /// program that only needs the registrations calls a function of the crate (conventionally
 /// a `pub fn link() {}`) to make sure of it.
-pub fn event_types() -> Vec<&'static EventType> {
+pub fn event_types() -> Vec<&'static VersionedType> {
     registered(TypeKind::Event)
 }
 
 /// Every state type (`#[strata(state)]`) linked into this program, ordered by subject.
-pub fn state_types() -> Vec<&'static EventType> {
+pub fn state_types() -> Vec<&'static VersionedType> {
     registered(TypeKind::State)
 }
 
 /// Every topic key type (`#[strata(key = Type)]`) linked into this program, by topic.
-pub fn key_types() -> Vec<&'static EventType> {
+pub fn key_types() -> Vec<&'static VersionedType> {
     registered(TypeKind::Key)
 }
 
 /// Every subject a Schema Registry holds for the linked types: the event types' values, then
 /// the topics' keys.
-pub fn registered_types() -> Vec<&'static EventType> {
+pub fn registered_types() -> Vec<&'static VersionedType> {
     let mut all = event_types();
     all.extend(key_types());
     all
@@ -275,15 +277,15 @@ pub fn registered_types() -> Vec<&'static EventType> {
 
 /// Every type whose history `schemas/` locks: the event types, the key types, then the state
 /// types.
-pub fn histories() -> Vec<&'static EventType> {
+pub fn histories() -> Vec<&'static VersionedType> {
     let mut all = registered_types();
     all.extend(state_types());
     all
 }
 
-fn registered(kind: TypeKind) -> Vec<&'static EventType> {
+fn registered(kind: TypeKind) -> Vec<&'static VersionedType> {
     let mut all: Vec<_> =
-        inventory::iter::<EventType>.into_iter().filter(|e| e.kind == kind).collect();
+        inventory::iter::<VersionedType>.into_iter().filter(|e| e.kind == kind).collect();
     all.sort_by(|a, b| a.topic.cmp(b.topic).then(a.rust_name.cmp(b.rust_name)));
     all
 }
