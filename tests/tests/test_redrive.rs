@@ -1,10 +1,12 @@
 //! Dead-letter redrive against the broker: records dead-lettered by a buggy upgrade function
-//! come back once each after the fix, across SIGKILLs; the loop guard holds a record that was
+//! come back once each after the fix, across crashes injected at each step of the protocol
+//! (`STRATA_CRASH_AT`); the loop guard holds a record that was
 //! dead-lettered again; a dry run and a still-broken run write nothing. The event type, the
 //! bug and the checks live in the `redriver` binary (`tests/src/bin/redriver.rs`).
 
 mod support;
 
+use std::os::unix::process::ExitStatusExt;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -22,6 +24,14 @@ impl Redriver {
         if broken {
             command.env("STRATA_REDRIVE_BROKEN", "1");
         }
+        Watched::spawn(&mut command)
+    }
+
+    /// The same, with `env` set.
+    fn spawn_env(broker: &Broker, args: &[&str], env: &[(&str, &str)]) -> Watched {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_redriver"));
+        command.args(&args[..1]).args(["--brokers", &broker.brokers()]).args(&args[1..]);
+        command.envs(env.iter().copied());
         Watched::spawn(&mut command)
     }
 
@@ -91,48 +101,40 @@ fn a_redrive_after_fixing_an_upgrade_delivers_every_dead_letter_once_across_sigk
     assert_eq!((field(&line, "redriven"), field(&line, "failing")), (0, COUNT as u64), "{line}");
     assert_eq!(ends(&broker, &topic), before, "nothing written");
 
-    // After the fix: SIGKILLed mid-batch again and again, then run to the end.
-    let mut kills = Vec::new();
-    let mut already = 0;
-    while kills.len() < 5 {
-        let mut process = Redriver::spawn(&broker, &redrive, false);
-        // Kill once a random number of batches past this process's start went by.
-        let batches = 1 + (kills.len() * 7 + 3) % 5;
-        let deadline = Instant::now() + Duration::from_secs(120);
-        let killed_at = loop {
-            let lines = process.lines();
-            if lines.iter().any(|l| l.starts_with("done")) {
-                break None;
-            }
-            let progress: Vec<&String> =
-                lines.iter().filter(|l| l.starts_with("progress")).collect();
-            already = already.max(
-                progress.first().map_or(0, |l| field(l.trim_start_matches("progress "), "already")),
-            );
-            if progress.len() >= batches {
-                // Mid-batch: some records of the next batch are in flight.
-                std::thread::sleep(Duration::from_millis(3));
-                process.kill();
-                break Some(progress.last().unwrap().to_string());
-            }
-            if let Some(status) = process.child.try_wait().unwrap() {
-                assert!(status.success(), "{status}: {lines:?}");
-            }
-            assert!(Instant::now() < deadline, "no progress: {lines:?}");
-            std::thread::sleep(Duration::from_millis(1));
-        };
-        match killed_at {
-            Some(at) => kills.push(at),
-            None => break,
+    // After the fix: a crash at each step of a batch's protocol (a crash point, an abort as
+    // abrupt as SIGKILL, in the nth batch), each run resuming after the one before, then a run
+    // to the end.
+    let crashes = [
+        ("redrive.acknowledged", 2), // written and acknowledged, nothing committed
+        ("redrive.sent", 2),         // written, not yet acknowledged
+        ("redrive.offsets", 3),      // the dead-letter offsets committed, not the marks
+        ("redrive.marks", 1),        // both committed
+        ("redrive.acknowledged", 4), // again, after a run that found the first one's batch
+    ];
+    let mut found_after_acknowledged = Vec::new();
+    let mut after_acknowledged = false;
+    for (point, nth) in crashes {
+        let at = format!("{point}:{nth}");
+        let mut process = Redriver::spawn_env(&broker, &redrive, &[("STRATA_CRASH_AT", &at)]);
+        let status = process.child.wait().unwrap();
+        // The dangerous window was reached: only the crash point aborts.
+        assert_eq!(status.signal(), Some(6), "{at}: {status}: {:?}", process.lines());
+        let first = process.lines().into_iter().find(|l| l.starts_with("progress"));
+        let found = first.map_or(0, |l| field(l.trim_start_matches("progress "), "found"));
+        if after_acknowledged {
+            found_after_acknowledged.push(found);
         }
+        after_acknowledged = point == "redrive.acknowledged";
     }
-    assert!(kills.len() >= 3, "the kills came after the work was done: {kills:?}");
-    eprintln!("killed at: {kills:?}, {:?}", started.elapsed());
+    eprintln!("crashed at every step, {:?}", started.elapsed());
     let line = Redriver::run(&broker, &redrive, false, "done");
     assert_eq!(field(&line, "failing"), 0, "{line}");
-    already = already.max(field(&line, "already"));
-    // A kill left records written past the last commit, and a later run found them.
-    assert!(already > 0, "no run found a killed run's records: {kills:?}");
+    // A crash after a batch was acknowledged and before anything was committed left that whole
+    // batch past the commits: the next run found every record of it in the target, and
+    // skipped each.
+    found_after_acknowledged.push(field(&line, "found"));
+    assert_eq!(found_after_acknowledged, [250, 250], "records found already redriven");
+    assert_eq!(field(&line, "already"), 250, "{line}");
 
     // Every dead letter is in the topic once, upgraded right, with its key, time and headers.
     let verify = ["verify", "--topic", &topic, "--count", &count];

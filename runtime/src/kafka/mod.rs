@@ -181,6 +181,36 @@ pub(crate) fn lag(positions: &BTreeMap<i32, i64>, ends: &BTreeMap<i32, i64>) -> 
     positions.iter().map(|(p, next)| (ends.get(p).unwrap_or(next) - next).max(0)).sum()
 }
 
+/// A crash point for the kill tests: with `STRATA_CRASH_AT=<point>[:<n>]` in the environment,
+/// the `n`th time (default the first) a job reaches `point` the process aborts at once
+/// (`std::process::abort`: nothing flushed, nothing committed, as a SIGKILL would leave it), so
+/// a test lands a crash exactly where a protocol is at risk instead of hoping that timing puts
+/// it there. Without the variable (always, in production) a point costs one load of a
+/// `OnceLock`. The points: `redrive.sent` (a batch produced, not yet acknowledged),
+/// `redrive.acknowledged` (acknowledged, nothing committed), `redrive.offsets` (the
+/// dead-letter offsets committed, not the marks), `redrive.marks` (both committed).
+pub(crate) fn crash_point(point: &'static str) {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static TARGET: OnceLock<Option<(String, u64)>> = OnceLock::new();
+    static REACHED: AtomicU64 = AtomicU64::new(0);
+    let target = TARGET.get_or_init(|| {
+        let value = std::env::var("STRATA_CRASH_AT").ok()?;
+        let (name, nth) = match value.split_once(':') {
+            Some((name, nth)) => (name.to_owned(), nth.parse().ok()?),
+            None => (value, 1),
+        };
+        Some((name, nth))
+    });
+    if let Some((name, nth)) = target
+        && name == point
+        && REACHED.fetch_add(1, Ordering::Relaxed) + 1 == *nth
+    {
+        eprintln!("strata: crash point `{point}` reached ({nth}): aborting");
+        std::process::abort();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::partition_of;

@@ -150,6 +150,9 @@ pub struct RedriveReport {
     pub redriven: u64,
     /// Dead letters a crashed run had written already (found in the target), skipped.
     pub already_redriven: u64,
+    /// Dead letters found in the target's tail at the start (written past the last commit by
+    /// a run that crashed): those this run skips.
+    pub found_at_start: u64,
     /// Dead letters that still do not decode, left behind.
     pub still_failing: Vec<Held>,
     /// Dead letters held by the loop guard.
@@ -294,7 +297,8 @@ pub fn redrive(
                 .map_err(|e| ClientError::new("assigning", e).at(&config.from, Some(p)))?;
         }
     }
-    let mut report = RedriveReport::default();
+    let mut report =
+        RedriveReport { found_at_start: already.len() as u64, ..RedriveReport::default() };
     if ends.is_empty() {
         return Ok(report);
     }
@@ -393,6 +397,7 @@ pub fn redrive(
         send(producer, record, config)?;
         in_batch += 1;
         if in_batch >= config.batch {
+            crate::kafka::crash_point("redrive.sent");
             settle(config, &consumer, producer, &targets, &next, &blocked, &mut committed_at)?;
             in_batch = 0;
             on_batch(&report);
@@ -489,6 +494,7 @@ fn settle(
             source: first.or(flushed.err()),
         });
     }
+    crate::kafka::crash_point("redrive.acknowledged");
     let mut advanced = BTreeMap::new();
     for (&p, &next) in next {
         let settled = blocked.get(&p).copied().unwrap_or(next);
@@ -500,6 +506,7 @@ fn settle(
         commit(consumer, &config.from, &advanced)?;
         committed_at.extend(advanced);
     }
+    crate::kafka::crash_point("redrive.offsets");
     // A partition held back by a dead letter that still fails has records redriven past its
     // committed offset: the marks must stay at or before them.
     if blocked.is_empty() {
@@ -509,6 +516,7 @@ fn settle(
             .collect();
         commit(consumer, &config.to, &ends)?;
     }
+    crate::kafka::crash_point("redrive.marks");
     Ok(())
 }
 

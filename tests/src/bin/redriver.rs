@@ -183,7 +183,10 @@ impl Projection<ReadingEvent> for Refusing {
 fn run_redrive(config: &RedriveConfig) {
     let transcoder = Transcoder::<ReadingEvent>::new(source()).unwrap();
     let report = redrive(config, &transcoder, &mut |report| {
-        println!("progress redriven={} already={}", report.redriven, report.already_redriven);
+        println!(
+            "progress redriven={} already={} found={}",
+            report.redriven, report.already_redriven, report.found_at_start
+        );
     });
     match report {
         Ok(report) => {
@@ -191,10 +194,11 @@ fn run_redrive(config: &RedriveConfig) {
                 println!("held {held}");
             }
             println!(
-                "done read={} redriven={} already={} failing={} looped={}",
+                "done read={} redriven={} already={} found={} failing={} looped={}",
                 report.read,
                 report.redriven,
                 report.already_redriven,
+                report.found_at_start,
                 report.still_failing.len(),
                 report.looped.len()
             );
