@@ -411,7 +411,10 @@ fn a_version_bump_rebuilds_100k_events_beside_the_serving_version_then_switches_
         let reader = scope.spawn(|| {
             let mut reader = pg.connect("postgres");
             let mut seen = Vec::new();
-            while !done.load(Ordering::Acquire) {
+            // One read at least after the projector returned (the switch committed): the last
+            // observation never depends on how the two threads were scheduled.
+            loop {
+                let finished = done.load(Ordering::Acquire);
                 let now = rows(&mut reader, "bank_balances");
                 let which = if now == v1 {
                     1
@@ -425,6 +428,9 @@ fn a_version_bump_rebuilds_100k_events_beside_the_serving_version_then_switches_
                 };
                 if seen.last() != Some(&which) {
                     seen.push(which);
+                }
+                if finished {
+                    break;
                 }
             }
             seen
