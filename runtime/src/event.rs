@@ -128,23 +128,6 @@ pub(crate) fn state_schema<S: Record>(version: u32) -> Result<Schema, SchemaErro
     S::schema(&mut SchemaCx::new(version, None))
 }
 
-/// Generates the topic schema of `version`: a union of the given records. Used by the derive.
-#[doc(hidden)]
-pub fn union_schema(
-    namespace: Option<&str>,
-    version: u32,
-    branches: &[(u32, u32, SchemaFn)],
-) -> Result<Schema, SchemaError> {
-    let mut cx = SchemaCx::new(version, namespace);
-    let mut schemas = Vec::new();
-    for &(since, until, schema) in branches {
-        if since <= version && version < until {
-            schemas.push(schema(&mut cx)?);
-        }
-    }
-    Ok(Schema::Union(schemas))
-}
-
 /// A type that can be a topic's Avro key: the primitives keys are made of, and records.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be a topic's Avro key",

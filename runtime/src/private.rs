@@ -9,13 +9,27 @@ pub use serde_json::{Map as JsonMap, Value};
 pub use crate::decode::{Decode, Reader};
 pub use crate::encode::{Encode, write_long};
 pub use crate::error::{DecodeError, JsonError, SchemaError, UpcastError};
-pub use crate::event::{
-    DecodeFn, Event, FromRecord, Record, RecordSource, SchemaFn, View, union_schema,
-};
+pub use crate::event::{DecodeFn, Event, FromRecord, Record, RecordSource, SchemaFn, View};
 pub use crate::event::{KeySchema, Keyed};
 pub use crate::history::catalog::{SourceLocation, VersionedType};
 pub use crate::schema::{EnumSchema, Field, Name, RecordSchema, Schema, SchemaCx};
 pub use crate::types::AvroType;
+
+/// Generates the topic schema of `version`: a union of the given records. Used by the derive.
+pub fn union_schema(
+    namespace: Option<&str>,
+    version: u32,
+    branches: &[(u32, u32, SchemaFn)],
+) -> Result<Schema, SchemaError> {
+    let mut cx = SchemaCx::new(version, namespace);
+    let mut schemas = Vec::new();
+    for &(since, until, schema) in branches {
+        if since <= version && version < until {
+            schemas.push(schema(&mut cx)?);
+        }
+    }
+    Ok(Schema::Union(schemas))
+}
 
 /// A field of a record as the derive declares it: its lifetime, names and default.
 #[derive(Debug)]

@@ -8,7 +8,7 @@
 mod support;
 
 use serde_json::{Value, json};
-use strata::avro::resolve::{self, Plan};
+use strata::avro::resolve::Plan;
 
 fn schema(json: &Value) -> apache_avro::Schema {
     apache_avro::Schema::parse_str(&json.to_string()).expect("case schemas parse")
@@ -18,7 +18,7 @@ fn strata_reads(writer: &Value, reader: &Value, bytes: &[u8]) -> Result<Value, S
     let plan = Plan::new(&schema(writer), &schema(reader)).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     plan.transcode(bytes, &mut out).map_err(|e| e.to_string())?;
-    resolve::to_json(plan.reader(), &out).map_err(|e| e.to_string())
+    plan.to_json(&out).map_err(|e| e.to_string())
 }
 
 /// JSON equality where `7` and `7.0` are the same number: implementations render promoted

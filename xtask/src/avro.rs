@@ -4,7 +4,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 
 use anyhow::Context;
-use strata::avro::resolve::{self, Plan};
+use strata::avro::resolve::Plan;
 
 use crate::Outcome;
 use crate::flags::AvroDecode;
@@ -43,9 +43,7 @@ impl AvroDecode {
             }
         };
         let mut resolved = Vec::new();
-        let json = plan
-            .transcode(datum, &mut resolved)
-            .and_then(|()| resolve::to_json(plan.reader(), &resolved));
+        let json = plan.transcode(datum, &mut resolved).and_then(|()| plan.to_json(&resolved));
         match json {
             Ok(json) => {
                 let mut stdout = std::io::stdout().lock();

@@ -60,7 +60,7 @@ pub enum ReferenceError {
 }
 
 /// The full name the named type `value` (a schema's JSON) defines, within namespace `space`.
-pub fn defined_name(value: &Value, space: Option<&str>) -> Option<String> {
+pub(crate) fn defined_name(value: &Value, space: Option<&str>) -> Option<String> {
     let object = value.as_object()?;
     let name = object.get("name")?.as_str()?;
     let namespace = match object.get("namespace") {
@@ -71,7 +71,7 @@ pub fn defined_name(value: &Value, space: Option<&str>) -> Option<String> {
 }
 
 /// The full name of `name` used within namespace `space` (a dotted name is already full).
-pub fn qualify(name: &str, space: Option<&str>) -> String {
+pub(crate) fn qualify(name: &str, space: Option<&str>) -> String {
     match space {
         _ if name.contains('.') => name.to_owned(),
         Some(space) if !space.is_empty() => format!("{space}.{name}"),

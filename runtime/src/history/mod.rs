@@ -32,9 +32,8 @@ use serde_json::Value;
 
 use crate::codec::LocalSource;
 use crate::history::catalog::VersionedType;
-pub use crate::history::layout::{
-    HistoryError, PublishedVersion, SubjectDir, read_dir, version_file, version_file_name,
-};
+pub use crate::history::layout::{HistoryError, version_file};
+use crate::history::layout::{PublishedVersion, SubjectDir, read_dir, version_file_name};
 pub use diff::diff;
 
 /// The command that regenerates `schemas/`, named in every hint.

@@ -233,7 +233,11 @@ fn leak(name: &str) -> &'static str {
 
 /// A field default (JSON, as the schema states it) encoded as the binary of type `ty`. A
 /// union's default is a value of its first branch.
-pub fn encode_default(model: &Model, ty: TyId, json: &Value) -> Result<Vec<u8>, DefaultError> {
+pub(crate) fn encode_default(
+    model: &Model,
+    ty: TyId,
+    json: &Value,
+) -> Result<Vec<u8>, DefaultError> {
     let mut out = Vec::new();
     encode_json(model, ty, json, &mut out, 0)?;
     Ok(out)
@@ -323,7 +327,7 @@ fn latin1(s: &str) -> Option<Vec<u8>> {
 
 /// One datum of the model's root type rendered in Avro's JSON encoding: unions as
 /// `{"<branch>": value}` (or `null`), bytes and fixed as strings of code points 0 to 255.
-pub fn to_json(model: &Model, datum: &[u8]) -> Result<Value, DecodeError> {
+pub(crate) fn to_json(model: &Model, datum: &[u8]) -> Result<Value, DecodeError> {
     let mut r = Reader::new(datum);
     let value = render(model, model.root, &mut r, 0)?;
     if !r.is_empty() {

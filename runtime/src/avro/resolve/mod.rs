@@ -23,7 +23,7 @@ pub(crate) mod model;
 
 use std::collections::HashMap;
 
-pub use exec::{encode_default, to_json};
+use exec::encode_default;
 use model::{Model, Ty, TyId};
 
 /// An index into [`Plan::nodes`].
@@ -138,9 +138,11 @@ impl Plan {
         })
     }
 
-    /// The reader schema's model.
-    pub fn reader(&self) -> &Model {
-        &self.reader
+    /// A datum of the reader schema (what [`Plan::transcode`] wrote) rendered in Avro's JSON
+    /// encoding: unions as `{"<branch>": value}` (or `null`), bytes and fixed as strings of
+    /// code points 0 to 255.
+    pub fn to_json(&self, datum: &[u8]) -> Result<serde_json::Value, crate::error::DecodeError> {
+        exec::to_json(&self.reader, datum)
     }
 }
 
