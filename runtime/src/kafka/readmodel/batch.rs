@@ -23,31 +23,8 @@ impl<E: Event, M: ReadModel<E>> Projector<E, M> {
         let mut message = first;
         let outcome = loop {
             let partition = message.partition();
-            let part = run.parts.get_mut(&partition).expect("an admitted record's partition");
-            if !part.locked {
-                let row = tx
-                    .query_one(
-                        &books.lock,
-                        &[&books.name, &books.version, &books.topic, &partition],
-                    )
-                    .map_err(books.database("locking a partition's offset"));
-                let stored: i64 = match row {
-                    Ok(row) => row.get(0),
-                    Err(e) if transient(&e) => {
-                        break Outcome::Rewind { quarantine: None, forget: None };
-                    }
-                    Err(e) => return Err(e),
-                };
-                if stored != part.committed {
-                    tracing::info!(
-                        partition,
-                        stored,
-                        held = part.committed,
-                        "another instance moved the partition on; re-reading it"
-                    );
-                    break Outcome::Rewind { quarantine: None, forget: Some(partition) };
-                }
-                part.locked = true;
+            if let Some(rewind) = lock(&mut tx, books, run, partition)? {
+                break rewind;
             }
             let offset = message.offset();
             let position = Position {
@@ -127,72 +104,126 @@ impl<E: Event, M: ReadModel<E>> Projector<E, M> {
             {
                 break Outcome::Commit;
             }
-            // The next record this batch can take; skipped ones (before a partition's stored
-            // offset, or ahead of a seek) are polled past.
-            let next = loop {
-                let Some(polled) = consumer.poll(Duration::from_millis(10)) else {
-                    break None;
-                };
-                let polled = polled.map_err(failed("consuming"))?;
-                if consumer.context().any.load(Ordering::Acquire) {
-                    break Some(Err(polled));
-                }
-                match run.admit(consumer, &polled)? {
-                    Admission::Apply => break Some(Ok(polled)),
-                    Admission::Skip => continue,
-                    Admission::Load => break Some(Err(polled)),
-                }
-            };
-            match next {
+            match next_admitted(consumer, run)? {
                 None => break Outcome::Commit,
                 Some(Ok(polled)) => message = polled,
                 Some(Err(polled)) => break Outcome::Pending(polled),
             }
         };
-        match outcome {
-            Outcome::Rewind { quarantine, forget } => {
-                tx.rollback().map_err(books.database("rolling a batch back"))?;
-                run.report.retried += 1;
-                if quarantine.is_some() {
-                    run.quarantine = quarantine;
-                }
-                run.rewind(consumer, &books.topic, forget);
-                Ok(Outcome::Commit)
+        end(tx, books, consumer, run, outcome, applied)
+    }
+}
+
+/// The first record of `partition` in a batch locks its offset row and checks that it still
+/// holds the offset this instance read: `Some` rewind when it does not (another instance moved
+/// the partition on) or the lock hit a transient failure.
+fn lock<'c>(
+    tx: &mut Transaction<'_>,
+    books: &Books,
+    run: &mut Run,
+    partition: i32,
+) -> Result<Option<Outcome<'c>>, ProjectorError> {
+    let part = run.parts.get_mut(&partition).expect("an admitted record's partition");
+    if part.locked {
+        return Ok(None);
+    }
+    let row = tx
+        .query_one(&books.lock, &[&books.name, &books.version, &books.topic, &partition])
+        .map_err(books.database("locking a partition's offset"));
+    let stored: i64 = match row {
+        Ok(row) => row.get(0),
+        Err(e) if transient(&e) => {
+            return Ok(Some(Outcome::Rewind { quarantine: None, forget: None }));
+        }
+        Err(e) => return Err(e),
+    };
+    if stored != part.committed {
+        tracing::info!(
+            partition,
+            stored,
+            held = part.committed,
+            "another instance moved the partition on; re-reading it"
+        );
+        return Ok(Some(Outcome::Rewind { quarantine: None, forget: Some(partition) }));
+    }
+    part.locked = true;
+    Ok(None)
+}
+
+/// The next record a batch can take (`Ok`), or one it cannot take yet (`Err`: a rebalance
+/// took partitions, or its partition is not loaded); `None` when nothing arrived. Skipped ones
+/// (before a partition's stored offset, or ahead of a seek) are polled past.
+#[allow(clippy::type_complexity)]
+fn next_admitted<'c>(
+    consumer: &'c BaseConsumer<Watch>,
+    run: &mut Run,
+) -> Result<Option<Result<BorrowedMessage<'c>, BorrowedMessage<'c>>>, ProjectorError> {
+    loop {
+        let Some(polled) = consumer.poll(Duration::from_millis(10)) else {
+            return Ok(None);
+        };
+        let polled = polled.map_err(failed("consuming"))?;
+        if consumer.context().any.load(Ordering::Acquire) {
+            return Ok(Some(Err(polled)));
+        }
+        match run.admit(consumer, &polled)? {
+            Admission::Apply => return Ok(Some(Ok(polled))),
+            Admission::Skip => continue,
+            Admission::Load => return Ok(Some(Err(polled))),
+        }
+    }
+}
+
+/// Ends a batch as `outcome` says: rolled back and rewound, or committed with each locked
+/// partition's next offset (a transient failure of the commit rewinds instead).
+fn end<'c>(
+    mut tx: Transaction<'_>,
+    books: &Books,
+    consumer: &BaseConsumer<Watch>,
+    run: &mut Run,
+    outcome: Outcome<'c>,
+    applied: u64,
+) -> Result<Outcome<'c>, ProjectorError> {
+    match outcome {
+        Outcome::Rewind { quarantine, forget } => {
+            tx.rollback().map_err(books.database("rolling a batch back"))?;
+            run.report.retried += 1;
+            if quarantine.is_some() {
+                run.quarantine = quarantine;
             }
-            Outcome::Commit | Outcome::Pending(_) | Outcome::CommitThenFail(_) => {
-                let mut stored = TopicPartitionList::new();
-                for (&partition, part) in run.parts.iter().filter(|(_, p)| p.locked) {
-                    let params: [&(dyn postgres::types::ToSql + Sync); 5] =
-                        [&part.next, &books.name, &books.version, &books.topic, &partition];
-                    tx.execute(&books.store, &params).map_err(books.database("storing offsets"))?;
-                    let _ = stored.add_partition_offset(
-                        &books.topic,
-                        partition,
-                        Offset::Offset(part.next),
-                    );
+            run.rewind(consumer, &books.topic, forget);
+            Ok(Outcome::Commit)
+        }
+        Outcome::Commit | Outcome::Pending(_) | Outcome::CommitThenFail(_) => {
+            let mut stored = TopicPartitionList::new();
+            for (&partition, part) in run.parts.iter().filter(|(_, p)| p.locked) {
+                let params: [&(dyn postgres::types::ToSql + Sync); 5] =
+                    [&part.next, &books.name, &books.version, &books.topic, &partition];
+                tx.execute(&books.store, &params).map_err(books.database("storing offsets"))?;
+                let _ =
+                    stored.add_partition_offset(&books.topic, partition, Offset::Offset(part.next));
+            }
+            match tx.commit() {
+                Ok(()) => {}
+                Err(e) if is_transient(&e) => {
+                    run.report.retried += 1;
+                    run.rewind(consumer, &books.topic, None);
+                    return Ok(Outcome::Commit);
                 }
-                match tx.commit() {
-                    Ok(()) => {}
-                    Err(e) if is_transient(&e) => {
-                        run.report.retried += 1;
-                        run.rewind(consumer, &books.topic, None);
-                        return Ok(Outcome::Commit);
-                    }
-                    Err(e) => return Err(books.database("committing a batch")(e)),
-                }
-                for part in run.parts.values_mut().filter(|p| p.locked) {
-                    part.committed = part.next;
-                    part.locked = false;
-                }
-                run.report.applied += applied;
-                if stored.count() > 0 {
-                    // For monitoring tools only; the stored offsets decide.
-                    let _ = consumer.commit(&stored, CommitMode::Async);
-                }
-                match outcome {
-                    Outcome::CommitThenFail(e) => Err(e),
-                    other => Ok(other),
-                }
+                Err(e) => return Err(books.database("committing a batch")(e)),
+            }
+            for part in run.parts.values_mut().filter(|p| p.locked) {
+                part.committed = part.next;
+                part.locked = false;
+            }
+            run.report.applied += applied;
+            if stored.count() > 0 {
+                // For monitoring tools only; the stored offsets decide.
+                let _ = consumer.commit(&stored, CommitMode::Async);
+            }
+            match outcome {
+                Outcome::CommitThenFail(e) => Err(e),
+                other => Ok(other),
             }
         }
     }
