@@ -1,5 +1,5 @@
 //! [`ClientError`], the one shape of every Kafka failure, and the one adapter from rdkafka's
-//! error to it ([`failed`], [`failed_at`]) that every job's `map_err` uses.
+//! error to it (`failed`, `failed_at`) that every job's `map_err` uses.
 
 use rdkafka::error::KafkaError;
 
