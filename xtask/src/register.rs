@@ -72,7 +72,7 @@ pub fn register_version(
         (Shape::References, Some(records)) => {
             let mut references = Vec::new();
             for (name, record) in &records {
-                let record_subject = format!("{}-{name}", examined.event.topic);
+                let record_subject = strata::subject::topic_record(examined.event.topic, name);
                 register_one(registry, &record_subject, record, &[], declared)?;
                 let found = registry.lookup(&record_subject, record, &[])?.with_context(|| {
                     format!("`{record_subject}` lost the schema just registered")

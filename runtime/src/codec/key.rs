@@ -140,10 +140,16 @@ impl<K: KeyType> KeyEncoder<K> {
 
     /// The framed key.
     pub fn encode(&self, key: &K) -> Vec<u8> {
-        let mut out = Vec::with_capacity(24);
-        crate::codec::frame(&mut out, self.id, |out| key.encode(out));
-        out
+        frame_key(self.id, key)
     }
+}
+
+/// `key` framed with the key schema's `id`: what [`KeyEncoder::encode`] and the appender's
+/// `key_bytes` return.
+pub(crate) fn frame_key<K: crate::Encode>(id: u32, key: &K) -> Vec<u8> {
+    let mut out = Vec::with_capacity(24);
+    crate::codec::frame(&mut out, id, |out| key.encode(out));
+    out
 }
 
 /// How a writer's key schema is read.

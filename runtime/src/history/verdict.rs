@@ -213,6 +213,8 @@ pub(super) fn compare(
         let file = version_file(root, &subject, version);
         let pending = subject_dir.join(format!("v{version}.avsc.new"));
         let found = published.get(&version).copied();
+        // The published file, for messages (no verdict but `New` has none).
+        let path = found.map(|p| p.path.display().to_string()).unwrap_or_default();
         let mut push = |rule, severity, message: String, hint: Option<String>| {
             failed |= severity == Severity::Error;
             report.findings.push(finding(event, rule, severity, Some(version), message, hint));
@@ -233,7 +235,6 @@ pub(super) fn compare(
                 Some(format!("run `{REGENERATE}` and commit the new file")),
             ),
             Verdict::Unpublished => {
-                let path = found.map(|p| p.path.display().to_string()).unwrap_or_default();
                 if write.any() {
                     stage(text);
                     index_changed = true;
@@ -257,7 +258,6 @@ pub(super) fn compare(
                 }
             }
             Verdict::NotJson(e) => {
-                let path = found.map(|p| p.path.display().to_string()).unwrap_or_default();
                 push(
                     Rule::FileNotJson,
                     Severity::Error,
@@ -281,7 +281,6 @@ pub(super) fn compare(
                 }
             }
             Verdict::Edited { differences, type_unchanged } => {
-                let path = found.map(|p| p.path.display().to_string()).unwrap_or_default();
                 let restore =
                     format!("restore the file from version control (`git checkout -- {path}`)");
                 if write.any() {
@@ -306,7 +305,6 @@ pub(super) fn compare(
                 );
             }
             Verdict::Changed { differences } => {
-                let path = found.map(|p| p.path.display().to_string()).unwrap_or_default();
                 if write.any() {
                     plan.pending.push((pending, text));
                 }

@@ -380,9 +380,7 @@ impl<E: Keyed> Appender<E> {
     pub fn key_bytes(&self, key: &E::Key) -> Result<Vec<u8>, AppendError> {
         let id =
             self.key_id.ok_or_else(|| AppendError::NoKeySchema { topic: self.topic.clone() })?;
-        let mut out = Vec::with_capacity(24);
-        crate::codec::frame(&mut out, id, |out| crate::Encode::encode(key, out));
-        Ok(out)
+        Ok(crate::codec::key::frame_key(id, key))
     }
 
     /// Appends `events` of the aggregate `key`, keyed by the key in Avro (Confluent framing,
