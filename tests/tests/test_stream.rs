@@ -113,3 +113,123 @@ fn a_stream_of_decoded_events_fetches_schemas_off_the_runtime_thread() {
     assert_eq!(during.len(), 1, "one fetch for the one schema id");
     assert!(during[0] > 0, "the runtime thread kept running while the schema was fetched");
 }
+
+/// What one stream session saw: each item's offset, and whether it was an event.
+type Seen = Vec<(i64, bool)>;
+
+/// Joins `group`, takes items until offset `last` was delivered, settles them as `settle` says
+/// (`Some(true)`: done, `Some(false)`: dead-letter or skip a failed one, `None`: left open),
+/// commits and leaves; returns what was delivered.
+fn session(
+    brokers: &str,
+    topic: &str,
+    dead: &str,
+    group: &str,
+    last: i64,
+    settle: impl Fn(i64, bool) -> Option<Settle>,
+) -> Seen {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let config = StreamConfig {
+            topic: Some(topic.to_owned()),
+            dead_letter_topic: Some(dead.to_owned()),
+            ..StreamConfig::new(brokers, group)
+        };
+        let events = EventStream::<AccountEvent>::new(config, source_of::<AccountEvent>()).unwrap();
+        let mut stream = std::pin::pin!(events.stream());
+        let mut seen = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let next = tokio::time::timeout_at(deadline, stream.next()).await;
+            let item = next.unwrap_or_else(|_| panic!("offset {last} arrives; saw {seen:?}"));
+            let (offset, is_event) = match item.expect("the stream goes on") {
+                Ok(delivered) => {
+                    let offset = delivered.offset;
+                    if settle(offset, true).is_some() {
+                        events.done(&delivered).unwrap();
+                    }
+                    (offset, true)
+                }
+                Err(strata::kafka::stream::StreamError::Record(failed)) => {
+                    match settle(failed.offset, false) {
+                        Some(Settle::DeadLetter) => events.dead_letter(&failed).unwrap(),
+                        Some(Settle::Skip) => events.skip(&failed).unwrap(),
+                        None => {}
+                    }
+                    (failed.offset, false)
+                }
+                Err(other) => panic!("{other}"),
+            };
+            seen.push((offset, is_event));
+            if offset == last {
+                break;
+            }
+        }
+        events.commit().unwrap();
+        seen
+    })
+}
+
+#[derive(Clone, Copy)]
+enum Settle {
+    DeadLetter,
+    Skip,
+}
+
+#[test]
+fn a_restarted_stream_delivers_again_from_the_lowest_item_not_finished() {
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let (broker, topic) = start("stream-restart", 1);
+    let dead = format!("{topic}.dlt");
+    support::kafka::create_topic(&broker, &dead, 1);
+    let mut config = AppendConfig::new(broker.brokers());
+    config.topic = Some(topic.clone());
+    let appender = Appender::<AccountEvent>::new(config, &*source_of::<AccountEvent>()).unwrap();
+    let append = |from: u128, to: u128| {
+        for n in from..to {
+            appender.append(b"account-1", &[opened(n)]).unwrap();
+        }
+    };
+    // Offsets 0 to 4 events, 5 a record no decoder reads, 6 to 9 events.
+    append(0, 5);
+    let producer: BaseProducer = support::kafka::client(&broker.brokers()).create().unwrap();
+    producer.send(BaseRecord::to(&topic).key(&b"account-1"[..]).payload(&b"not avro"[..])).unwrap();
+    producer.flush(Duration::from_secs(10)).unwrap();
+    append(5, 9);
+    let group = format!("{topic}.restart");
+    let all = |from: i64| -> Seen { (from..10).map(|o| (o, o != 5)).collect() };
+    let run = |last, settle: &dyn Fn(i64, bool) -> Option<Settle>| {
+        session(&broker.brokers(), &topic, &dead, &group, last, settle)
+    };
+
+    // Everything finished but offset 2 (an event still being handled, in any order) and the
+    // failed record, left open.
+    let first = run(9, &|offset, is_event| (is_event && offset != 2).then_some(Settle::Skip));
+    assert_eq!(first, all(0));
+    // The restart delivers again from offset 2: the commit stopped at the lowest open item.
+    let second = run(9, &|_, is_event| is_event.then_some(Settle::Skip));
+    assert_eq!(second, all(2), "delivered again from the unfinished event");
+    // The failed record, never settled, holds its partition back on its own.
+    let third =
+        run(9, &|_, is_event| Some(if is_event { Settle::Skip } else { Settle::DeadLetter }));
+    assert_eq!(third, all(5), "delivered again from the failed record left open");
+    // Dead-lettered (and acknowledged by the broker) it is settled: nothing is delivered
+    // again, the next item is a new event.
+    append(9, 10);
+    let fourth = run(10, &|_, _| Some(Settle::Skip));
+    assert_eq!(fourth, vec![(10, true)], "only the new event");
+    let letters = support::kafka::read(&broker.brokers(), &dead, 1);
+    use rdkafka::Message;
+    use rdkafka::message::Headers as _;
+    assert_eq!(letters[0].payload(), Some(&b"not avro"[..]));
+    let headers: Vec<_> = letters[0].headers().unwrap().iter().collect();
+    let provenance = strata::kafka::record::Provenance::read_with(|name| {
+        let header = headers.iter().rev().find(|h| h.key == name)?;
+        std::str::from_utf8(header.value?).ok()
+    })
+    .unwrap();
+    assert_eq!(
+        (provenance.topic.as_str(), provenance.partition, provenance.offset),
+        (&*topic, 0, 5)
+    );
+}

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use rdkafka::Message;
-use rdkafka::message::{BorrowedMessage, Header, Headers as _, OwnedHeaders};
+use rdkafka::message::{Header, Headers as _, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord};
 
 use crate::error::DecodeError;
@@ -216,7 +216,7 @@ pub(crate) fn add_provenance(
 pub(crate) fn dead_letter(
     producer: &BaseProducer,
     topic: &str,
-    message: &BorrowedMessage<'_>,
+    message: &impl Message,
     schema_id: Option<u32>,
     error: &RecordError,
 ) -> Result<(), ClientError> {
