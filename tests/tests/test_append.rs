@@ -252,6 +252,55 @@ fn a_delivery_failure_is_an_error_naming_what_was_delivered() {
     assert!(matches!(error, AppendError::EmptyAggregateId { .. }), "{error}");
 }
 
+#[test]
+fn a_call_the_broker_rejects_part_way_leaves_a_prefix_never_a_gap() {
+    use rdkafka::Message;
+    // A topic that takes batches up to 2,000 bytes, and a producer that sends each record in a
+    // batch of its own: the third event of five (a 4,000-byte holder) is refused by the broker
+    // while the fourth and fifth are in flight or queued behind it.
+    let broker = Broker::start();
+    let topic = support::kafka::topic("append-gap");
+    support::kafka::create_topic_with(
+        &broker.brokers(),
+        &topic,
+        1,
+        &[("max.message.bytes", "2000")],
+    );
+    let mut config = AppendConfig::new(broker.brokers());
+    config.topic = Some(topic.clone());
+    config.kafka = vec![("batch.num.messages".into(), "1".into())];
+    let appender = Appender::<AccountEvent>::new(config, &*source_of::<AccountEvent>()).unwrap();
+    let mut events = history(1, 4, false);
+    events.swap(0, 2);
+    if let AccountEvent::Opened(opened) = &mut events[2] {
+        opened.holder = "x".repeat(4000);
+    }
+    let error = appender.append(b"account-1", &events).unwrap_err();
+    let AppendError::Delivery { events: 5, delivered, .. } = &error else {
+        panic!("expected a delivery failure, got {error}");
+    };
+    assert_eq!(delivered.len(), 2, "{error}");
+    // What landed is exactly the prefix the error names: not the fourth and fifth events
+    // behind the refused one.
+    let landed = support::kafka::read_available(&broker.brokers(), &topic);
+    let ids: Vec<String> = landed
+        .iter()
+        .map(|m| {
+            let headers = m.headers().expect("an envelope");
+            let id = rdkafka::message::Headers::iter(headers)
+                .find(|h| h.key == strata::kafka::record::EVENT_ID)
+                .and_then(|h| h.value)
+                .expect("ce_id");
+            String::from_utf8(id.to_vec()).unwrap()
+        })
+        .collect();
+    let named: Vec<String> = delivered.iter().map(|a| a.event_id.clone()).collect();
+    assert_eq!(ids, named, "the topic holds the delivered prefix and nothing after it");
+    // The appender goes on: the next call lands after the prefix.
+    let next = appender.append(b"account-1", &history(2, 1, false)).unwrap();
+    assert_eq!(next.iter().map(|a| a.offset).collect::<Vec<_>>(), [2, 3]);
+}
+
 /// An aggregate that keeps its events, to compare what a load applied.
 #[derive(Debug, Default)]
 struct Events(Vec<AccountEvent>);

@@ -57,8 +57,16 @@ pub fn create_topic(broker: &Broker, topic: &str, partitions: i32) {
 
 /// A topic of `partitions` partitions (replication 1) on `brokers`.
 pub fn create_topic_at(brokers: &str, topic: &str, partitions: i32) {
+    create_topic_with(brokers, topic, partitions, &[]);
+}
+
+/// The same, with topic `settings` (`max.message.bytes`, say).
+pub fn create_topic_with(brokers: &str, topic: &str, partitions: i32, settings: &[(&str, &str)]) {
     let admin: AdminClient<DefaultClientContext> = client(brokers).create().unwrap();
-    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let mut new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    for (name, value) in settings {
+        new = new.set(name, value);
+    }
     let results = futures_executor::block_on(admin.create_topics([&new], &AdminOptions::new()))
         .expect("the broker answers CreateTopics");
     for result in results {

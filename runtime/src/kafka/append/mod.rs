@@ -42,13 +42,20 @@
 //! Kafka Streams or Java producer of the same topic puts an aggregate in the same partition. The
 //! events of one call go to one partition in order, through an idempotent producer: retries
 //! never duplicate or reorder them. A call that fails part way has delivered a prefix of its
-//! events, never a gap: [`AppendError::Delivery`] says how many.
+//! events, never a gap: [`AppendError::Delivery`] says how many. The producer is gapless
+//! (`enable.gapless.guarantee`): when the broker refuses one batch for good (too large for the
+//! topic, say) while later ones are in flight, librdkafka stops the producer instead of moving
+//! on past the refused batch, and the appender starts a new producer for the next call. (Without
+//! it, the later events landed behind the refused one while the error named only the prefix:
+//! `test_append`'s `a_call_the_broker_rejects_part_way_leaves_a_prefix_never_a_gap`.) Events
+//! that time out in librdkafka's queue (`delivery_timeout`) time out in order, so a prefix holds
+//! there too.
 
 mod writer;
 
 pub use writer::{ExpectedVersion, WriteError, Writer};
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use rdkafka::ClientContext;
@@ -201,6 +208,23 @@ impl ProducerContext for Deliveries {
     }
 }
 
+/// The appender's producer: idempotent and gapless (a batch that fails for good while later
+/// batches of its partition are in flight stops the producer, instead of librdkafka moving on
+/// to the later ones and leaving a gap behind them), keys placed by murmur2.
+fn producer(config: &AppendConfig, topic: &str) -> Result<BaseProducer<Deliveries>, AppendError> {
+    let timeout = config.delivery_timeout.as_millis().max(1).to_string();
+    let settings = [
+        ("enable.idempotence", "true"),
+        ("enable.gapless.guarantee", "true"),
+        ("partitioner", "murmur2_random"),
+        ("message.timeout.ms", timeout.as_str()),
+    ];
+    let producer = crate::kafka::client(&config.brokers, &settings, &config.kafka)
+        .create_with_context(Deliveries)
+        .map_err(|e| ClientError::new("creating the producer", e).at(topic, None))?;
+    Ok(producer)
+}
+
 /// Appends events of type `E` to their topic. Shareable across threads.
 pub struct Appender<E: Event> {
     config: AppendConfig,
@@ -211,7 +235,7 @@ pub struct Appender<E: Event> {
     types: Vec<String>,
     /// The key schema's id under `<topic>-key`, for an event type with an Avro key.
     key_id: Option<u32>,
-    producer: BaseProducer<Deliveries>,
+    producer: RwLock<Arc<BaseProducer<Deliveries>>>,
 }
 
 impl<E: Event> std::fmt::Debug for Appender<E> {
@@ -244,16 +268,24 @@ impl<E: Event> Appender<E> {
         // Subjects follow the event type's topic, as `schemas/` and `register` name them.
         let encoder = Encoder::with_strategy(source, config.subject_strategy)?;
         let key_id = E::KEY.map(|key| key.id_in(E::TOPIC, source)).transpose()?;
-        let timeout = config.delivery_timeout.as_millis().max(1).to_string();
-        let settings = [
-            ("enable.idempotence", "true"),
-            ("partitioner", "murmur2_random"),
-            ("message.timeout.ms", timeout.as_str()),
-        ];
-        let producer = crate::kafka::client(&config.brokers, &settings, &config.kafka)
-            .create_with_context(Deliveries)
-            .map_err(|e| ClientError::new("creating the producer", e).at(&topic, None))?;
+        let producer = RwLock::new(Arc::new(producer(&config, &topic)?));
         Ok(Appender { config, topic, encoder, types, key_id, producer })
+    }
+
+    /// The producer, replaced first when the last one stopped with a fatal error (the gapless
+    /// guarantee stops it when a batch fails with later ones of its partition in flight).
+    fn producer(&self) -> Result<Arc<BaseProducer<Deliveries>>, AppendError> {
+        let current = Arc::clone(&self.producer.read().unwrap_or_else(|e| e.into_inner()));
+        let Some((code, reason)) = rdkafka::producer::Producer::client(&*current).fatal_error()
+        else {
+            return Ok(current);
+        };
+        let mut slot = self.producer.write().unwrap_or_else(|e| e.into_inner());
+        if Arc::ptr_eq(&slot, &current) {
+            tracing::warn!(topic = %self.topic, ?code, %reason, "the producer stopped; a new one takes over");
+            *slot = Arc::new(producer(&self.config, &self.topic)?);
+        }
+        Ok(Arc::clone(&slot))
     }
 
     /// The topic appended to.
@@ -280,6 +312,7 @@ impl<E: Event> Appender<E> {
         if aggregate_id.is_empty() {
             return Err(AppendError::EmptyAggregateId { topic: self.topic.clone() });
         }
+        let producer = self.producer()?;
         let call = Arc::new(Call { reports: Mutex::new(vec![None; events.len()]) });
         let now = SystemTime::now();
         let millis = now
@@ -303,24 +336,32 @@ impl<E: Event> Appender<E> {
                     .payload(&payload)
                     .timestamp(millis)
                     .headers(headers);
-            if let Err((e, _)) = self.producer.send(record) {
+            if let Err((e, _)) = producer.send(record) {
                 refused = Some(e);
                 break;
             }
             ids.push(id);
             sent += 1;
-            self.producer.poll(Duration::ZERO);
+            producer.poll(Duration::ZERO);
         }
         // Wait for this call's reports (any thread's poll may serve them).
         let deadline = Instant::now() + self.config.delivery_timeout + Duration::from_secs(5);
         while Instant::now() < deadline {
-            let done = call.reports.lock().unwrap_or_else(|e| e.into_inner())[..sent]
-                .iter()
-                .all(Option::is_some);
-            if done {
+            let reports = call.reports.lock().unwrap_or_else(|e| e.into_inner());
+            let reported = &reports[..sent];
+            // A stopped producer reports nothing after the batch that stopped it (and, gapless,
+            // delivers nothing after it either): the reports up to that failure are the answer.
+            let until_failure = || match reported.iter().position(|r| matches!(r, Some(Err(_)))) {
+                Some(failed) => reported[..failed].iter().all(Option::is_some),
+                None => false,
+            };
+            let stopped =
+                || rdkafka::producer::Producer::client(&*producer).fatal_error().is_some();
+            if reported.iter().all(Option::is_some) || (until_failure() && stopped()) {
                 break;
             }
-            self.producer.poll(Duration::from_millis(5));
+            drop(reports);
+            producer.poll(Duration::from_millis(5));
         }
         let reports = call.reports.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let mut delivered = Vec::with_capacity(sent);
