@@ -44,7 +44,7 @@ impl Redriver {
         loop {
             let last = process.lines().last().cloned();
             if let Some(last) = last.clone().filter(|l| l.starts_with(expect)) {
-                assert!(status.success(), "{args:?}: {status}");
+                assert!(status.success(), "{args:?}: {status}: {:?}", process.lines());
                 return last;
             }
             assert!(Instant::now() < deadline, "{args:?} ended with {status}: {last:?}");
@@ -81,16 +81,14 @@ fn a_redrive_after_fixing_an_upgrade_delivers_every_dead_letter_once_across_sigk
     let started = Instant::now();
     Redriver::run(&broker, &["seed", "--topic", &topic, "--count", &count], false, "seeded");
 
-    // The buggy upgrade sends every record to the dead-letter topic.
-    let line = Redriver::run(
-        &broker,
-        &["replay", "--topic", &topic, "--dead-letters", &dead],
-        true,
-        "replayed",
-    );
-    assert_eq!(field(line.trim_start_matches("replayed "), "dead-lettered"), COUNT as u64);
-    let redrive = ["redrive", "--from", &dead, "--to", &topic, "--batch", "250"];
-    let before = ends(&broker, &topic);
+    // A migration with the buggy upgrade sends every record to the dead-letter topic: the
+    // target holds none of them yet, so the redrive writes each there once.
+    let target = format!("{topic}-v2");
+    let migrate = ["migrate", "--from", &topic, "--to", &target, "--dead-letters", &dead];
+    let line = Redriver::run(&broker, &migrate, true, "migrated");
+    assert_eq!(field(&line, "dead-lettered"), COUNT as u64);
+    let redrive = ["redrive", "--from", &dead, "--to", &target, "--batch", "250"];
+    let before = ends(&broker, &target);
 
     // A dry run decodes and counts, and writes nothing; a run with the bug still there leaves
     // every dead letter behind, also writing nothing.
@@ -99,7 +97,7 @@ fn a_redrive_after_fixing_an_upgrade_delivers_every_dead_letter_once_across_sigk
     assert_eq!((field(&line, "read"), field(&line, "redriven")), (COUNT as u64, COUNT as u64));
     let line = Redriver::run(&broker, &redrive, true, "done");
     assert_eq!((field(&line, "redriven"), field(&line, "failing")), (0, COUNT as u64), "{line}");
-    assert_eq!(ends(&broker, &topic), before, "nothing written");
+    assert_eq!(ends(&broker, &target), before, "nothing written");
 
     // After the fix: a crash at each step of a batch's protocol (a crash point, an abort as
     // abrupt as SIGKILL, in the nth batch), each run resuming after the one before, then a run
@@ -136,8 +134,9 @@ fn a_redrive_after_fixing_an_upgrade_delivers_every_dead_letter_once_across_sigk
     assert_eq!(found_after_acknowledged, [250, 250], "records found already redriven");
     assert_eq!(field(&line, "already"), 250, "{line}");
 
-    // Every dead letter is in the topic once, upgraded right, with its key, time and headers.
-    let verify = ["verify", "--topic", &topic, "--count", &count];
+    // Every dead letter is in the target once (every record counted by its event id),
+    // upgraded right, with its key, time and headers.
+    let verify = ["verify", "--topic", &target, "--count", &count];
     let line = Redriver::run(&broker, &verify, false, "verified");
     assert_eq!(
         (field(&line, "distinct"), field(&line, "duplicates"), field(&line, "missing")),
@@ -148,11 +147,35 @@ fn a_redrive_after_fixing_an_upgrade_delivers_every_dead_letter_once_across_sigk
     let line = Redriver::run(&broker, &redrive, false, "done");
     assert_eq!((field(&line, "read"), field(&line, "redriven")), (0, 0), "{line}");
 
-    // The loop guard: a redriven record dead-lettered again is held, not redriven forever.
-    let refuse = ["replay", "--topic", &topic, "--dead-letters", &dead, "--refuse-redriven", "5"];
+    // A consumer of the target dead-letters one redriven record. Its original is in the target,
+    // so redriving it there is refused (it would be in the log twice), writing nothing.
+    let consumer_dead = format!("{topic}-replay-dlt");
+    create_topic(&broker, &consumer_dead, 1);
+    let refuse =
+        ["replay", "--topic", &target, "--dead-letters", &consumer_dead, "--refuse-redriven", "5"];
     let line = Redriver::run(&broker, &refuse, false, "replayed");
     assert_eq!(field(line.trim_start_matches("replayed "), "dead-lettered"), 1, "{line}");
-    let mut process = Redriver::spawn(&broker, &redrive, false);
+    let back = ["redrive", "--from", &consumer_dead, "--to", &target];
+    let before = ends(&broker, &target);
+    let output = Command::new(env!("CARGO_BIN_EXE_redriver"))
+        .args(&back[..1])
+        .args(["--brokers", &broker.brokers()])
+        .args(&back[1..])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        error.contains(&format!("came from `{target}`")) && error.contains("in the log twice"),
+        "{error}"
+    );
+    assert_eq!(ends(&broker, &target), before, "nothing written");
+
+    // The loop guard: a redriven record dead-lettered again is held, not redriven forever.
+    let elsewhere = format!("{topic}-elsewhere");
+    create_topic(&broker, &elsewhere, 1);
+    let guarded = ["redrive", "--from", &consumer_dead, "--to", &elsewhere];
+    let mut process = Redriver::spawn(&broker, &guarded, false);
     process.child.wait().unwrap();
     std::thread::sleep(Duration::from_millis(200));
     let lines = process.lines();
@@ -162,6 +185,5 @@ fn a_redrive_after_fixing_an_upgrade_delivers_every_dead_letter_once_across_sigk
         lines.iter().any(|l| l.starts_with("held") && l.contains("redriven 1 time(s) already")),
         "{lines:?}"
     );
-    let line = Redriver::run(&broker, &verify, false, "verified");
-    assert_eq!((field(&line, "distinct"), field(&line, "duplicates")), (COUNT as u64, 0));
+    assert_eq!(ends(&broker, &elsewhere), [0], "nothing written");
 }

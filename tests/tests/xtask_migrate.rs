@@ -496,9 +496,9 @@ fn two_instances_in_one_group_split_the_partitions_and_take_over_from_each_other
     assert_eq!(text(&out).matches("  ok").count(), 4, "{}", text(&out));
 }
 
-/// `cargo xtask redrive`: dead letters (framed bank events, then one that is not Avro) go back
-/// into the topic without the dead-lettering's headers, once; the bad one stays behind and
-/// is named; a dry run writes nothing.
+/// `cargo xtask redrive`: a migration's dead letters (framed bank events, then one that is not
+/// Avro) go into its target without the dead-lettering's headers, once; the bad one stays
+/// behind and is named; a dry run writes nothing.
 #[test]
 fn redrive_writes_dead_letters_back_once_and_names_the_one_that_still_fails() {
     use rdkafka::Message;
@@ -506,6 +506,8 @@ fn redrive_writes_dead_letters_back_once_and_names_the_one_that_still_fails() {
     let (broker, topic) = start("cli-redrive", 3);
     let dead = format!("{topic}-dlt");
     support::kafka::create_topic(&broker, &dead, 1);
+    // Dead-lettered by a migration from `<topic>.old` into `topic`: not in `topic` yet.
+    let source = format!("{topic}.old");
     let mut letters = records_of::<AccountEvent>(2, 5, "account", 4);
     letters.push(("account-x".into(), b"not avro".to_vec()));
     let producer: BaseProducer = client(&broker.brokers()).create().unwrap();
@@ -513,7 +515,7 @@ fn redrive_writes_dead_letters_back_once_and_names_the_one_that_still_fails() {
         let offset = i.to_string();
         let headers = OwnedHeaders::new()
             .insert(Header { key: "ce_id", value: Some(&format!("event-{i}")) })
-            .insert(Header { key: "strata.source.topic", value: Some(&topic) })
+            .insert(Header { key: "strata.source.topic", value: Some(&source) })
             .insert(Header { key: "strata.source.partition", value: Some("0") })
             .insert(Header { key: "strata.source.offset", value: Some(&offset) })
             .insert(Header { key: "strata.error", value: Some("the schema was missing") });

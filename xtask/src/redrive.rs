@@ -1,5 +1,6 @@
-//! `cargo xtask redrive --from DLT --to TOPIC`: dead letters back into a topic, once each
-//! (`strata::kafka::redrive` underneath).
+//! `cargo xtask redrive --from DLT --to TOPIC`: a migration's dead letters into its target,
+//! once each, refusing any whose original the target holds (`strata::kafka::redrive`
+//! underneath).
 
 use strata::kafka::redrive::{RedriveConfig, redrive};
 

@@ -9,6 +9,15 @@
 //! `strata.redrive.from` (`<dead-letter topic>/<partition>/<offset>`) and
 //! `strata.redrive.count` (how often it was redriven).
 //!
+//! # Only where the record is not yet
+//!
+//! A migration's dead letters are records its target does not hold: redriving them there
+//! writes each once. A consumer's dead letters (a replay, a read model, the stream) are records
+//! whose original is still in the topic it read: writing them there again would put a second
+//! copy of the event in the log for every reader, out of its aggregate's order. A dead letter
+//! whose provenance (`strata.source.topic`) is the target is refused with
+//! [`RedriveError::OriginalInTarget`], before anything of it is written.
+//!
 //! # Once each, across crashes
 //!
 //! The redrive's consumer group (default `strata-redrive-<from>-<to>`) holds, per dead-letter
@@ -180,6 +189,30 @@ pub enum RedriveError {
         /// The topic.
         topic: String,
     },
+    /// A dead letter whose original is still in the target: a consumer of that topic (a
+    /// replay, a read model, a stream) dead-lettered it, so writing it there again would put a
+    /// second copy of the event in the log, for every reader.
+    #[error(
+        "dead letter at `{from}` partition {partition} offset {offset} came from `{target}` \
+         partition {source_partition} offset {source_offset}, which still holds it: redriving \
+         it there would put the event in the log twice for every reader. A consumer's dead \
+         letters go back to that consumer (README, \"Dead-letter redrive\"); redrive writes \
+         only where the record is not yet (a migration's target)"
+    )]
+    OriginalInTarget {
+        /// The dead-letter topic.
+        from: String,
+        /// The dead letter's partition.
+        partition: i32,
+        /// The dead letter's offset.
+        offset: i64,
+        /// The target, where the original is.
+        target: String,
+        /// The original's partition.
+        source_partition: i32,
+        /// The original's offset.
+        source_offset: i64,
+    },
     /// Records up to a partition's end did not arrive within the timeout.
     #[error("reading `{topic}`: no record arrived within the timeout at {positions}")]
     Stalled {
@@ -345,10 +378,12 @@ pub fn redrive(
         )?;
         let Some(message) = polled else { continue };
         let (p, offset) = (message.partition(), message.offset());
-        next.insert(p, offset + 1);
+        // A letter past the end seen at start (dead-lettered since) is left for the next run:
+        // the committed offset must not move past it.
         if offset >= ends.get(&p).copied().unwrap_or(0) {
             continue;
         }
+        next.insert(p, offset + 1);
         report.read += 1;
         if already.contains(&(p, offset)) {
             report.already_redriven += 1;
@@ -358,6 +393,16 @@ pub fn redrive(
         let redrives =
             headers.get_str(REDRIVE_COUNT).and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
         let source = Provenance::read(headers);
+        if let Some(original) = source.as_ref().filter(|s| s.topic == config.to) {
+            return Err(RedriveError::OriginalInTarget {
+                from: config.from.clone(),
+                partition: p,
+                offset,
+                target: config.to.clone(),
+                source_partition: original.partition,
+                source_offset: original.offset,
+            });
+        }
         if redrives >= config.max_redrives {
             report.looped.push(Held { partition: p, offset, source, redrives, error: None });
             continue;

@@ -6,15 +6,17 @@
 //! ```text
 //! redriver seed     --brokers B --topic T --count N      N version 1 records
 //! redriver replay   --brokers B --topic T --dead-letters D [--refuse-redriven SEQ]
+//! redriver migrate  --brokers B --from T --to M --dead-letters D
 //! redriver redrive  --brokers B --from D --to T [--batch N] [--dry-run]
 //! redriver verify   --brokers B --topic T --count N
 //! ```
 //!
 //! Record `seq` is keyed `sensor-<seq % 7>`, stamped `BASE_MILLIS + seq`, has header
 //! `ce_id: reading-<seq>` and `tenths = 3 * seq`. `redrive` prints `progress ...` after each
-//! batch and `done read=.. redriven=.. already=.. failing=.. looped=..`; `verify` checks every
-//! redriven record (value, key, timestamp, headers) and prints
-//! `verified distinct=.. duplicates=..`, exiting 1 on any mismatch.
+//! batch and `done read=.. redriven=.. already=.. failing=.. looped=..`, or exits 2 with the
+//! error; `verify` counts every record of the topic by its `ce_id`, checks each (value, key,
+//! timestamp, headers) and prints `verified distinct=.. duplicates=.. missing=..`, exiting 1 on
+//! any mismatch.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -28,6 +30,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use strata::codec::{Decoder, Transcoder};
 use strata::kafka::Mode;
+use strata::kafka::migrate::{MigrateConfig, migrate};
 use strata::kafka::record::{ApplyError, Position};
 use strata::kafka::redrive::{REDRIVE_FROM, RedriveConfig, redrive};
 use strata::kafka::replay::{Projection, Replay, ReplayConfig};
@@ -81,6 +84,7 @@ fn main() {
             let refuse = flags.get("refuse-redriven").map(|s| s.parse::<i64>().unwrap());
             replay(&brokers, &get("topic"), &get("dead-letters"), refuse)
         }
+        "migrate" => migrate_topic(&brokers, &get("from"), &get("to"), &get("dead-letters")),
         "redrive" => {
             let mut config = RedriveConfig::new(brokers, get("from"), get("to"));
             if let Some(batch) = flags.get("batch") {
@@ -166,6 +170,14 @@ fn replay(brokers: &str, topic: &str, dead_letters: &str, refuse: Option<i64>) {
     println!("replayed events={} dead-lettered={}", report.events, report.dead_lettered);
 }
 
+fn migrate_topic(brokers: &str, from: &str, to: &str, dead_letters: &str) {
+    let mut config = MigrateConfig::new(brokers, from, to);
+    config.dead_letter_topic = Some(dead_letters.to_owned());
+    let transcoder = Transcoder::<ReadingEvent>::new(source()).unwrap();
+    let report = migrate(&config, &transcoder).unwrap();
+    println!("migrated dead-lettered={}", report.dead_lettered);
+}
+
 /// Refuses the redriven reading of one seq, so it is dead-lettered again.
 struct Refusing(Option<i64>);
 
@@ -223,7 +235,8 @@ fn verify(brokers: &str, topic: &str, count: i64) {
         }
     }
     consumer.assign(&assignment).unwrap();
-    let mut seen: BTreeMap<i64, usize> = BTreeMap::new();
+    // Every record of the topic, counted by its event id.
+    let mut seen: BTreeMap<Vec<u8>, usize> = BTreeMap::new();
     let mut problems = Vec::new();
     while !ends.is_empty() {
         let Some(message) = consumer.poll(Duration::from_secs(10)) else {
@@ -238,12 +251,9 @@ fn verify(brokers: &str, topic: &str, count: i64) {
                 h.iter().filter(|x| x.key == name).last().and_then(|x| x.value).map(|v| v.to_vec())
             })
         };
-        if header(REDRIVE_FROM).is_none() {
-            continue;
-        }
         let ReadingEvent::Reading(reading) = decoder.decode(message.payload().unwrap()).unwrap();
         let seq = reading.seq;
-        *seen.entry(seq).or_default() += 1;
+        *seen.entry(header("ce_id").unwrap_or_default()).or_default() += 1;
         let key = format!("sensor-{}", seq % 7);
         if reading.celsius != (3 * seq) as f64 / 10.0 || reading.sensor != key {
             problems.push(format!("seq {seq}: {reading:?}"));
@@ -257,12 +267,16 @@ fn verify(brokers: &str, topic: &str, count: i64) {
         if header("ce_id") != Some(format!("reading-{seq}").into_bytes()) {
             problems.push(format!("seq {seq}: ce_id {:?}", header("ce_id")));
         }
+        if header(REDRIVE_FROM).is_none() {
+            problems.push(format!("seq {seq}: no {REDRIVE_FROM} header"));
+        }
         if header("strata.error").is_some() || header("strata.source.offset").is_some() {
             problems.push(format!("seq {seq}: the dead-lettering's headers are still there"));
         }
     }
     let duplicates: usize = seen.values().map(|n| n - 1).sum();
-    let missing = (0..count).filter(|s| !seen.contains_key(s)).count();
+    let missing =
+        (0..count).filter(|s| !seen.contains_key(format!("reading-{s}").as_bytes())).count();
     for problem in problems.iter().take(5) {
         println!("problem {problem}");
     }

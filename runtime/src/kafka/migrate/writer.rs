@@ -322,9 +322,10 @@ fn produce(
         BaseRecord::to(topic).payload(&batch.bytes[record.value.clone()]).headers(headers);
     if record.schema_id.is_some() {
         out = out.partition(record.partition);
-        if let Some(at) = record.timestamp {
-            out = out.timestamp(at);
-        }
+    }
+    // A dead letter keeps the record's own time too, so a redrive writes it back as it was.
+    if let Some(at) = record.timestamp {
+        out = out.timestamp(at);
     }
     if let Some(key) = &record.key {
         out = out.key(&batch.bytes[key.clone()]);
