@@ -14,11 +14,11 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Headers;
 use strata::Decoder;
 use strata::kafka::Mode;
-use strata::kafka::readmodel::postgres::Client;
+use strata::kafka::readmodel::postgres::{Client, NoTls, Transaction};
 use strata::kafka::readmodel::{
     Projector, ProjectorConfig, ProjectorError, ReadModel, VersionState, drop_version, versions,
 };
-use strata::kafka::record::{FailedRecord, RecordError};
+use strata::kafka::record::{ApplyError, FailedRecord, Position, RecordError};
 use strata_tests::balances::{Balances, kind_name};
 use strata_tests::bank::AccountEvent;
 
@@ -465,36 +465,92 @@ fn a_version_bump_rebuilds_100k_events_beside_the_serving_version_then_switches_
     assert_eq!(rows(&mut db, "bank_balances"), v2);
 }
 
+/// A read model whose first `apply` waits until another session waits for a lock on an offset
+/// row (the one this projector's open batch holds): the fence is then certain to be tried.
+struct Gated<M> {
+    model: M,
+    pg: String,
+    entered: Option<std::sync::mpsc::Sender<()>>,
+}
+
+impl<M: ReadModel<AccountEvent>> ReadModel<AccountEvent> for Gated<M> {
+    const NAME: &'static str = M::NAME;
+    const VERSION: u32 = M::VERSION;
+
+    fn create(&mut self, tx: &mut Transaction<'_>) -> Result<(), ApplyError> {
+        self.model.create(tx)
+    }
+
+    fn prepare(&mut self, client: &mut Client) -> Result<(), ApplyError> {
+        self.model.prepare(client)
+    }
+
+    fn apply(
+        &mut self,
+        tx: &mut Transaction<'_>,
+        event: AccountEvent,
+        at: &Position<'_>,
+    ) -> Result<(), ApplyError> {
+        if let Some(entered) = self.entered.take() {
+            entered.send(()).unwrap();
+            let mut watcher = Client::connect(&self.pg, NoTls).unwrap();
+            let deadline = std::time::Instant::now() + Duration::from_secs(120);
+            loop {
+                let waiting: i64 = watcher
+                    .query_one(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+                         AND query LIKE '%read_model_offsets%FOR UPDATE%'",
+                        &[],
+                    )
+                    .unwrap()
+                    .get(0);
+                if waiting > 0 {
+                    break;
+                }
+                assert!(std::time::Instant::now() < deadline, "the other projector never waited");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        self.model.apply(tx, event, at)
+    }
+}
+
 #[test]
 fn two_projectors_reading_the_same_partitions_never_both_apply_a_record() {
     // No group: each projector reads every partition, the worst case of a rebalance (or a
     // paused instance coming back). The offset rows' locks decide which one applies a batch.
+    // The first projector's first batch stays open until the second waits on its offset row
+    // (having read the same stored offsets), so the second must find the row moved on and roll
+    // back: the fence is exercised, not left to timing.
     let (broker, topic) = start("readmodel-fenced", 2);
     let pg = Postgres::start();
     let records = records_of::<AccountEvent>(300, 13, "account", 40);
     let total = records.len() as i64;
     produce(&broker, &topic, &records);
+    let (entered, first_in) = std::sync::mpsc::channel();
+    let run = |model| {
+        let mut config = config(&broker, &topic);
+        config.batch_records = 50;
+        let mut db = pg.connect("postgres");
+        project(config, &mut db, model).unwrap()
+    };
     let reports: Vec<_> = std::thread::scope(|scope| {
-        let runs: Vec<_> = (0..2)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut config = config(&broker, &topic);
-                    config.batch_records = 50;
-                    let mut db = pg.connect("postgres");
-                    project(config, &mut db, Balances::<1>::default()).unwrap()
-                })
-            })
-            .collect();
-        runs.into_iter().map(|run| run.join().unwrap()).collect()
+        let gated = Gated {
+            model: Balances::<1>::default(),
+            pg: pg.url("postgres"),
+            entered: Some(entered),
+        };
+        let first = scope.spawn(|| run(gated));
+        first_in.recv().expect("the first projector applies a record");
+        let second = scope.spawn(|| {
+            run(Gated { model: Balances::<1>::default(), pg: String::new(), entered: None })
+        });
+        vec![first.join().unwrap(), second.join().unwrap()]
     });
     let by_both: u64 = reports.iter().map(|r| r.applied).sum();
     assert_eq!(by_both, total as u64, "each record applied by exactly one of them: {reports:?}");
+    assert!(reports[1].retried > 0, "the second projector was fenced: {reports:?}");
     let mut db = pg.connect("postgres");
     assert_eq!(applied(&mut db, "bank_balances"), (total, total));
     assert_eq!(rows(&mut db, "bank_balances"), expected_rows(&records, 1));
-    eprintln!(
-        "applied {:?}, batches rolled back {:?}",
-        reports.iter().map(|r| r.applied).collect::<Vec<_>>(),
-        reports.iter().map(|r| r.retried).collect::<Vec<_>>()
-    );
 }
