@@ -422,6 +422,108 @@ fn replays_in_one_consumer_group_split_the_partitions_between_them() {
     assert!(error.to_string().contains("follow mode"), "{error}");
 }
 
+/// What a group member applied: each partition's offsets, in the order applied.
+type Applied = std::sync::Mutex<BTreeMap<i32, Vec<i64>>>;
+
+/// Runs one follow-mode group member until `stop`, recording every offset it applies.
+fn member(replay: &Replay<AccountEvent>, stop: &std::sync::atomic::AtomicBool, applied: &Applied) {
+    use std::sync::atomic::Ordering;
+    replay
+        .run_with_progress(
+            &mut |_: AccountEvent, at: &Position<'_>| {
+                applied.lock().unwrap().entry(at.partition).or_default().push(at.offset);
+            },
+            &mut |_| !stop.load(Ordering::SeqCst),
+        )
+        .unwrap();
+}
+
+/// Each partition's end offset now.
+fn end_offsets(broker: &Broker, topic: &str, partitions: i32) -> BTreeMap<i32, i64> {
+    let consumer: BaseConsumer = client(&broker.brokers()).create().unwrap();
+    (0..partitions)
+        .map(|p| (p, consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).unwrap().1))
+        .collect()
+}
+
+/// Waits (60 s at most) until `done` holds of the members' records.
+fn wait_for(what: &str, members: &[&Applied], done: impl Fn(&[BTreeMap<i32, Vec<i64>>]) -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let now: Vec<_> = members.iter().map(|m| m.lock().unwrap().clone()).collect();
+        if done(&now) {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}: {now:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Whether every partition's offsets were applied from 0 without a gap or a repeat (the state
+/// accounts for each record up to its position exactly once).
+fn from_zero_once(applied: &BTreeMap<i32, Vec<i64>>) -> bool {
+    applied.values().all(|offsets| offsets.iter().copied().eq(0..offsets.len() as i64))
+}
+
+/// Whether some member reached each partition's end.
+fn covered(members: &[BTreeMap<i32, Vec<i64>>], ends: &BTreeMap<i32, i64>) -> bool {
+    ends.iter().all(|(p, end)| {
+        *end == 0 || members.iter().any(|m| m.get(p).is_some_and(|o| o.last() == Some(&(end - 1))))
+    })
+}
+
+#[test]
+fn a_group_member_restarted_or_handed_a_partition_applies_its_records_from_where_its_state_is() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (broker, topic) = start("group-state", 4);
+    produce(&broker, &topic, &records(5, 21));
+    let mut config = config(&broker, &topic);
+    config.mode = Mode::Follow;
+    config.group = Some(format!("{topic}.members"));
+    config.progress_every = Duration::from_millis(50);
+    let replay = Replay::<AccountEvent>::new(config, source()).unwrap();
+    let ends = end_offsets(&broker, &topic, 4);
+
+    // A member applies every record, commits and stops.
+    let (first, stop) = (Applied::default(), AtomicBool::new(false));
+    std::thread::scope(|scope| {
+        scope.spawn(|| member(&replay, &stop, &first));
+        wait_for("the first member applies every record", &[&first], |m| covered(m, &ends));
+        stop.store(true, Ordering::SeqCst);
+    });
+    assert!(from_zero_once(&first.lock().unwrap()));
+
+    // Restarted, its state is empty: it applies every record again from the beginning, not
+    // from the offsets the group committed (which a state it no longer has had reached).
+    let (again, b) = (Applied::default(), Applied::default());
+    let (stop_again, stop_b) = (AtomicBool::new(false), AtomicBool::new(false));
+    std::thread::scope(|scope| {
+        scope.spawn(|| member(&replay, &stop_again, &again));
+        wait_for("the restarted member applies every record", &[&again], |m| covered(m, &ends));
+
+        // A second member joins: the partitions it is given start at their beginning for it,
+        // and it follows them while records arrive that the first member does not see.
+        scope.spawn(|| member(&replay, &stop_b, &b));
+        wait_for("the second member gets partitions", &[&b], |m| {
+            covered(&[m[0].clone()], &{ m[0].keys().map(|p| (*p, ends[p])).collect() })
+                && !m[0].is_empty()
+        });
+        produce(&broker, &topic, &records(3, 22));
+        let more = end_offsets(&broker, &topic, 4);
+        wait_for("the two members follow every partition", &[&again, &b], |m| covered(m, &more));
+
+        // It leaves: the first member gets those partitions back and resumes where its own
+        // state stopped, before the records only the second member applied.
+        stop_b.store(true, Ordering::SeqCst);
+        wait_for("the first member catches up again", &[&again], |m| covered(m, &more));
+        stop_again.store(true, Ordering::SeqCst);
+    });
+    let (again, b) = (again.into_inner().unwrap(), b.into_inner().unwrap());
+    assert!(from_zero_once(&again), "the first member's records: {again:?}");
+    assert!(from_zero_once(&b), "the second member's records: {b:?}");
+    assert!(!b.is_empty() && b.len() < 4, "the second member had some partitions: {b:?}");
+}
+
 /// Every version of `E`'s committed history, replayed: each key's events, in order, equal the
 /// latest-typed events decoded one by one.
 fn replay_every_version<E: Event + std::fmt::Debug + PartialEq>(name: &str) {

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::Message;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, Rebalance};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, RebalanceProtocol};
 use rdkafka::producer::{BaseProducer, Producer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
@@ -101,9 +101,11 @@ pub struct ReplayConfig {
     pub mode: Mode,
     /// Split the topic's partitions with the other replays of this consumer group (follow mode,
     /// without snapshots: each member holds part of the state, as projections sharded by key
-    /// do). Each member commits the next offset to read at every progress tick, when a partition
-    /// is taken from it, and when it stops, so a partition changes hands where its previous
-    /// owner stopped. `None` (the default): this replay reads every partition.
+    /// do). A member's state lives in its memory only, so a partition it is given starts where
+    /// that state stopped: at the beginning for one it never had (after a restart, all of
+    /// them), where it left off for one it gets back. The group's committed offsets (each
+    /// progress tick, on a revocation, at the end) are for monitoring tools; a member never
+    /// starts from another's. `None` (the default): this replay reads every partition.
     pub group: Option<String>,
     /// Where records that cannot be decoded or applied go, with their coordinates as headers;
     /// `None` (the default): the replay stops at the first one.
@@ -371,7 +373,7 @@ impl<E: Event> Replay<E> {
         while !done(&positions) {
             if ticker.due(idle) {
                 if self.config.group.is_some() {
-                    commit(&consumer, topic, &shared)?;
+                    commit(&consumer, topic, &shared);
                 }
                 if !on_progress(&Progress::of(report.events, started, &positions, &ends)) {
                     break;
@@ -439,7 +441,7 @@ impl<E: Event> Replay<E> {
         }
         flush(&dead_letters)?;
         if self.config.group.is_some() {
-            commit(&consumer, topic, &shared)?;
+            commit(&consumer, topic, &shared);
         }
         if let Some(snapshots) = &snapshots
             && (since_snapshot > 0 || report.snapshots_written == 0)
@@ -645,8 +647,12 @@ impl<E: Event> Replay<E> {
     }
 }
 
-/// A group member's bookkeeping: the next offset to read of each partition it owns, committed
-/// when a partition is taken from it.
+/// A group member's bookkeeping: the next offset to read of every partition it has applied
+/// records of, kept when a partition is taken from it. Its state holds those partitions'
+/// records up to exactly there, so a partition it is given (back) resumes there, and one it
+/// never had starts at the beginning: never at the group's committed offset, which another
+/// member's state, or a state this process no longer has, reached. Offsets are still committed
+/// (each tick, on a revocation, at the end) for monitoring tools' lag.
 struct GroupCommits {
     topic: String,
     positions: Arc<Mutex<BTreeMap<i32, i64>>>,
@@ -655,44 +661,97 @@ struct GroupCommits {
 impl rdkafka::client::ClientContext for GroupCommits {}
 
 impl rdkafka::consumer::ConsumerContext for GroupCommits {
-    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(revoked) = rebalance {
-            let mut positions = self.positions.lock().unwrap_or_else(|e| e.into_inner());
-            let mut offsets = TopicPartitionList::new();
-            for element in revoked.elements() {
-                if let Some(next) = positions.remove(&element.partition()) {
-                    let _ = offsets.add_partition_offset(
-                        &self.topic,
-                        element.partition(),
-                        Offset::Offset(next),
-                    );
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: rdkafka::types::RDKafkaRespErr,
+        partitions: &mut TopicPartitionList,
+    ) {
+        use rdkafka::types::RDKafkaRespErr::{
+            RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS as ASSIGN,
+            RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS as REVOKE,
+        };
+        let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
+        let positions = self.positions.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let done = match err {
+            ASSIGN => {
+                for mut element in partitions.elements() {
+                    let from = positions
+                        .get(&element.partition())
+                        .map_or(Offset::Beginning, |&next| Offset::Offset(next));
+                    if let Err(e) = element.set_offset(from) {
+                        tracing::error!(topic = %self.topic, partition = element.partition(), "setting the start of an assigned partition failed: {}", crate::error::Chain(&e));
+                    }
+                }
+                if cooperative {
+                    consumer.incremental_assign(partitions)
+                } else {
+                    consumer.assign(partitions)
                 }
             }
-            if offsets.count() > 0
-                && let Err(e) = consumer.commit(&offsets, CommitMode::Sync)
-            {
-                tracing::error!(topic = %self.topic, "committing revoked partitions failed: {}", crate::error::Chain(&e));
+            REVOKE => {
+                let mut offsets = TopicPartitionList::new();
+                for element in partitions.elements() {
+                    if let Some(&next) = positions.get(&element.partition()) {
+                        let _ = offsets.add_partition_offset(
+                            &self.topic,
+                            element.partition(),
+                            Offset::Offset(next),
+                        );
+                    }
+                }
+                if offsets.count() > 0
+                    && let Err(e) = consumer.commit(&offsets, CommitMode::Sync)
+                {
+                    tracing::warn!(topic = %self.topic, "committing revoked partitions (for monitoring) failed: {}", crate::error::Chain(&e));
+                }
+                if cooperative {
+                    consumer.incremental_unassign(partitions)
+                } else {
+                    consumer.unassign()
+                }
             }
+            other => {
+                tracing::error!(topic = %self.topic, "rebalancing: {}", rdkafka::types::RDKafkaErrorCode::from(other));
+                Ok(())
+            }
+        };
+        if let Err(e) = done {
+            tracing::error!(topic = %self.topic, "applying a rebalance failed: {}", crate::error::Chain(&e));
         }
     }
 }
 
-/// Commits the next offset to read of every partition this member owns.
+/// Commits the next offset to read of every partition this member holds now, for monitoring
+/// tools (no member starts from them): a commit refused mid-rebalance is logged, not fatal.
 fn commit(
     consumer: &BaseConsumer<GroupCommits>,
     topic: &str,
     positions: &Mutex<BTreeMap<i32, i64>>,
-) -> Result<(), ReplayError> {
+) {
+    let held = match consumer.assignment() {
+        Ok(held) => held,
+        Err(e) => {
+            tracing::warn!(topic, "reading the assignment failed: {}", crate::error::Chain(&e));
+            return;
+        }
+    };
+    let positions = positions.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let mut offsets = TopicPartitionList::new();
-    for (&partition, &next) in positions.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-        offsets
-            .add_partition_offset(topic, partition, Offset::Offset(next))
-            .map_err(failed("committing offsets"))?;
+    for element in held.elements_for_topic(topic) {
+        if let Some(&next) = positions.get(&element.partition()) {
+            let _ = offsets.add_partition_offset(topic, element.partition(), Offset::Offset(next));
+        }
     }
-    if offsets.count() > 0 {
-        consumer.commit(&offsets, CommitMode::Sync).map_err(failed("committing offsets"))?;
+    if offsets.count() > 0
+        && let Err(e) = consumer.commit(&offsets, CommitMode::Sync)
+    {
+        tracing::warn!(
+            topic,
+            "committing offsets (for monitoring) failed: {}",
+            crate::error::Chain(&e)
+        );
     }
-    Ok(())
 }
 
 /// Where a replay with snapshots keeps them: the store, the events the starting snapshot
