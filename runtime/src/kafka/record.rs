@@ -47,6 +47,10 @@ pub enum RecordError {
     /// The projection refused it.
     #[error("the projection refused it")]
     Refused(#[source] ApplyError),
+    /// Not tried: an earlier record of its key is a dead letter not yet applied, and a key's
+    /// events are applied in order.
+    #[error("parked behind an earlier dead letter of its key")]
+    Parked,
 }
 
 /// A record that could not be taken (decoded, applied, migrated), with where it is; its
@@ -239,8 +243,19 @@ pub(crate) fn dead_letter(
     )
     .insert(Header { key: SOURCE_SCHEMA_ID, value: Some(&schema_id) })
     .insert(Header { key: ERROR, value: Some(&error) });
+    send_copy(producer, topic, message, headers, "dead-lettering")
+}
+
+/// Sends `message`'s key, payload and timestamp (the record's own time, not the sending's: a
+/// redrive writes it back as it was) with `headers` to `topic`.
+fn send_copy(
+    producer: &BaseProducer,
+    topic: &str,
+    message: &impl Message,
+    headers: OwnedHeaders,
+    action: &'static str,
+) -> Result<(), ClientError> {
     let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).headers(headers);
-    // The record's own time, not the dead-lettering's: a redrive writes it back as it was.
     if let Some(millis) = message.timestamp().to_millis() {
         record = record.timestamp(millis);
     }
@@ -250,11 +265,42 @@ pub(crate) fn dead_letter(
     if let Some(payload) = message.payload() {
         record = record.payload(payload);
     }
-    producer
-        .send(record)
-        .map_err(|(e, _)| ClientError::new("dead-lettering", e).at(topic, None))?;
+    producer.send(record).map_err(|(e, _)| ClientError::new(action, e).at(topic, None))?;
     producer.poll(Duration::ZERO);
     Ok(())
+}
+
+/// Sends a dead letter that failed again back to the dead-letter topic `topic`: its key,
+/// payload, timestamp and headers as they are (its provenance still naming the original),
+/// `strata.error` replaced by `error` and `strata.redrive.count` raised by one (delivery is
+/// confirmed by the caller's flush).
+pub(crate) fn dead_letter_again(
+    producer: &BaseProducer,
+    topic: &str,
+    letter: &impl Message,
+    error: &RecordError,
+) -> Result<(), ClientError> {
+    use crate::kafka::redrive::REDRIVE_COUNT;
+    let error = crate::error::Chain(error).to_string();
+    let mut count = 0u32;
+    let mut headers = OwnedHeaders::new();
+    if let Some(own) = letter.headers() {
+        for header in own.iter() {
+            match header.key {
+                ERROR => {}
+                REDRIVE_COUNT => {
+                    let text = header.value.and_then(|v| std::str::from_utf8(v).ok());
+                    count = text.and_then(|v| v.parse().ok()).unwrap_or(count);
+                }
+                _ => headers = headers.insert(header),
+            }
+        }
+    }
+    let count = (count + 1).to_string();
+    let headers = headers
+        .insert(Header { key: ERROR, value: Some(&error) })
+        .insert(Header { key: REDRIVE_COUNT, value: Some(&count) });
+    send_copy(producer, topic, letter, headers, "dead-lettering again")
 }
 
 /// The schema id of a Confluent-framed record, if its header is readable.

@@ -196,8 +196,8 @@ pub enum RedriveError {
         "dead letter at `{from}` partition {partition} offset {offset} came from `{target}` \
          partition {source_partition} offset {source_offset}, which still holds it: redriving \
          it there would put the event in the log twice for every reader. A consumer's dead \
-         letters go back to that consumer (README, \"Dead-letter redrive\"); redrive writes \
-         only where the record is not yet (a migration's target)"
+         letters go back to that consumer (a read model's: `Projector::redrive`); redrive \
+         writes only where the record is not yet (a migration's target)"
     )]
     OriginalInTarget {
         /// The dead-letter topic.

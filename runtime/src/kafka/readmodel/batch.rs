@@ -27,75 +27,10 @@ impl<E: Event, M: ReadModel<E>> Projector<E, M> {
                 break rewind;
             }
             let offset = message.offset();
-            let position = Position {
-                topic: &books.topic,
-                partition,
-                offset,
-                key: message.key(),
-                timestamp: message.timestamp().to_millis(),
-                headers: crate::kafka::record::Headers::of(message.headers()),
-            };
-            let quarantined = run.quarantine == Some((partition, offset));
-            let refused = match message.payload() {
-                None => Some((None, RecordError::Tombstone)),
-                Some(_) if quarantined => None,
-                Some(bytes) => match self.decoder.decode(bytes) {
-                    Err(e) => Some((e.schema_id(), RecordError::Decode(e))),
-                    Ok(event) => match self.model.apply(&mut tx, event, &position) {
-                        Ok(()) => None,
-                        Err(e) if transient_apply(&*e) => {
-                            break Outcome::Rewind { quarantine: None, forget: None };
-                        }
-                        // The transaction may be aborted: roll back, and treat the record as
-                        // bad when it comes round again.
-                        Err(e) => {
-                            tracing::warn!(partition, offset, error = %crate::error::Chain(&*e), "apply refused a record; rolling the batch back");
-                            run.last_refusal = Some(e);
-                            break Outcome::Rewind {
-                                quarantine: Some((partition, offset)),
-                                forget: None,
-                            };
-                        }
-                    },
-                },
-            };
-            let bad = match refused {
-                Some(bad) => Some(bad),
-                None if quarantined => {
-                    let refusal = run.last_refusal.take().unwrap_or_else(|| "refused".into());
-                    Some((
-                        message.payload().and_then(crate::kafka::record::frame_id),
-                        RecordError::Refused(refusal),
-                    ))
-                }
-                None => None,
-            };
-            if quarantined {
-                run.quarantine = None;
-            }
-            match bad {
-                None => applied += 1,
-                Some((schema_id, source)) => match (dead_letters, &self.config.dead_letter_topic) {
-                    (Some(producer), Some(dlt)) => {
-                        crate::kafka::record::dead_letter(
-                            producer, dlt, &message, schema_id, &source,
-                        )?;
-                        producer
-                            .flush(self.config.timeout)
-                            .map_err(failed("delivering a dead letter"))?;
-                        tracing::warn!(partition, offset, %source, "record sent to the dead-letter topic");
-                        run.report.dead_lettered += 1;
-                    }
-                    _ => {
-                        break Outcome::CommitThenFail(ProjectorError::Record(FailedRecord {
-                            topic: books.topic.clone(),
-                            partition,
-                            offset,
-                            schema_id,
-                            source,
-                        }));
-                    }
-                },
+            match self.take(&mut tx, books, &message, dead_letters, run)? {
+                Taken::Applied => applied += 1,
+                Taken::Passed => {}
+                Taken::Stop(outcome) => break outcome,
             }
             let part = run.parts.get_mut(&partition).expect("an admitted record's partition");
             part.next = offset + 1;
@@ -112,6 +47,209 @@ impl<E: Event, M: ReadModel<E>> Projector<E, M> {
         };
         end(tx, books, consumer, run, outcome, applied)
     }
+
+    /// Takes one admitted record into the open batch: applies it; or sends it to the
+    /// dead-letter topic, parking its key (a redrive sends a letter that fails again back
+    /// there); or, in a redrive, skips a letter whose record was applied already.
+    fn take<'c>(
+        &mut self,
+        tx: &mut Transaction<'_>,
+        books: &Books,
+        message: &BorrowedMessage<'_>,
+        dead_letters: &Option<BaseProducer>,
+        run: &mut Run,
+    ) -> Result<Taken<'c>, ProjectorError> {
+        let (partition, offset) = (message.partition(), message.offset());
+        let key = message.key().unwrap_or_default();
+        let headers = crate::kafka::record::Headers::of(message.headers());
+        // Where the record is in the event topic: here, or where a letter came from.
+        let (log_partition, log_offset) = match run.source {
+            Source::Log => (partition, offset),
+            Source::DeadLetters => match Provenance::read(headers) {
+                Some(from) if from.topic == books.log => (from.partition, from.offset),
+                _ => (-1, offset),
+            },
+        };
+        let row = |tx: &mut Transaction<'_>| -> Result<Option<(i64, i64)>, postgres::Error> {
+            let params: [&(dyn postgres::types::ToSql + Sync); 5] =
+                [&books.name, &books.version, &books.log, &log_partition, &key];
+            Ok(tx.query_opt(&books.parked, &params)?.map(|row| (row.get(0), row.get(1))))
+        };
+        let settle = |tx: &mut Transaction<'_>, letters: i64| {
+            let params: [&(dyn postgres::types::ToSql + Sync); 7] = [
+                &books.name,
+                &books.version,
+                &books.log,
+                &log_partition,
+                &key,
+                &letters,
+                &log_offset,
+            ];
+            tx.execute(&books.settle, &params).map(drop)
+        };
+        let retry = || Taken::Stop(Outcome::Rewind { forget: None });
+        // A key with dead letters outstanding: this record goes behind them, unapplied.
+        let mut behind = false;
+        let mut outstanding = None;
+        match run.source {
+            Source::Log => {
+                if run.parked.get(&partition).is_some_and(|keys| keys.contains(key)) {
+                    match row(tx) {
+                        Err(e) if is_transient(&e) => return Ok(retry()),
+                        Err(e) => return Err(books.database("reading a parked key")(e)),
+                        Ok(Some((letters, _))) if letters > 0 => behind = true,
+                        Ok(_) => {
+                            // Its letters were applied by a redrive meanwhile: this record is
+                            // applied, and a stray copy of its letter is a duplicate then.
+                            match settle(tx, 0) {
+                                Err(e) if is_transient(&e) => return Ok(retry()),
+                                other => other.map_err(books.database("unparking a key"))?,
+                            }
+                            if let Some(keys) = run.parked.get_mut(&partition) {
+                                keys.remove(key);
+                            }
+                            run.undo.push(Undo::Unparked(partition, key.to_vec()));
+                        }
+                    }
+                }
+            }
+            Source::DeadLetters => {
+                match row(tx) {
+                    Err(e) if is_transient(&e) => return Ok(retry()),
+                    Err(e) => return Err(books.database("reading a parked key")(e)),
+                    Ok(Some((_, through))) if log_offset <= through && log_partition >= 0 => {
+                        run.report.duplicates += 1;
+                        return Ok(Taken::Passed);
+                    }
+                    Ok(found) => outstanding = found.map(|(letters, _)| letters),
+                }
+                behind = run.failed_again.contains(&(log_partition, key.to_vec()));
+            }
+        }
+        let bad = if behind {
+            Some((message.payload().and_then(crate::kafka::record::frame_id), RecordError::Parked))
+        } else {
+            let position = Position {
+                topic: &books.log,
+                partition: log_partition,
+                offset: log_offset,
+                key: message.key(),
+                timestamp: message.timestamp().to_millis(),
+                headers,
+            };
+            let quarantined = run.quarantine.remove(&(partition, offset));
+            match message.payload() {
+                None => Some((None, RecordError::Tombstone)),
+                Some(bytes) if let Some(refusal) = quarantined => {
+                    Some((crate::kafka::record::frame_id(bytes), RecordError::Refused(refusal)))
+                }
+                Some(bytes) => match self.decoder.decode(bytes) {
+                    Err(e) => Some((e.schema_id(), RecordError::Decode(e))),
+                    Ok(event) => match self.model.apply(tx, event, &position) {
+                        Ok(()) => None,
+                        Err(e) if transient_apply(&*e) => return Ok(retry()),
+                        // The transaction may be aborted: roll back, and treat the record as
+                        // bad when it comes round again.
+                        Err(e) => {
+                            tracing::warn!(partition, offset, error = %crate::error::Chain(&*e), "apply refused a record; rolling the batch back");
+                            run.quarantine.insert((partition, offset), e);
+                            return Ok(Taken::Stop(Outcome::Rewind { forget: None }));
+                        }
+                    },
+                },
+            }
+        };
+        let Some((schema_id, source)) = bad else {
+            run.breaker.record(false, self.config.breaker);
+            if let Some(letters) = outstanding {
+                match settle(tx, i64::from(letters > 0)) {
+                    Err(e) if is_transient(&e) => return Ok(retry()),
+                    other => other.map_err(books.database("counting a dead letter applied"))?,
+                }
+            }
+            return Ok(Taken::Applied);
+        };
+        let failed =
+            FailedRecord { topic: books.topic.clone(), partition, offset, schema_id, source };
+        if dead_letters.is_none() {
+            return Ok(Taken::Stop(Outcome::CommitThenFail(ProjectorError::Record(failed))));
+        }
+        // The breaker counts every record bound for the dead-letter topic, parked ones too.
+        if run.breaker.record(true, self.config.breaker) {
+            let breaker = self.config.breaker.unwrap_or_default();
+            return Ok(Taken::Stop(Outcome::CommitThenFail(ProjectorError::Breaker {
+                name: books.name.to_owned(),
+                version: books.version as u32,
+                window: breaker.window,
+                max_failed: breaker.max_failed,
+                last: failed,
+            })));
+        }
+        let FailedRecord { schema_id, source, .. } = failed;
+        let parked = matches!(source, RecordError::Parked);
+        self.send_letter(tx, books, message, dead_letters, schema_id, &source, run)?;
+        if let RecordError::Refused(refusal) = source {
+            run.undo.push(Undo::Quarantined((partition, offset), refusal));
+        }
+        if parked {
+            run.report.parked += 1;
+        } else if run.source == Source::DeadLetters {
+            run.failed_again.insert((log_partition, key.to_vec()));
+            run.undo.push(Undo::FailedAgain(log_partition, key.to_vec()));
+        }
+        Ok(Taken::Passed)
+    }
+
+    /// Sends `message` to the dead-letter topic (a letter handed back: back there, its
+    /// provenance kept) and waits for the acknowledgement; from the event topic, counts one
+    /// more letter of its key, parking it.
+    #[allow(clippy::too_many_arguments)]
+    fn send_letter(
+        &self,
+        tx: &mut Transaction<'_>,
+        books: &Books,
+        message: &BorrowedMessage<'_>,
+        dead_letters: &Option<BaseProducer>,
+        schema_id: Option<u32>,
+        source: &RecordError,
+        run: &mut Run,
+    ) -> Result<(), ProjectorError> {
+        let (Some(producer), Some(dlt)) = (dead_letters, &self.config.dead_letter_topic) else {
+            unreachable!("letters are sent only with a dead-letter topic");
+        };
+        let (partition, offset) = (message.partition(), message.offset());
+        match run.source {
+            Source::Log => {
+                crate::kafka::record::dead_letter(producer, dlt, message, schema_id, source)?;
+            }
+            Source::DeadLetters => {
+                crate::kafka::record::dead_letter_again(producer, dlt, message, source)?;
+            }
+        }
+        producer.flush(self.config.timeout).map_err(failed("delivering a dead letter"))?;
+        tracing::warn!(partition, offset, %source, "record sent to the dead-letter topic");
+        run.report.dead_lettered += 1;
+        if run.source == Source::Log {
+            let key = message.key().unwrap_or_default();
+            let params: [&(dyn postgres::types::ToSql + Sync); 5] =
+                [&books.name, &books.version, &books.log, &partition, &key];
+            tx.execute(&books.park, &params).map_err(books.database("parking a key"))?;
+            if run.parked.entry(partition).or_default().insert(key.to_vec()) {
+                run.undo.push(Undo::Parked(partition, key.to_vec()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What became of one record in a batch.
+enum Taken<'c> {
+    /// Applied.
+    Applied,
+    /// Dead-lettered, parked, or (a duplicate letter) skipped: the batch moves past it.
+    Passed,
+    /// The batch ends here.
+    Stop(Outcome<'c>),
 }
 
 /// The first record of `partition` in a batch locks its offset row and checks that it still
@@ -133,7 +271,7 @@ fn lock<'c>(
     let stored: i64 = match row {
         Ok(row) => row.get(0),
         Err(e) if transient(&e) => {
-            return Ok(Some(Outcome::Rewind { quarantine: None, forget: None }));
+            return Ok(Some(Outcome::Rewind { forget: None }));
         }
         Err(e) => return Err(e),
     };
@@ -144,7 +282,7 @@ fn lock<'c>(
             held = part.committed,
             "another instance moved the partition on; re-reading it"
         );
-        return Ok(Some(Outcome::Rewind { quarantine: None, forget: Some(partition) }));
+        return Ok(Some(Outcome::Rewind { forget: Some(partition) }));
     }
     part.locked = true;
     Ok(None)
@@ -185,12 +323,10 @@ fn end<'c>(
     applied: u64,
 ) -> Result<Outcome<'c>, ProjectorError> {
     match outcome {
-        Outcome::Rewind { quarantine, forget } => {
+        Outcome::Rewind { forget } => {
             tx.rollback().map_err(books.database("rolling a batch back"))?;
+            run.undo_batch();
             run.report.retried += 1;
-            if quarantine.is_some() {
-                run.quarantine = quarantine;
-            }
             run.rewind(consumer, &books.topic, forget);
             Ok(Outcome::Commit)
         }
@@ -206,12 +342,14 @@ fn end<'c>(
             match tx.commit() {
                 Ok(()) => {}
                 Err(e) if is_transient(&e) => {
+                    run.undo_batch();
                     run.report.retried += 1;
                     run.rewind(consumer, &books.topic, None);
                     return Ok(Outcome::Commit);
                 }
                 Err(e) => return Err(books.database("committing a batch")(e)),
             }
+            run.undo.clear();
             for part in run.parts.values_mut().filter(|p| p.locked) {
                 part.committed = part.next;
                 part.locked = false;

@@ -104,6 +104,16 @@ pub(super) fn register<E, M: ReadModel<E>>(
              partition integer NOT NULL,
              next_offset bigint NOT NULL,
              PRIMARY KEY (name, version, topic, partition)
+         );
+         CREATE TABLE IF NOT EXISTS strata.read_model_parked (
+             name text NOT NULL,
+             version integer NOT NULL,
+             topic text NOT NULL,
+             partition integer NOT NULL,
+             key bytea NOT NULL,
+             letters bigint NOT NULL,
+             handled_through bigint NOT NULL,
+             PRIMARY KEY (name, version, topic, partition, key)
          );",
     )
     .map_err(database("creating strata's tables"))?;
@@ -158,7 +168,58 @@ pub(super) fn register<E, M: ReadModel<E>>(
              WHERE name = $2 AND version = $3 AND topic = $4 AND partition = $5",
         )
         .map_err(database("preparing statements"))?;
-    Ok(Books { name, version: version_i32, topic: topic.to_owned(), lock, store })
+    let prepare =
+        |db: &mut Client, sql: &str| db.prepare(sql).map_err(database("preparing statements"));
+    const KEY: &str = "name = $1 AND version = $2 AND topic = $3 AND partition = $4 AND key = $5";
+    let park = prepare(
+        db,
+        "INSERT INTO strata.read_model_parked \
+         (name, version, topic, partition, key, letters, handled_through) \
+         VALUES ($1, $2, $3, $4, $5, 1, -1) \
+         ON CONFLICT (name, version, topic, partition, key) \
+         DO UPDATE SET letters = strata.read_model_parked.letters + 1",
+    )?;
+    let parked = prepare(
+        db,
+        &format!(
+            "SELECT letters, handled_through FROM strata.read_model_parked WHERE {KEY} FOR UPDATE"
+        ),
+    )?;
+    let settle = prepare(
+        db,
+        &format!(
+            "UPDATE strata.read_model_parked \
+             SET letters = letters - $6, handled_through = GREATEST(handled_through, $7) \
+             WHERE {KEY}"
+        ),
+    )?;
+    Ok(Books {
+        name,
+        version: version_i32,
+        topic: topic.to_owned(),
+        log: topic.to_owned(),
+        lock,
+        store,
+        park,
+        parked,
+        settle,
+    })
+}
+
+/// The keys of `partition` of the version's event topic with dead letters outstanding.
+pub(super) fn parked_keys(
+    db: &mut Client,
+    books: &Books,
+    partition: i32,
+) -> Result<std::collections::HashSet<Vec<u8>>, ProjectorError> {
+    let rows = db
+        .query(
+            "SELECT key FROM strata.read_model_parked \
+             WHERE name = $1 AND version = $2 AND topic = $3 AND partition = $4 AND letters > 0",
+            &[&books.name, &books.version, &books.log, &partition],
+        )
+        .map_err(books.database("reading the parked keys"))?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
 }
 
 pub(super) fn version_state(
@@ -364,6 +425,11 @@ pub fn drop_version(db: &mut Client, name: &str, version: u32) -> Result<(), Pro
         &[&name, &version_i32],
     )
     .map_err(database("deleting the version's offsets"))?;
+    tx.execute(
+        "DELETE FROM strata.read_model_parked WHERE name = $1 AND version = $2",
+        &[&name, &version_i32],
+    )
+    .map_err(database("deleting the version's parked keys"))?;
     tx.execute(
         "DELETE FROM strata.read_models WHERE name = $1 AND version = $2",
         &[&name, &version_i32],

@@ -91,8 +91,21 @@
 //! moves past it commits, so a crash in between sends it again (at least once, never lost).
 //! Deadlocks and serialization failures (SQLSTATE `40P01`, `40001`) are not bad records: the
 //! batch is rolled back and applied again.
+//!
+//! A key with a dead letter is **parked** (`strata.read_model_parked`, changed in the batches'
+//! transactions: how many letters it has outstanding, and the last source offset of it
+//! applied): its later records follow it into the dead-letter topic unapplied
+//! ([`crate::kafka::record::RecordError::Parked`]), so an aggregate's events are never applied
+//! out of order, while every other key goes on. Records without a key count as one key per
+//! partition. [`Projector::redrive`] hands the letters back once their cause is fixed: it reads
+//! the dead-letter topic to its end at start, with its offsets stored in the same transactions
+//! as the rows, applies each letter with its original record's position, skips a copy of one
+//! already applied (a letter's source offset not above the key's last applied), and unparks a
+//! key when its last letter is applied; a letter that fails again is sent back with its key's
+//! later letters behind it. [`ProjectorConfig::breaker`] stops the projector when most records
+//! go to the dead-letter topic.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -103,7 +116,7 @@ mod projector;
 
 pub use books::{VersionInfo, VersionState, drop_version, versions};
 use books::{
-    database, lag, register, serving_version, stored_offsets, switch, validate_name,
+    database, lag, parked_keys, register, serving_version, stored_offsets, switch, validate_name,
     version_schema, version_state,
 };
 pub use postgres;
@@ -118,7 +131,7 @@ use crate::codec::source::SchemaSource;
 use crate::codec::{CodecError, Decoder};
 use crate::event::Event;
 use crate::kafka::error::failed;
-use crate::kafka::record::{ApplyError, FailedRecord, Position, RecordError};
+use crate::kafka::record::{ApplyError, FailedRecord, Position, Provenance, RecordError};
 use crate::kafka::{ClientError, Mode};
 
 /// A read model: tables in PostgreSQL built from the events of one topic.
@@ -177,8 +190,13 @@ pub struct ProjectorConfig {
     /// this many records behind the partitions' ends, summed.
     pub switch_at_lag: i64,
     /// Where records that cannot be decoded or applied go; `None` (the default): the projector
-    /// stops at the first one.
+    /// stops at the first one. A key with a dead letter is parked: its later records follow
+    /// it into the dead-letter topic, unapplied, until [`Projector::redrive`] has applied its
+    /// letters, so no aggregate's events are applied out of order.
     pub dead_letter_topic: Option<String>,
+    /// Stop instead of dead-lettering when most records fail (a missing schema, a bug in
+    /// `apply`): `None` dead-letters whatever fails.
+    pub breaker: Option<Breaker>,
     /// How often the progress callback is called (and the version's state checked).
     pub progress_every: Duration,
     /// Extra librdkafka settings, such as security ones.
@@ -200,10 +218,53 @@ impl ProjectorConfig {
             batch_wait: Duration::from_millis(200),
             switch_at_lag: 0,
             dead_letter_topic: None,
+            breaker: Some(Breaker::default()),
             progress_every: Duration::from_secs(1),
             kafka: Vec::new(),
             timeout: Duration::from_secs(10),
         }
+    }
+}
+
+/// The projector's breaker: when more than `max_failed` of the last `window` records would go
+/// to the dead-letter topic (failing to decode or apply, or parked behind their key's dead
+/// letter), it stops with [`ProjectorError::Breaker`], after committing what precedes the
+/// record that tripped it, instead of dead-lettering on: a missing schema or a bug in `apply`
+/// stops the projector within a window instead of emptying the topic into dead letters. The
+/// count starts afresh with each run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Breaker {
+    /// Records looked back over.
+    pub window: u32,
+    /// Dead-lettered records among them that are still tolerated.
+    pub max_failed: u32,
+}
+
+impl Default for Breaker {
+    /// More than 50 of the last 100 records.
+    fn default() -> Self {
+        Breaker { window: 100, max_failed: 50 }
+    }
+}
+
+/// The breaker's look back: whether each of the last `window` records failed.
+#[derive(Debug, Default)]
+struct Window {
+    last: std::collections::VecDeque<bool>,
+    failed: u32,
+}
+
+impl Window {
+    /// Records one record's outcome; whether `breaker` trips.
+    fn record(&mut self, failed: bool, breaker: Option<Breaker>) -> bool {
+        let Some(breaker) = breaker else { return false };
+        self.last.push_back(failed);
+        self.failed += u32::from(failed);
+        while self.last.len() > breaker.window as usize {
+            let dropped = self.last.pop_front().unwrap_or(false);
+            self.failed -= u32::from(dropped);
+        }
+        self.failed > breaker.max_failed
     }
 }
 
@@ -232,8 +293,13 @@ pub struct ProjectorProgress {
 pub struct ProjectorReport {
     /// Events applied and committed.
     pub applied: u64,
-    /// Records sent to the dead-letter topic.
+    /// Records sent to the dead-letter topic (in a redrive: sent back, failing again).
     pub dead_lettered: u64,
+    /// Of those, records parked behind an earlier dead letter of their key, not tried.
+    pub parked: u64,
+    /// In a redrive: dead letters whose record was applied already (a copy sent again by a
+    /// batch that was rolled back after sending it), skipped.
+    pub duplicates: u64,
     /// Batches rolled back and applied again.
     pub retried: u64,
     /// Whether this run made its version the serving one.
@@ -384,6 +450,54 @@ pub enum ProjectorError {
     /// before it is applied.
     #[error(transparent)]
     Record(#[from] FailedRecord),
+    /// Most records fail: the breaker stopped the projector at this one, every record before
+    /// it applied or dead-lettered.
+    #[error(
+        "read model `{name}` version {version}: more than {max_failed} of the last {window} \
+         records failed, so the projector stopped instead of dead-lettering on (the breaker, \
+         `ProjectorConfig::breaker`); fix the cause and run it again. The last one"
+    )]
+    Breaker {
+        /// The read model.
+        name: String,
+        /// Its version.
+        version: u32,
+        /// The records looked back over.
+        window: u32,
+        /// The failures tolerated among them.
+        max_failed: u32,
+        /// The record that tripped it.
+        #[source]
+        last: FailedRecord,
+    },
+    /// [`Projector::redrive`] without a dead-letter topic configured.
+    #[error(
+        "read model `{name}` version {version}: redrive reads the dead-letter topic, and none \
+         is configured (`ProjectorConfig::dead_letter_topic`)"
+    )]
+    NoDeadLetterTopic {
+        /// The read model.
+        name: String,
+        /// Its version.
+        version: u32,
+    },
+}
+
+/// What a projector reads: the event topic, or the dead letters it sent, handed back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Log,
+    DeadLetters,
+}
+
+/// A change of the run's memory made in the open batch, undone if it rolls back (the
+/// database's changes roll back with it).
+enum Undo {
+    Parked(i32, Vec<u8>),
+    Unparked(i32, Vec<u8>),
+    FailedAgain(i32, Vec<u8>),
+    /// A quarantined record taken as bad: quarantined again.
+    Quarantined((i32, i64), ApplyError),
 }
 
 /// A progress callback: return `false` to stop (the way to end a follow run).
@@ -409,13 +523,24 @@ impl<E: Event, M: ReadModel<E>> std::fmt::Debug for Projector<E, M> {
     }
 }
 
-/// The version's books: its name and version, and the statements on its offset rows.
+/// The version's books: its name and version, and the statements on its offset rows and its
+/// parked keys.
+#[derive(Clone)]
 struct Books {
     name: &'static str,
     version: i32,
+    /// The topic read (offset rows): the event topic, or its dead-letter topic in a redrive.
     topic: String,
+    /// The event topic (parked keys).
+    log: String,
     lock: Statement,
     store: Statement,
+    /// Counts one more dead letter of a key (parking it).
+    park: Statement,
+    /// A key's outstanding dead letters and the last source offset handled, locked.
+    parked: Statement,
+    /// Counts `$6` dead letters of a key applied, and records the source offset `$7` handled.
+    settle: Statement,
 }
 
 impl Books {
@@ -475,9 +600,9 @@ enum Outcome<'c> {
     Commit,
     /// Commit it, then stop with this error (a bad record, no dead-letter topic).
     CommitThenFail(ProjectorError),
-    /// Roll it back and rewind, then apply again; `quarantine`: a record `apply` refused,
-    /// handled as a bad record when it comes round again.
-    Rewind { quarantine: Option<(i32, i64)>, forget: Option<i32> },
+    /// Roll it back and rewind, then apply again; `forget`: a partition whose stored offset
+    /// moved, re-read first.
+    Rewind { forget: Option<i32> },
     /// A record of a partition this batch cannot take yet: commit, then admit it.
     Pending(BorrowedMessage<'c>),
 }
@@ -495,9 +620,21 @@ enum Admission {
 /// One run's bookkeeping.
 struct Run {
     parts: HashMap<i32, Part>,
-    /// A record `apply` refused: handled as bad when it comes round again.
-    quarantine: Option<(i32, i64)>,
-    last_refusal: Option<ApplyError>,
+    /// Records `apply` refused (each rolled its batch back), with why: each is a bad record
+    /// when it comes round again. Several at once, so two refused records of different
+    /// partitions, read in turns after each rollback, cannot keep rolling each other back.
+    quarantine: HashMap<(i32, i64), ApplyError>,
     report: ProjectorReport,
     started: Instant,
+    source: Source,
+    /// In catch-up, each partition's end offset at start.
+    ends: BTreeMap<i32, i64>,
+    /// Keys with dead letters outstanding, per partition of the event topic.
+    parked: HashMap<i32, HashSet<Vec<u8>>>,
+    /// In a redrive: keys (by their event partition) whose letter failed again; their later
+    /// letters go back behind it.
+    failed_again: HashSet<(i32, Vec<u8>)>,
+    /// The open batch's changes of the three above.
+    undo: Vec<Undo>,
+    breaker: Window,
 }

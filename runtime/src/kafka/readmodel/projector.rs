@@ -37,9 +37,50 @@ impl<E: Event, M: ReadModel<E>> Projector<E, M> {
         db: &mut Client,
         on_progress: OnProgress<'_>,
     ) -> Result<ProjectorReport, ProjectorError> {
-        let span = tracing::info_span!("projector", name = M::NAME, version = M::VERSION, topic = %self.topic);
+        self.project(db, on_progress, Source::Log)
+    }
+
+    /// Hands the dead letters this read model sent back to it, once their cause is fixed (an
+    /// upgrade function, a schema, a bug in `apply`): reads the dead-letter topic up to its
+    /// end offsets at start and applies each letter exactly once, in its key's order, with the
+    /// position of its original record; the dead-letter topic's offsets are stored in the same
+    /// transactions, so a crash or a rerun never applies one twice (a copy a rolled-back batch
+    /// sent again is skipped). A key whose letters are all applied is unparked: its next
+    /// records are applied as they come. A letter that fails again goes back to the
+    /// dead-letter topic, its key's later letters behind it, for the next redrive. The event
+    /// topic is never written.
+    pub fn redrive(
+        &mut self,
+        db: &mut Client,
+        on_progress: OnProgress<'_>,
+    ) -> Result<ProjectorReport, ProjectorError> {
+        if self.config.dead_letter_topic.is_none() {
+            return Err(ProjectorError::NoDeadLetterTopic {
+                name: M::NAME.to_owned(),
+                version: M::VERSION,
+            });
+        }
+        self.project(db, on_progress, Source::DeadLetters)
+    }
+
+    /// [`Projector::run`] over the event topic, or [`Projector::redrive`] over the dead letters.
+    fn project(
+        &mut self,
+        db: &mut Client,
+        on_progress: OnProgress<'_>,
+        source: Source,
+    ) -> Result<ProjectorReport, ProjectorError> {
+        let span = tracing::info_span!("projector", name = M::NAME, version = M::VERSION, topic = %self.topic, ?source);
         let _entered = span.enter();
-        let books = register(db, &mut self.model, M::NAME, M::VERSION, &self.topic)?;
+        let mut books = register(db, &mut self.model, M::NAME, M::VERSION, &self.topic)?;
+        let (mode, group) = match (source, &self.config.dead_letter_topic) {
+            (Source::DeadLetters, Some(dlt)) => {
+                books.topic = dlt.clone();
+                (Mode::CatchUp, format!("{}-redrive", self.group))
+            }
+            _ => (self.config.mode, self.group.clone()),
+        };
+        let in_group = self.config.group.is_some() && source == Source::Log;
         // The connection's tables are the version's: `prepare` and `apply` name them unqualified.
         db.batch_execute(&format!("SET search_path TO \"{}\"", version_schema(&books)))
             .map_err(books.database("setting the search path"))?;
@@ -54,11 +95,11 @@ impl<E: Event, M: ReadModel<E>> Projector<E, M> {
             ("enable.auto.commit", "false"),
             ("enable.auto.offset.store", "false"),
             ("auto.offset.reset", "earliest"),
-            ("group.id", self.group.as_str()),
+            ("group.id", group.as_str()),
             ("statistics.interval.ms", stats_every.as_str()),
         ];
         let context = Watch {
-            topic: self.topic.clone(),
+            topic: books.topic.clone(),
             any: AtomicBool::new(false),
             partitions: Mutex::new(Vec::new()),
             highs: Mutex::new(BTreeMap::new()),
@@ -68,7 +109,7 @@ impl<E: Event, M: ReadModel<E>> Projector<E, M> {
             crate::kafka::client(&self.config.brokers, &settings, &self.config.kafka)
                 .create_with_context(context)
                 .map_err(failed("creating the consumer"))?;
-        let topic = self.topic.clone();
+        let topic = books.topic.clone();
         let partitions = crate::kafka::partitions(&consumer, &topic, self.config.timeout)
             .map_err(failed("reading the topic's metadata"))?;
         if partitions.is_empty() {
@@ -77,7 +118,7 @@ impl<E: Event, M: ReadModel<E>> Projector<E, M> {
         // Read once: the first offsets (where a new partition's stored offset starts) and, in
         // catch-up, the ends to reach.
         let watermarks = self.watermarks(&consumer, &partitions)?;
-        let ends = (self.config.mode == Mode::CatchUp).then(|| watermarks.clone());
+        let ends = (mode == Mode::CatchUp).then(|| watermarks.clone());
         let dead_letters = match &self.config.dead_letter_topic {
             Some(_) => Some(
                 crate::kafka::client(
@@ -93,12 +134,17 @@ impl<E: Event, M: ReadModel<E>> Projector<E, M> {
 
         let mut run = Run {
             parts: HashMap::new(),
-            quarantine: None,
-            last_refusal: None,
+            quarantine: HashMap::new(),
             report: ProjectorReport::default(),
             started: Instant::now(),
+            source,
+            ends: ends.iter().flatten().map(|(&p, &(_, high))| (p, high)).collect(),
+            parked: HashMap::new(),
+            failed_again: HashSet::new(),
+            undo: Vec::new(),
+            breaker: Window::default(),
         };
-        if self.config.group.is_some() {
+        if in_group {
             // Partitions are loaded as their first records arrive.
             consumer.subscribe(&[&topic]).map_err(failed("joining the consumer group"))?;
         } else {
@@ -179,6 +225,7 @@ impl<E: Event, M: ReadModel<E>> Projector<E, M> {
                 std::mem::take(&mut *context.partitions.lock().unwrap_or_else(|e| e.into_inner()));
             for partition in revoked {
                 run.parts.remove(&partition);
+                run.parked.remove(&partition);
                 tracing::debug!(partition, "partition revoked");
             }
         }
@@ -218,6 +265,9 @@ impl<E: Event, M: ReadModel<E>> Projector<E, M> {
                 low,
             });
         }
+        if run.source == Source::Log {
+            run.parked.insert(partition, parked_keys(db, books, partition)?);
+        }
         tracing::debug!(partition, stored, "partition loaded");
         run.parts.insert(
             partition,
@@ -241,9 +291,10 @@ impl<E: Event, M: ReadModel<E>> Projector<E, M> {
         consumer: &BaseConsumer<Watch>,
         partition: i32,
     ) -> Result<(i64, i64), ProjectorError> {
-        consumer.fetch_watermarks(&self.topic, partition, self.config.timeout).map_err(|e| {
+        let topic = &consumer.context().topic;
+        consumer.fetch_watermarks(topic, partition, self.config.timeout).map_err(|e| {
             let e = ClientError::new("reading the partition's offsets", e);
-            ProjectorError::Kafka(e.at(&self.topic, Some(partition)))
+            ProjectorError::Kafka(e.at(topic, Some(partition)))
         })
     }
 
@@ -268,6 +319,8 @@ impl<E: Event, M: ReadModel<E>> Projector<E, M> {
                 version: books.version as u32,
                 serving: serving_version(db, books)?.unwrap_or(0),
             }),
+            // Dead letters handed back say nothing of whether the version is caught up.
+            VersionState::Building if run.source == Source::DeadLetters => Ok(state),
             VersionState::Building => {
                 let own_caught_up =
                     run.lag(consumer.context()).is_some_and(|lag| lag <= self.config.switch_at_lag);
@@ -302,7 +355,7 @@ impl<E: Event, M: ReadModel<E>> Projector<E, M> {
         let stored = stored_offsets(db, books)?;
         let highs = consumer.context().highs.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let lag_by_partition: BTreeMap<i32, i64> = assigned
-            .elements_for_topic(&self.topic)
+            .elements_for_topic(&consumer.context().topic)
             .iter()
             .map(|element| {
                 let partition = element.partition();
@@ -325,6 +378,28 @@ impl<E: Event, M: ReadModel<E>> Projector<E, M> {
 }
 
 impl Run {
+    /// Undoes the memory changes of a batch that rolled back.
+    pub(super) fn undo_batch(&mut self) {
+        for change in self.undo.drain(..).rev() {
+            match change {
+                Undo::Parked(partition, key) => {
+                    if let Some(keys) = self.parked.get_mut(&partition) {
+                        keys.remove(&key);
+                    }
+                }
+                Undo::Unparked(partition, key) => {
+                    self.parked.entry(partition).or_default().insert(key);
+                }
+                Undo::FailedAgain(partition, key) => {
+                    self.failed_again.remove(&(partition, key));
+                }
+                Undo::Quarantined(at, refusal) => {
+                    self.quarantine.insert(at, refusal);
+                }
+            }
+        }
+    }
+
     /// The loaded partitions' lag behind their last known high watermarks, summed; `None`
     /// while any is unknown (librdkafka's statistics know a partition once it fetched from it).
     fn lag(&self, watch: &Watch) -> Option<i64> {
@@ -347,6 +422,12 @@ impl Run {
             return Ok(Admission::Load);
         };
         let offset = message.offset();
+        // A redrive takes the letters there were when it started, not those it sends back.
+        if self.source == Source::DeadLetters
+            && self.ends.get(&message.partition()).is_some_and(|&end| offset >= end)
+        {
+            return Ok(Admission::Skip);
+        }
         if offset == part.next || (part.sought && offset > part.next) {
             part.sought = false;
             return Ok(Admission::Apply);
