@@ -116,7 +116,11 @@ fn append_ten(appender: &Appender<AccountEvent>) -> BTreeMap<Vec<u8>, Vec<Seen>>
         let events = history(n, (n % 4) as i64 + 1, n % 3 == 0);
         let correlation = format!("request-{n}");
         let metadata = if n % 2 == 0 {
-            Metadata { correlation_id: Some(&correlation), causation_id: Some("command-1") }
+            Metadata {
+                correlation_id: Some(&correlation),
+                causation_id: Some("command-1"),
+                ..Metadata::default()
+            }
         } else {
             Metadata::default()
         };
@@ -397,6 +401,147 @@ fn a_writer_refuses_a_stale_expected_version_and_two_writers_split_the_partition
         let error = other.append(key, ExpectedVersion::Any, deposit, &none).unwrap_err();
         assert!(matches!(error, WriteError::NotOwner { .. }), "{error}");
         owner.append(key, ExpectedVersion::Exact(version), deposit, &none).unwrap();
+    }
+}
+
+/// A writer of `topic` in `group`, once it holds every partition.
+fn writer_holding_all(
+    broker: &str,
+    topic: &str,
+    group: &str,
+) -> strata::kafka::append::Writer<AccountEvent> {
+    let mut config = AppendConfig::new(broker);
+    config.topic = Some(topic.to_owned());
+    // A crashed writer's partitions are handed over after its session times out.
+    config.kafka = vec![("session.timeout.ms".into(), "6000".into())];
+    let source = source_of::<AccountEvent>();
+    let mut writer = strata::kafka::append::Writer::new(config, &*source, group).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while writer.held().len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "the writer got no partitions");
+        writer.serve(Duration::from_millis(100)).unwrap();
+    }
+    writer
+}
+
+/// The command of five events the crash test appends, and its id.
+const COMMAND: &str = "open-and-fund-account-1";
+
+fn command_events() -> Vec<AccountEvent> {
+    history(1, 4, false)
+}
+
+/// In the child process of the crash test (`STRATA_TEST_WRITER` = brokers, topic and group):
+/// appends the command, which a crash point (`STRATA_CRASH_AT`) aborts.
+fn crashing_writer() -> bool {
+    use strata::kafka::append::ExpectedVersion;
+    let Ok(spec) = std::env::var("STRATA_TEST_WRITER") else { return false };
+    let [brokers, topic, group]: [&str; 3] =
+        spec.split('|').collect::<Vec<_>>().try_into().unwrap();
+    let mut writer = writer_holding_all(brokers, topic, group);
+    let metadata = Metadata { command_id: Some(COMMAND), ..Metadata::default() };
+    let result =
+        writer.append(b"account-1", ExpectedVersion::NoStream, &command_events(), &metadata);
+    eprintln!("the crash point was not reached: {result:?}");
+    std::process::exit(3);
+}
+
+#[test]
+fn a_command_retried_after_a_crash_lands_each_of_its_events_once_in_order() {
+    use std::os::unix::process::ExitStatusExt;
+    use strata::kafka::append::ExpectedVersion;
+    use strata::kafka::record::Envelope;
+    if crashing_writer() {
+        return;
+    }
+    let events = command_events();
+    let metadata = Metadata { command_id: Some(COMMAND), ..Metadata::default() };
+    // (crash point, events of the command in the topic when the writer died)
+    for (crash_at, landed) in [("append.sent:3", 3), ("append.acknowledged", 5)] {
+        let (broker, topic) = start("append-retry", 2);
+        let group = format!("{topic}.writers");
+        let child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "a_command_retried_after_a_crash_lands_each_of_its_events_once_in_order",
+                "--exact",
+            ])
+            .env("STRATA_TEST_WRITER", format!("{}|{topic}|{group}", broker.brokers()))
+            .env("STRATA_CRASH_AT", crash_at)
+            .output()
+            .unwrap();
+        assert_eq!(child.status.signal(), Some(6), "{crash_at}: {child:?}");
+
+        // What the crash left: a prefix of the command, which readers see is incomplete
+        // when it is.
+        let in_topic = |expected: usize| {
+            let read = support::kafka::read_available(&broker.brokers(), &topic);
+            assert_eq!(read.len(), expected, "{crash_at}: {expected} records");
+            read.into_iter()
+                .map(|m| {
+                    let headers: Vec<(String, String)> =
+                        rdkafka::message::Headers::iter(rdkafka::Message::headers(&m).unwrap())
+                            .map(|h| {
+                                (
+                                    h.key.to_owned(),
+                                    String::from_utf8_lossy(h.value.unwrap()).into_owned(),
+                                )
+                            })
+                            .collect();
+                    let get = |name: &str| {
+                        headers.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+                    };
+                    (
+                        get("ce_id").unwrap(),
+                        get("ce_commandid"),
+                        get("ce_commandseq"),
+                        get("ce_commandsize"),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        let before = in_topic(landed);
+        let seqs: Vec<_> = before.iter().map(|r| r.2.clone().unwrap()).collect();
+        let expected_seqs: Vec<String> = (0..landed).map(|i| i.to_string()).collect();
+        assert_eq!(seqs, expected_seqs, "{crash_at}");
+        let last = before.last().unwrap();
+        let envelope = Envelope {
+            command_seq: last.2.as_deref().and_then(|v| v.parse().ok()),
+            command_size: last.3.as_deref().and_then(|v| v.parse().ok()),
+            ..Envelope::default()
+        };
+        assert_eq!(envelope.completes_command(), landed == 5, "{crash_at}");
+
+        // The caller never learnt the outcome and retries the command as it was: the writer
+        // appends what is missing (or nothing), and the topic holds each event once, in order.
+        let mut writer = writer_holding_all(&broker.brokers(), &topic, &group);
+        let appended =
+            writer.append(b"account-1", ExpectedVersion::NoStream, &events, &metadata).unwrap();
+        assert_eq!(appended.len(), 5, "{crash_at}");
+        let after = in_topic(5);
+        assert_eq!(
+            &after[..landed],
+            &before[..],
+            "{crash_at}: the landed events stay as they were"
+        );
+        let seqs: Vec<_> =
+            after.iter().map(|r| (r.1.clone().unwrap(), r.2.clone().unwrap())).collect();
+        let expected: Vec<_> = (0..5).map(|i| (COMMAND.to_owned(), i.to_string())).collect();
+        assert_eq!(seqs, expected, "{crash_at}");
+        let ids: Vec<_> = after.iter().map(|r| r.0.clone()).collect();
+        assert_eq!(ids, appended.iter().map(|a| a.event_id.clone()).collect::<Vec<_>>());
+        assert_eq!(writer.version(b"account-1"), Some(5));
+        // Again: nothing appended, the same answer.
+        let again =
+            writer.append(b"account-1", ExpectedVersion::NoStream, &events, &metadata).unwrap();
+        assert_eq!(again, appended);
+        in_topic(5);
+        // A new command with the stale expected version is refused as ever.
+        let error =
+            writer.append(b"account-1", ExpectedVersion::NoStream, &events, &Metadata::default());
+        assert!(
+            matches!(error, Err(strata::kafka::append::WriteError::Stale { actual: 5, .. })),
+            "{error:?}"
+        );
     }
 }
 

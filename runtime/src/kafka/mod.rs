@@ -188,8 +188,17 @@ pub(crate) fn lag(positions: &BTreeMap<i32, i64>, ends: &BTreeMap<i32, i64>) -> 
 /// it there. Without the variable (always, in production) a point costs one load of a
 /// `OnceLock`. The points: `redrive.sent` (a batch produced, not yet acknowledged),
 /// `redrive.acknowledged` (acknowledged, nothing committed), `redrive.offsets` (the
-/// dead-letter offsets committed, not the marks), `redrive.marks` (both committed).
+/// dead-letter offsets committed, not the marks), `redrive.marks` (both committed);
+/// `append.sent` (the nth event of the process handed to the producer, and every event sent so
+/// far delivered first: a prefix of a command landed, the caller told nothing),
+/// `append.acknowledged` (a call's events all acknowledged, the caller told nothing).
 pub(crate) fn crash_point(point: &'static str) {
+    crash_point_after(point, || {});
+}
+
+/// [`crash_point`], running `before` first when it crashes (to make something land that a
+/// crash at that point may or may not let through, so the test knows which).
+pub(crate) fn crash_point_after(point: &'static str, before: impl FnOnce()) {
     use std::sync::OnceLock;
     use std::sync::atomic::{AtomicU64, Ordering};
     static TARGET: OnceLock<Option<(String, u64)>> = OnceLock::new();
@@ -206,6 +215,7 @@ pub(crate) fn crash_point(point: &'static str) {
         && name == point
         && REACHED.fetch_add(1, Ordering::Relaxed) + 1 == *nth
     {
+        before();
         eprintln!("strata: crash point `{point}` reached ({nth}): aborting");
         std::process::abort();
     }

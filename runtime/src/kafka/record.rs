@@ -88,6 +88,17 @@ pub const EVENT_SOURCE: &str = "ce_source";
 pub const CORRELATION_ID: &str = "ce_correlationid";
 /// The id of the message (command or event) that caused it (an extension attribute).
 pub const CAUSATION_ID: &str = "ce_causationid";
+/// The command (one append call) the event belongs to: the caller's id, or a new UUID per call
+/// (an extension attribute). A retried command keeps its id, which is how a [`Writer`]
+/// recognises it.
+///
+/// [`Writer`]: crate::kafka::append::Writer
+pub const COMMAND_ID: &str = "ce_commandid";
+/// The event's place in its command, from 0 (an extension attribute).
+pub const COMMAND_SEQ: &str = "ce_commandseq";
+/// How many events its command has (an extension attribute): a command whose last event at a
+/// partition's end has `ce_commandseq` below `ce_commandsize - 1` is incomplete there.
+pub const COMMAND_SIZE: &str = "ce_commandsize";
 
 /// A record's headers, as replay and read models hand them to user code.
 #[derive(Clone, Copy, Default)]
@@ -140,6 +151,9 @@ impl<'a> Headers<'a> {
             source: self.get_str(EVENT_SOURCE),
             correlation_id: self.get_str(CORRELATION_ID),
             causation_id: self.get_str(CAUSATION_ID),
+            command_id: self.get_str(COMMAND_ID),
+            command_seq: self.get_str(COMMAND_SEQ).and_then(|v| v.parse().ok()),
+            command_size: self.get_str(COMMAND_SIZE).and_then(|v| v.parse().ok()),
         }
     }
 }
@@ -159,6 +173,20 @@ pub struct Envelope<'a> {
     pub correlation_id: Option<&'a str>,
     /// `ce_causationid`.
     pub causation_id: Option<&'a str>,
+    /// `ce_commandid`: the command (append call) the event belongs to.
+    pub command_id: Option<&'a str>,
+    /// `ce_commandseq`: its place in the command, from 0.
+    pub command_seq: Option<u32>,
+    /// `ce_commandsize`: the command's number of events.
+    pub command_size: Option<u32>,
+}
+
+impl Envelope<'_> {
+    /// Whether this event is its command's last (`false` when the headers do not say): a
+    /// command whose last event in a partition is not is incomplete there.
+    pub fn completes_command(&self) -> bool {
+        matches!((self.command_seq, self.command_size), (Some(seq), Some(size)) if seq + 1 == size)
+    }
 }
 
 /// Dead letters (from replay and migration alike) and migrated records name their source record
@@ -274,6 +302,7 @@ fn send_copy(
 /// payload, timestamp and headers as they are (its provenance still naming the original),
 /// `strata.error` replaced by `error` and `strata.redrive.count` raised by one (delivery is
 /// confirmed by the caller's flush).
+#[cfg(feature = "postgres")]
 pub(crate) fn dead_letter_again(
     producer: &BaseProducer,
     topic: &str,

@@ -17,7 +17,7 @@
 //! let opened = AccountEvent::Opened(Opened { id: "acc-1".into() });
 //! let appended = appender.append_with(b"acc-1", &[opened], &Metadata {
 //!     correlation_id: Some("request-42"),
-//!     causation_id: None,
+//!     ..Metadata::default()
 //! })?;
 //! println!("at partition {} offset {}", appended[0].partition, appended[0].offset);
 //! # Ok(()) }
@@ -32,7 +32,11 @@
 //! Every appended record carries CloudEvents' Kafka binding headers (binary mode), so tools that
 //! speak CloudEvents read them as such: `ce_specversion` (`1.0`), `ce_id` (a new UUID per
 //! event), `ce_time` (RFC 3339, also the record's timestamp), `ce_type` (the event record's full
-//! Avro name), `ce_source` ([`AppendConfig::source`]), and, when given, the extension attributes
+//! Avro name), `ce_source` ([`AppendConfig::source`]), the extension attributes `ce_commandid`
+//! (the call's command: [`Metadata::command_id`], or a new UUID per call), `ce_commandseq` (the
+//! event's place in it, from 0) and `ce_commandsize` (its number of events), so a reader tells
+//! which command an event belongs to and whether a command at a partition's end is incomplete
+//! ([`crate::kafka::record::Envelope::completes_command`]), and, when given,
 //! `ce_correlationid` and `ce_causationid`. Replay and read models hand them to user code as
 //! [`crate::kafka::record::Position::headers`] ([`crate::kafka::record::Headers::envelope`]); migration copies every header.
 //!
@@ -61,7 +65,7 @@ use std::time::{Duration, Instant, SystemTime};
 use rdkafka::ClientContext;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{DeliveryResult, Header, OwnedHeaders};
-use rdkafka::producer::{BaseProducer, BaseRecord, ProducerContext};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer as _, ProducerContext};
 
 use crate::codec::key::KeyError;
 use crate::codec::source::SchemaSource;
@@ -70,7 +74,8 @@ use crate::event::Event;
 use crate::event::Keyed;
 use crate::kafka::ClientError;
 use crate::kafka::record::{
-    CAUSATION_ID, CORRELATION_ID, EVENT_ID, EVENT_SOURCE, EVENT_TIME, EVENT_TYPE, SPEC_VERSION,
+    CAUSATION_ID, COMMAND_ID, COMMAND_SEQ, COMMAND_SIZE, CORRELATION_ID, EVENT_ID, EVENT_SOURCE,
+    EVENT_TIME, EVENT_TYPE, SPEC_VERSION,
 };
 
 use crate::subject::SubjectStrategy;
@@ -120,6 +125,18 @@ pub struct Metadata<'a> {
     pub correlation_id: Option<&'a str>,
     /// `ce_causationid`.
     pub causation_id: Option<&'a str>,
+    /// `ce_commandid`: the command's id, the same on every retry of it (a [`Writer`] then
+    /// appends only what the earlier attempts did not land); `None`: a new UUID per call.
+    pub command_id: Option<&'a str>,
+}
+
+/// One call's place in its command: its id, the place of the call's first event, and the
+/// command's size.
+#[derive(Debug, Clone, Copy)]
+struct Command<'a> {
+    id: &'a str,
+    first: u32,
+    size: u32,
 }
 
 /// Where an event landed.
@@ -276,8 +293,7 @@ impl<E: Event> Appender<E> {
     /// guarantee stops it when a batch fails with later ones of its partition in flight).
     fn producer(&self) -> Result<Arc<BaseProducer<Deliveries>>, AppendError> {
         let current = Arc::clone(&self.producer.read().unwrap_or_else(|e| e.into_inner()));
-        let Some((code, reason)) = rdkafka::producer::Producer::client(&*current).fatal_error()
-        else {
+        let Some((code, reason)) = current.client().fatal_error() else {
             return Ok(current);
         };
         let mut slot = self.producer.write().unwrap_or_else(|e| e.into_inner());
@@ -291,6 +307,16 @@ impl<E: Event> Appender<E> {
     /// The topic appended to.
     pub fn topic(&self) -> &str {
         &self.topic
+    }
+
+    /// Waits up to `timeout` until the producer has no record in flight: each one sent is
+    /// acknowledged or failed for good.
+    fn settle(&self, timeout: Duration) -> Result<(), AppendError> {
+        let producer = self.producer()?;
+        producer
+            .flush(timeout)
+            .map_err(|e| ClientError::new("settling the producer", e).at(&self.topic, None))?;
+        Ok(())
     }
 
     /// Appends `events` of the aggregate `aggregate_id`, in order, in one batch; returns once
@@ -308,6 +334,26 @@ impl<E: Event> Appender<E> {
         aggregate_id: &[u8],
         events: &[E],
         metadata: &Metadata<'_>,
+    ) -> Result<Vec<Appended>, AppendError> {
+        let generated;
+        let id = match metadata.command_id {
+            Some(id) => id,
+            None => {
+                generated = uuid::Uuid::new_v4().to_string();
+                &generated
+            }
+        };
+        let size = u32::try_from(events.len()).unwrap_or(u32::MAX);
+        self.append_command(aggregate_id, events, metadata, Command { id, first: 0, size })
+    }
+
+    /// Appends `events` as the events of `command` from its place `command.first` on.
+    fn append_command(
+        &self,
+        aggregate_id: &[u8],
+        events: &[E],
+        metadata: &Metadata<'_>,
+        command: Command<'_>,
     ) -> Result<Vec<Appended>, AppendError> {
         if aggregate_id.is_empty() {
             return Err(AppendError::EmptyAggregateId { topic: self.topic.clone() });
@@ -329,7 +375,8 @@ impl<E: Event> Appender<E> {
             self.encoder.encode(event, &mut payload);
             let branch = event.branch();
             let id = uuid::Uuid::new_v4().to_string();
-            let headers = self.envelope(branch, &id, &time, metadata);
+            let seq = command.first + index as u32;
+            let headers = self.envelope(branch, &id, &time, metadata, &command, seq);
             let record =
                 BaseRecord::with_opaque_to(&self.topic, Box::new((Arc::clone(&call), index)))
                     .key(aggregate_id)
@@ -343,6 +390,9 @@ impl<E: Event> Appender<E> {
             ids.push(id);
             sent += 1;
             producer.poll(Duration::ZERO);
+            crate::kafka::crash_point_after("append.sent", || {
+                let _ = producer.flush(self.config.delivery_timeout);
+            });
         }
         // Wait for this call's reports (any thread's poll may serve them).
         let deadline = Instant::now() + self.config.delivery_timeout + Duration::from_secs(5);
@@ -380,6 +430,7 @@ impl<E: Event> Appender<E> {
             }
         }
         if delivered.len() == events.len() {
+            crate::kafka::crash_point("append.acknowledged");
             return Ok(delivered);
         }
         Err(AppendError::Delivery {
@@ -397,14 +448,20 @@ impl<E: Event> Appender<E> {
         id: &str,
         time: &str,
         metadata: &Metadata<'_>,
+        command: &Command<'_>,
+        seq: u32,
     ) -> OwnedHeaders {
         let event_type = self.types.get(branch).map_or("", String::as_str);
-        let mut headers = OwnedHeaders::new_with_capacity(7)
+        let (seq, size) = (seq.to_string(), command.size.to_string());
+        let mut headers = OwnedHeaders::new_with_capacity(10)
             .insert(Header { key: SPEC_VERSION, value: Some("1.0") })
             .insert(Header { key: EVENT_ID, value: Some(id) })
             .insert(Header { key: EVENT_TIME, value: Some(time) })
             .insert(Header { key: EVENT_TYPE, value: Some(event_type) })
-            .insert(Header { key: EVENT_SOURCE, value: Some(self.config.source.as_str()) });
+            .insert(Header { key: EVENT_SOURCE, value: Some(self.config.source.as_str()) })
+            .insert(Header { key: COMMAND_ID, value: Some(command.id) })
+            .insert(Header { key: COMMAND_SEQ, value: Some(&seq) })
+            .insert(Header { key: COMMAND_SIZE, value: Some(&size) });
         if let Some(correlation) = metadata.correlation_id {
             headers = headers.insert(Header { key: CORRELATION_ID, value: Some(correlation) });
         }

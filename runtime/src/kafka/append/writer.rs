@@ -7,6 +7,18 @@
 //! version is not the aggregate's version is refused with [`WriteError::Stale`]; an append to
 //! an aggregate whose partition another member holds, with [`WriteError::NotOwner`].
 //!
+//! # Retrying a command
+//!
+//! A call whose outcome the caller does not know (a timeout, a delivery failure part way, a
+//! crash before the answer) is retried with the same [`Metadata::command_id`] and the same
+//! expected version, and converges on exactly one copy of each of the command's events, in
+//! order: the writer knows each aggregate's last command (its `ce_commandid` and how many of
+//! its events are in the topic, read back or appended), so a retry of it appends only the
+//! events not there yet, or, when all are, returns where they are without appending. After a
+//! failed call the writer first waits for its producer to settle and reads the partition to
+//! its end again, so events that landed without a report are counted before the retry is
+//! checked.
+//!
 //! # What the guarantee rests on
 //!
 //! One writer per partition, which the group's assignment gives as long as a member learns of a
@@ -28,6 +40,7 @@ use super::{AppendConfig, AppendError, Appended, Appender, Metadata};
 use crate::codec::source::SchemaSource;
 use crate::event::Event;
 use crate::kafka::ClientError;
+use crate::kafka::record::{Envelope, Headers};
 
 /// What an append expects of its aggregate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,7 +96,25 @@ pub enum WriteError {
         /// How long the writer waited.
         timeout: Duration,
     },
-    /// The append itself failed (the versions count what was delivered).
+    /// A retry of a command whose number of events changed.
+    #[error(
+        "aggregate `{}` in topic `{topic}`: command `{command}` had {size} event(s), its retry {events}",
+        String::from_utf8_lossy(key)
+    )]
+    CommandChanged {
+        /// The topic.
+        topic: String,
+        /// The aggregate id.
+        key: Vec<u8>,
+        /// The command id.
+        command: String,
+        /// Its size in the topic.
+        size: u32,
+        /// The retry's number of events.
+        events: usize,
+    },
+    /// The append itself failed (the versions count what was delivered; what landed without a
+    /// report is counted before the next append to the partition).
     #[error(transparent)]
     Append(#[from] AppendError),
     /// The group's consumer failed.
@@ -126,6 +157,23 @@ struct Held {
     end: i64,
 }
 
+/// An aggregate's last command: its id and size, and where its events in the topic are.
+#[derive(Debug, Clone)]
+struct LastCommand {
+    id: String,
+    size: u32,
+    landed: Vec<Appended>,
+}
+
+/// A record read back: where it is, and its key and envelope.
+struct ReadBack {
+    partition: i32,
+    offset: i64,
+    key: Option<Vec<u8>>,
+    event_id: Option<String>,
+    command: Option<(String, u32, u32)>,
+}
+
 /// Appends with expected versions, as the single writer of the partitions its group gives it.
 pub struct Writer<E: Event> {
     appender: Appender<E>,
@@ -134,6 +182,9 @@ pub struct Writer<E: Event> {
     partitions: i32,
     held: BTreeMap<i32, Held>,
     versions: HashMap<Vec<u8>, u64>,
+    commands: HashMap<Vec<u8>, LastCommand>,
+    /// Partitions with a failed append since they were last read to their end.
+    unsettled: std::collections::BTreeSet<i32>,
     timeout: Duration,
 }
 
@@ -182,6 +233,8 @@ impl<E: Event> Writer<E> {
             partitions,
             held: BTreeMap::new(),
             versions: HashMap::new(),
+            commands: HashMap::new(),
+            unsettled: std::collections::BTreeSet::new(),
             timeout,
         })
     }
@@ -195,7 +248,23 @@ impl<E: Event> Writer<E> {
             let remaining = deadline.saturating_duration_since(Instant::now());
             let record = match self.consumer.poll(remaining.min(Duration::from_millis(50))) {
                 Some(Ok(message)) => {
-                    Some((message.partition(), message.offset(), message.key().map(<[u8]>::to_vec)))
+                    let envelope = Headers::of(message.headers()).envelope();
+                    let command = match envelope {
+                        Envelope {
+                            command_id: Some(id),
+                            command_seq: Some(seq),
+                            command_size: Some(size),
+                            ..
+                        } => Some((id.to_owned(), seq, size)),
+                        _ => None,
+                    };
+                    Some(ReadBack {
+                        partition: message.partition(),
+                        offset: message.offset(),
+                        key: message.key().map(<[u8]>::to_vec),
+                        event_id: envelope.event_id.map(str::to_owned),
+                        command,
+                    })
                 }
                 Some(Err(e)) => {
                     let topic = self.appender.topic();
@@ -208,7 +277,7 @@ impl<E: Event> Writer<E> {
             // The poll may have run the rebalance callbacks: partitions first, then the record.
             self.take_changes()?;
             match record {
-                Some((partition, offset, key)) => self.count(partition, offset, key.as_deref()),
+                Some(record) => self.count(record),
                 None if Instant::now() >= deadline => return Ok(()),
                 None => {}
             }
@@ -249,21 +318,63 @@ impl<E: Event> Writer<E> {
                 Some(_) => self.serve(Duration::from_millis(50))?,
             }
         }
-        let actual = self.versions.get(key).copied().unwrap_or(0);
-        let matches = match expected {
-            ExpectedVersion::Any => true,
-            ExpectedVersion::NoStream => actual == 0,
-            ExpectedVersion::Exact(n) => actual == n,
-        };
-        if !matches {
-            return Err(WriteError::Stale { topic, key: key.to_vec(), expected, actual });
+        if self.unsettled.contains(&partition) {
+            self.settle(partition)?;
         }
-        let result = self.appender.append_with(key, events, metadata);
+        let actual = self.versions.get(key).copied().unwrap_or(0);
+        let matches = |version: u64| match expected {
+            ExpectedVersion::Any => true,
+            ExpectedVersion::NoStream => version == 0,
+            ExpectedVersion::Exact(n) => version == n,
+        };
+        // A retry of the aggregate's last command: only what is not in the topic yet.
+        let retried = metadata
+            .command_id
+            .and_then(|id| self.commands.get(key).filter(|last| last.id == id))
+            .cloned();
+        let generated;
+        let (command, landed) = match &retried {
+            Some(last) => {
+                if last.size as usize != events.len() {
+                    return Err(WriteError::CommandChanged {
+                        topic,
+                        key: key.to_vec(),
+                        command: last.id.clone(),
+                        size: last.size,
+                        events: events.len(),
+                    });
+                }
+                let before = actual - last.landed.len() as u64;
+                if !matches(before) {
+                    return Err(WriteError::Stale { topic, key: key.to_vec(), expected, actual });
+                }
+                if last.landed.len() == events.len() {
+                    return Ok(last.landed.clone());
+                }
+                (last.id.as_str(), last.landed.clone())
+            }
+            None => {
+                if !matches(actual) {
+                    return Err(WriteError::Stale { topic, key: key.to_vec(), expected, actual });
+                }
+                generated = uuid::Uuid::new_v4().to_string();
+                (metadata.command_id.unwrap_or(&generated), Vec::new())
+            }
+        };
+        let size = u32::try_from(events.len()).unwrap_or(u32::MAX);
+        let first = landed.len() as u32;
+        let command = super::Command { id: command, first, size };
+        let result = self.appender.append_command(key, &events[landed.len()..], metadata, command);
         let delivered = match &result {
             Ok(appended) => appended.as_slice(),
             Err(AppendError::Delivery { delivered, .. }) => delivered.as_slice(),
             Err(_) => &[],
         };
+        if result.is_err() {
+            // Events may have landed without a report: read them back before the next append.
+            self.unsettled.insert(partition);
+        }
+        let id = command.id.to_owned();
         if let Some(last) = delivered.last() {
             *self.versions.entry(key.to_vec()).or_insert(0) += delivered.len() as u64;
             if let Some(held) = self.held.get_mut(&last.partition) {
@@ -271,7 +382,35 @@ impl<E: Event> Writer<E> {
                 held.end = held.end.max(last.offset + 1);
             }
         }
-        Ok(result?)
+        let mut all = landed;
+        all.extend_from_slice(delivered);
+        self.commands.insert(key.to_vec(), LastCommand { id, size, landed: all.clone() });
+        result?;
+        Ok(all)
+    }
+
+    /// After a failed append to `partition`: waits for the producer to settle every record it
+    /// sent (delivered or failed for good), then reads the partition to its end, counting what
+    /// landed without a report.
+    fn settle(&mut self, partition: i32) -> Result<(), WriteError> {
+        let topic = self.appender.topic().to_owned();
+        self.appender.settle(self.timeout)?;
+        let (_, high) =
+            self.consumer.fetch_watermarks(&topic, partition, self.timeout).map_err(|e| {
+                ClientError::new("reading the partition's offsets", e).at(&topic, Some(partition))
+            })?;
+        if let Some(held) = self.held.get_mut(&partition) {
+            held.end = held.end.max(high);
+        }
+        let deadline = Instant::now() + self.timeout;
+        while self.held.get(&partition).is_some_and(|h| h.next < h.end) {
+            if Instant::now() >= deadline {
+                return Err(WriteError::Loading { topic, partition, timeout: self.timeout });
+            }
+            self.serve(Duration::from_millis(50))?;
+        }
+        self.unsettled.remove(&partition);
+        Ok(())
     }
 
     /// Takes in the group's changes: revoked partitions are forgotten (with their keys'
@@ -284,8 +423,11 @@ impl<E: Event> Writer<E> {
                 self.held.remove(partition);
             }
             let partitions = self.partitions;
-            self.versions
-                .retain(|key, _| !revoked.contains(&crate::kafka::partition_of(key, partitions)));
+            let kept =
+                |key: &Vec<u8>| !revoked.contains(&crate::kafka::partition_of(key, partitions));
+            self.versions.retain(|key, _| kept(key));
+            self.commands.retain(|key, _| kept(key));
+            self.unsettled.retain(|p| !revoked.contains(p));
         }
         for partition in assigned {
             let topic = self.appender.topic();
@@ -301,15 +443,27 @@ impl<E: Event> Writer<E> {
         Ok(())
     }
 
-    /// Counts a record read back, unless this writer counted it when it appended it.
-    fn count(&mut self, partition: i32, offset: i64, key: Option<&[u8]>) {
+    /// Counts a record read back, unless this writer counted it when it appended it, and
+    /// notes it in its aggregate's last command.
+    fn count(&mut self, record: ReadBack) {
+        let ReadBack { partition, offset, key, event_id, command } = record;
         let Some(held) = self.held.get_mut(&partition) else { return };
         if offset < held.next {
             return;
         }
         held.next = offset + 1;
-        if let Some(key) = key {
-            *self.versions.entry(key.to_vec()).or_insert(0) += 1;
+        let Some(key) = key else { return };
+        *self.versions.entry(key.clone()).or_insert(0) += 1;
+        let Some((id, seq, size)) = command else {
+            self.commands.remove(&key);
+            return;
+        };
+        let here = Appended { partition, offset, event_id: event_id.unwrap_or_default() };
+        match self.commands.get_mut(&key) {
+            Some(last) if last.id == id && seq > 0 => last.landed.push(here),
+            _ => {
+                self.commands.insert(key, LastCommand { id, size, landed: vec![here] });
+            }
         }
     }
 }
