@@ -200,6 +200,11 @@ pub const SOURCE_OFFSET: &str = "strata.source.offset";
 pub const SOURCE_SCHEMA_ID: &str = "strata.source.schema_id";
 /// Why a dead letter could not be used.
 pub const ERROR: &str = "strata.error";
+/// Header naming the dead letter a record was redriven from: `<topic>/<partition>/<offset>`.
+pub const REDRIVE_FROM: &str = "strata.redrive.from";
+/// Header counting how often a record was redriven, or (a letter that failed again) sent back
+/// (the loop guard reads it).
+pub const REDRIVE_COUNT: &str = "strata.redrive.count";
 
 /// Where a record came from, as its provenance headers ([`SOURCE_TOPIC`], [`SOURCE_PARTITION`],
 /// [`SOURCE_OFFSET`]) say: dead letters and migrated records carry them.
@@ -309,7 +314,6 @@ pub(crate) fn dead_letter_again(
     letter: &impl Message,
     error: &RecordError,
 ) -> Result<(), ClientError> {
-    use crate::kafka::redrive::REDRIVE_COUNT;
     let error = crate::error::Chain(error).to_string();
     let mut count = 0u32;
     let mut headers = OwnedHeaders::new();

@@ -67,10 +67,7 @@ use crate::kafka::record::{
     ERROR, Headers, Provenance, SOURCE_OFFSET, SOURCE_PARTITION, SOURCE_SCHEMA_ID, SOURCE_TOPIC,
 };
 
-/// Header naming the dead letter a record was redriven from: `<topic>/<partition>/<offset>`.
-pub const REDRIVE_FROM: &str = "strata.redrive.from";
-/// Header counting how often a record was redriven (the loop guard reads it).
-pub const REDRIVE_COUNT: &str = "strata.redrive.count";
+pub use crate::kafka::record::{REDRIVE_COUNT, REDRIVE_FROM};
 
 /// The dead-lettering's own headers, taken off a record redriven.
 const DEAD_LETTER_HEADERS: [&str; 5] =
