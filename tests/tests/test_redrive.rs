@@ -117,6 +117,10 @@ fn a_redrive_after_fixing_an_upgrade_delivers_every_dead_letter_once_across_sigk
         let status = process.child.wait().unwrap();
         // The dangerous window was reached: only the crash point aborts.
         assert_eq!(status.signal(), Some(6), "{at}: {status}: {:?}", process.lines());
+        // Whatever the crash left, the marks never passed a record a next run must find.
+        let marks = ["marks", "--from", &dead, "--to", &target];
+        let line = Redriver::run(&broker, &marks, false, "marks");
+        assert_eq!(field(&line, "violations"), 0, "{at}: {line}");
         let first = process.lines().into_iter().find(|l| l.starts_with("progress"));
         let found = first.map_or(0, |l| field(l.trim_start_matches("progress "), "found"));
         if after_acknowledged {

@@ -28,12 +28,22 @@
 //! record of it is acknowledged, dead-letter offsets first, marks second, so whatever a
 //! crashed run wrote past its last commit lies after the marks: the next run reads the target
 //! from there (only that tail, other writers' records included) for `strata.redrive.from`
-//! headers and skips the dead letters it finds. The marks stay put while a dead letter that
-//! still fails holds its partition back, so the records after it are found too. One
-//! idempotent producer writes, so retries within a run duplicate nothing.
+//! headers and skips the dead letters it finds. The marks stay put while a record in the
+//! target may still have to be found: while a dead letter that still fails holds its partition
+//! back (the records redriven after it), and while a letter this run found at its start lies
+//! past its partition's committed offset (a crashed run's record: moving the marks past it
+//! before reading up to its letter let the next run redrive that letter again, the duplicated
+//! batch a kill once produced). One idempotent producer writes, so retries within a run
+//! duplicate nothing.
 //!
-//! What it does not cover: two redrives of the same dead-letter topic running at once (each
-//! would write what the other has not committed yet). Run one at a time.
+//! A run that writes first holds the group: it joins it on the dead-letter topic
+//! ([`RedriveConfig::session_timeout`]) and starts only once the group assigns it every
+//! partition. Another run still in the group keeps it waiting ([`RedriveError::GroupHeld`]
+//! past its timeouts), and one that died is out only after its session timed out, when
+//! whatever it had sent has long been appended, so the scan sees it. A run that another joins
+//! meanwhile stops before writing more ([`RedriveError::LeaseLost`]). What it does not cover:
+//! a zombie, a run cut off from the group coordinator but not from the target's leaders,
+//! which may still deliver what it had queued (as for migration; transactions would fence it).
 //!
 //! # What stays behind
 //!
@@ -49,12 +59,13 @@
 //! records go to their key's partition (murmur2, as the appender and Java clients place
 //! them), keyless ones to the partition they were dead-lettered from when the target has it.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rdkafka::Message;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Headers as _, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
@@ -93,6 +104,11 @@ pub struct RedriveConfig {
     pub dry_run: bool,
     /// How long to wait for the broker (metadata, acknowledgements).
     pub timeout: Duration,
+    /// The redrive's session in its consumer group (`session.timeout.ms`): a run holds the
+    /// group while it writes, and a run that died is taken as gone (its last requests long
+    /// processed by the broker) this long after its last heartbeat, when the next run may
+    /// start writing.
+    pub session_timeout: Duration,
     /// Extra librdkafka settings for every client.
     pub kafka: Vec<(String, String)>,
 }
@@ -109,6 +125,7 @@ impl RedriveConfig {
             batch: 500,
             dry_run: false,
             timeout: Duration::from_secs(30),
+            session_timeout: Duration::from_secs(10),
             kafka: Vec::new(),
         }
     }
@@ -210,6 +227,29 @@ pub enum RedriveError {
         /// The original's offset.
         source_offset: i64,
     },
+    /// Another run holds the redrive's group: it is running, or it stopped less than its
+    /// session timeout ago.
+    #[error(
+        "another redrive holds consumer group `{group}` (it is running, or it stopped less than \
+         its session timeout ago): waited {waited:?} for every partition of `{topic}`"
+    )]
+    GroupHeld {
+        /// The redrive's group.
+        group: String,
+        /// The dead-letter topic.
+        topic: String,
+        /// How long this run waited.
+        waited: Duration,
+    },
+    /// Another run joined the group while this one ran: this one stopped before writing more.
+    #[error(
+        "another member joined consumer group `{group}` while this redrive ran: it stopped \
+         (what it wrote after its last commit is found by the next run)"
+    )]
+    LeaseLost {
+        /// The redrive's group.
+        group: String,
+    },
     /// Records up to a partition's end did not arrive within the timeout.
     #[error("reading `{topic}`: no record arrived within the timeout at {positions}")]
     Stalled {
@@ -251,6 +291,93 @@ impl ProducerContext for Deliveries {
     }
 }
 
+/// Where a run stands on each dead-letter partition: the next offset to read, the first letter
+/// that still fails, the offset committed; and the letters a crashed run wrote that this run
+/// found in the target.
+struct Tally {
+    next: BTreeMap<i32, i64>,
+    blocked: BTreeMap<i32, i64>,
+    committed: BTreeMap<i32, i64>,
+    found: HashSet<(i32, i64)>,
+}
+
+/// The redrive's hold on its consumer group: the dead-letter partitions the group assigned to
+/// it, and whether one was taken away after it held them all.
+#[derive(Default)]
+struct Lease {
+    assigned: Mutex<BTreeSet<i32>>,
+    held: AtomicBool,
+    lost: AtomicBool,
+}
+
+impl rdkafka::ClientContext for Lease {}
+
+impl ConsumerContext for Lease {
+    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(list) = rebalance {
+            if self.held.load(Ordering::Acquire) {
+                self.lost.store(true, Ordering::Release);
+            }
+            let mut assigned = self.assigned.lock().unwrap_or_else(|e| e.into_inner());
+            for element in list.elements() {
+                assigned.remove(&element.partition());
+            }
+        }
+    }
+
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(list) = rebalance {
+            let mut assigned = self.assigned.lock().unwrap_or_else(|e| e.into_inner());
+            assigned.extend(list.elements().iter().map(|e| e.partition()));
+        }
+    }
+}
+
+impl Lease {
+    /// An error once another run joined the group after this one held it.
+    fn check(&self, group: &str) -> Result<(), RedriveError> {
+        if self.lost.load(Ordering::Acquire) {
+            return Err(RedriveError::LeaseLost { group: group.to_owned() });
+        }
+        Ok(())
+    }
+}
+
+/// Joins the redrive's group on the dead-letter topic and waits until the group assigns this
+/// run every one of its `partitions`: then no other run is a member, and one that died has been
+/// gone for its session timeout, so nothing it sent can still land. Records polled meanwhile
+/// are dropped (the caller seeks where it starts).
+fn take_lease(
+    consumer: &BaseConsumer<Lease>,
+    config: &RedriveConfig,
+    partitions: &[i32],
+) -> Result<(), RedriveError> {
+    consumer
+        .subscribe(&[&config.from])
+        .map_err(|e| ClientError::new("joining the redrive's group", e).at(&config.from, None))?;
+    let started = Instant::now();
+    let wait = config.timeout + config.session_timeout;
+    loop {
+        if let Some(Err(e)) = consumer.poll(Duration::from_millis(100)) {
+            return Err(ClientError::new("joining the redrive's group", e)
+                .at(&config.from, None)
+                .into());
+        }
+        let assigned = consumer.context().assigned.lock().unwrap_or_else(|e| e.into_inner()).len();
+        if assigned == partitions.len() {
+            consumer.context().held.store(true, Ordering::Release);
+            return Ok(());
+        }
+        if started.elapsed() > wait {
+            return Err(RedriveError::GroupHeld {
+                group: config.group(),
+                topic: config.from.clone(),
+                waited: started.elapsed(),
+            });
+        }
+    }
+}
+
 /// Redrives `config.from` into `config.to` up to the dead-letter topic's end when it starts,
 /// transcoding with `transcoder`; `on_batch` sees the report after every committed batch.
 pub fn redrive(
@@ -262,19 +389,26 @@ pub fn redrive(
         return Err(RedriveError::SameTopic { topic: config.from.clone() });
     }
     let group = config.group();
-    let consumer: BaseConsumer = crate::kafka::client(
+    let session = config.session_timeout.as_millis().to_string();
+    let consumer: BaseConsumer<Lease> = crate::kafka::client(
         &config.brokers,
         &[
             ("group.id", &group),
             ("enable.auto.commit", "false"),
             ("enable.auto.offset.store", "false"),
+            ("auto.offset.reset", "earliest"),
+            ("session.timeout.ms", &session),
         ],
         &config.kafka,
     )
-    .create()
+    .create_with_context(Lease::default())
     .map_err(|e| ClientError::new("creating the dead-letter consumer", e))?;
     let dead = existing(&consumer, &config.from, "dead-letter topic", config.timeout)?;
     let targets = existing(&consumer, &config.to, "target", config.timeout)?;
+    // A run that writes holds the group first (a dry run writes nothing and reads by itself).
+    if !config.dry_run {
+        take_lease(&consumer, config, &dead)?;
+    }
 
     // Where each dead-letter partition stands, and from where the target must be scanned.
     let mut wanted = TopicPartitionList::new();
@@ -332,9 +466,18 @@ pub fn redrive(
     if ends.is_empty() {
         return Ok(report);
     }
-    consumer
-        .assign(&assignment)
-        .map_err(|e| ClientError::new("assigning", e).at(&config.from, None))?;
+    if config.dry_run {
+        consumer
+            .assign(&assignment)
+            .map_err(|e| ClientError::new("assigning", e).at(&config.from, None))?;
+    } else {
+        // The group assigned every partition; read each from where this run starts.
+        for &p in ends.keys() {
+            consumer
+                .seek(&config.from, p, Offset::Offset(start[&p]), config.timeout)
+                .map_err(|e| ClientError::new("seeking", e).at(&config.from, Some(p)))?;
+        }
+    }
 
     let producer: Option<BaseProducer<Deliveries>> = if config.dry_run {
         None
@@ -350,18 +493,20 @@ pub fn redrive(
             .map_err(|e| ClientError::new("creating the producer", e).at(&config.to, None))?,
         )
     };
-    // Per partition: the next offset to read, and the first one that still fails.
-    let mut next: BTreeMap<i32, i64> = start.clone();
-    let mut blocked: BTreeMap<i32, i64> = BTreeMap::new();
-    let mut committed_at: BTreeMap<i32, i64> = start.clone();
+    let mut at = Tally {
+        next: start.clone(),
+        blocked: BTreeMap::new(),
+        committed: start.clone(),
+        found: already,
+    };
     let mut in_batch = 0usize;
     let mut out = Vec::new();
     let mut idle_since = Instant::now();
-    while ends.iter().any(|(p, end)| next[p] < *end) {
+    while ends.iter().any(|(p, end)| at.next[p] < *end) {
         let stalled = || {
             ends.iter()
-                .filter(|(p, end)| next[p] < **end)
-                .map(|(p, end)| format!("partition {p} at offset {} of {end}", next[p]))
+                .filter(|(p, end)| at.next[p] < **end)
+                .map(|(p, end)| format!("partition {p} at offset {} of {end}", at.next[p]))
                 .collect::<Vec<_>>()
                 .join(", ")
         };
@@ -376,13 +521,14 @@ pub fn redrive(
         let Some(message) = polled else { continue };
         let (p, offset) = (message.partition(), message.offset());
         // A letter past the end seen at start (dead-lettered since) is left for the next run:
-        // the committed offset must not move past it.
-        if offset >= ends.get(&p).copied().unwrap_or(0) {
+        // the committed offset must not move past it. One before the next to read was taken
+        // already (fetched again after the seek that follows joining the group).
+        if offset >= ends.get(&p).copied().unwrap_or(0) || offset < at.next[&p] {
             continue;
         }
-        next.insert(p, offset + 1);
+        at.next.insert(p, offset + 1);
         report.read += 1;
-        if already.contains(&(p, offset)) {
+        if at.found.contains(&(p, offset)) {
             report.already_redriven += 1;
             continue;
         }
@@ -406,7 +552,7 @@ pub fn redrive(
         }
         let payload = message.payload().unwrap_or_default();
         if let Err(error) = transcoder.transcode(payload, &mut out) {
-            blocked.entry(p).or_insert(offset);
+            at.blocked.entry(p).or_insert(offset);
             report.still_failing.push(Held {
                 partition: p,
                 offset,
@@ -436,25 +582,26 @@ pub fn redrive(
         if let Some(millis) = message.timestamp().to_millis() {
             record = record.timestamp(millis);
         }
+        consumer.context().check(&group)?;
         send(producer, record, config)?;
         in_batch += 1;
         if in_batch >= config.batch {
             crate::kafka::crash_point("redrive.sent");
-            settle(config, &consumer, producer, &targets, &next, &blocked, &mut committed_at)?;
+            settle(config, &consumer, producer, &targets, &mut at)?;
             in_batch = 0;
             on_batch(&report);
         }
     }
     if let Some(producer) = &producer {
-        settle(config, &consumer, producer, &targets, &next, &blocked, &mut committed_at)?;
+        settle(config, &consumer, producer, &targets, &mut at)?;
     }
     on_batch(&report);
     Ok(report)
 }
 
 /// The partitions of `topic`, which must exist.
-fn existing(
-    consumer: &BaseConsumer,
+fn existing<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
     topic: &str,
     role: &'static str,
     timeout: Duration,
@@ -468,8 +615,8 @@ fn existing(
 }
 
 /// The (low, high) offsets of each of `topic`'s `partitions`.
-fn watermarks(
-    consumer: &BaseConsumer,
+fn watermarks<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
     topic: &str,
     partitions: &[i32],
     timeout: Duration,
@@ -516,12 +663,10 @@ fn send(
 /// first unsettled offset (where it advanced), then the target's end offsets as its marks.
 fn settle(
     config: &RedriveConfig,
-    consumer: &BaseConsumer,
+    consumer: &BaseConsumer<Lease>,
     producer: &BaseProducer<Deliveries>,
     targets: &[i32],
-    next: &BTreeMap<i32, i64>,
-    blocked: &BTreeMap<i32, i64>,
-    committed_at: &mut BTreeMap<i32, i64>,
+    at: &mut Tally,
 ) -> Result<(), RedriveError> {
     let flushed = producer.flush(config.timeout);
     let (failed, first) = {
@@ -537,21 +682,25 @@ fn settle(
         });
     }
     crate::kafka::crash_point("redrive.acknowledged");
+    consumer.context().check(&config.group())?;
     let mut advanced = BTreeMap::new();
-    for (&p, &next) in next {
-        let settled = blocked.get(&p).copied().unwrap_or(next);
-        if settled > committed_at[&p] {
+    for (&p, &next) in &at.next {
+        let settled = at.blocked.get(&p).copied().unwrap_or(next);
+        if settled > at.committed[&p] {
             advanced.insert(p, settled);
         }
     }
     if !advanced.is_empty() {
         commit(consumer, &config.from, &advanced)?;
-        committed_at.extend(advanced);
+        at.committed.extend(advanced);
     }
     crate::kafka::crash_point("redrive.offsets");
-    // A partition held back by a dead letter that still fails has records redriven past its
-    // committed offset: the marks must stay at or before them.
-    if blocked.is_empty() {
+    // The marks must stay at or before every record in the target whose dead letter's offset
+    // is not committed yet: those a partition held back by a dead letter that still fails has
+    // redriven past it, and those a crashed run wrote that this run found but has not read up
+    // to yet (moving the marks past them would let the next run redrive them again).
+    let found_pending = at.found.iter().any(|(p, offset)| *offset >= at.committed[p]);
+    if at.blocked.is_empty() && !found_pending {
         let ends = watermarks(consumer, &config.to, targets, config.timeout)?
             .into_iter()
             .map(|(q, (_, high))| (q, high))
@@ -563,8 +712,8 @@ fn settle(
 }
 
 /// Commits `positions` of `topic` in the redrive's group.
-fn commit(
-    consumer: &BaseConsumer,
+fn commit<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
     topic: &str,
     positions: &BTreeMap<i32, i64>,
 ) -> Result<(), RedriveError> {
@@ -576,6 +725,14 @@ fn commit(
     consumer
         .commit(&list, rdkafka::consumer::CommitMode::Sync)
         .map_err(|e| ClientError::new("committing the redrive's offsets", e).at(topic, None))?;
+    // A sync commit writes each partition's own answer into the list: one refused while the
+    // request succeeded must not pass for committed (the marks protocol rests on it).
+    for element in list.elements() {
+        if let Err(e) = element.error() {
+            let e = ClientError::new("committing the redrive's offsets", e);
+            return Err(e.at(topic, Some(element.partition())).into());
+        }
+    }
     Ok(())
 }
 
@@ -647,8 +804,8 @@ fn redriven_since(
 
 /// The next record of `consumer` reading `topic`, `None` after an idle poll; an error once
 /// nothing arrived for `timeout` (`stalled` says where each unfinished partition stood).
-fn poll<'c>(
-    consumer: &'c BaseConsumer,
+fn poll<'c, C: ConsumerContext>(
+    consumer: &'c BaseConsumer<C>,
     topic: &str,
     action: &'static str,
     idle_since: &mut Instant,

@@ -9,6 +9,7 @@
 //! redriver migrate  --brokers B --from T --to M --dead-letters D
 //! redriver redrive  --brokers B --from D --to T [--batch N] [--dry-run]
 //! redriver verify   --brokers B --topic T --count N
+//! redriver marks    --brokers B --from D --to T          the marks invariant, checked
 //! ```
 //!
 //! Record `seq` is keyed `sensor-<seq % 7>`, stamped `BASE_MILLIS + seq`, has header
@@ -87,6 +88,8 @@ fn main() {
         "migrate" => migrate_topic(&brokers, &get("from"), &get("to"), &get("dead-letters")),
         "redrive" => {
             let mut config = RedriveConfig::new(brokers, get("from"), get("to"));
+            // The next run after a crash waits this long for the crashed one to be gone.
+            config.session_timeout = Duration::from_secs(6);
             if let Some(batch) = flags.get("batch") {
                 config.batch = batch.parse().unwrap_or_else(|_| usage("--batch"));
             }
@@ -94,6 +97,7 @@ fn main() {
             run_redrive(&config)
         }
         "verify" => verify(&brokers, &get("topic"), number("count")),
+        "marks" => marks(&brokers, &get("from"), &get("to")),
         other => usage(&format!("unknown command {other}")),
     }
 }
@@ -222,9 +226,55 @@ fn run_redrive(config: &RedriveConfig) {
     }
 }
 
-fn verify(brokers: &str, topic: &str, count: i64) {
-    let decoder = Decoder::<ReadingEvent>::new(source()).unwrap();
-    let consumer: BaseConsumer = client(brokers).set("group.id", "verify").create().unwrap();
+/// The redrive's invariant, checked from outside: no record in the target whose dead letter's
+/// offset the group has not committed lies before its partition's mark (a next run would not
+/// find it, and would redrive the letter again). Prints `marks violations=N checked=M`.
+fn marks(brokers: &str, from: &str, to: &str) {
+    let group = RedriveConfig::new(brokers, from, to).group();
+    let consumer: BaseConsumer = client(brokers).set("group.id", &group).create().unwrap();
+    let mut wanted = TopicPartitionList::new();
+    for (topic, count) in [(from, partitions(brokers, from)), (to, partitions(brokers, to))] {
+        for p in 0..count {
+            wanted.add_partition(topic, p);
+        }
+    }
+    let committed = consumer.committed_offsets(wanted, Duration::from_secs(10)).unwrap();
+    let offset = |topic: &str, p: i32| match committed.find_partition(topic, p).map(|e| e.offset())
+    {
+        Some(Offset::Offset(o)) => o,
+        _ => 0,
+    };
+    let prefix = format!("{from}/");
+    let (mut violations, mut checked) = (0, 0);
+    for message in read_all(brokers, to) {
+        let from_header = message.headers().and_then(|h| {
+            h.iter()
+                .filter(|x| x.key == REDRIVE_FROM)
+                .last()
+                .and_then(|x| x.value)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+        });
+        let Some((p, o)) = from_header
+            .as_deref()
+            .and_then(|v| v.strip_prefix(&prefix))
+            .and_then(|v| v.split_once('/'))
+            .and_then(|(p, o)| Some((p.parse::<i32>().ok()?, o.parse::<i64>().ok()?)))
+        else {
+            continue;
+        };
+        if o >= offset(from, p) {
+            checked += 1;
+            if message.offset() < offset(to, message.partition()) {
+                violations += 1;
+            }
+        }
+    }
+    println!("marks violations={violations} checked={checked}");
+}
+
+/// Every record of `topic` up to its ends now.
+fn read_all(brokers: &str, topic: &str) -> Vec<rdkafka::message::OwnedMessage> {
+    let consumer: BaseConsumer = client(brokers).set("group.id", "read-all").create().unwrap();
     let mut assignment = TopicPartitionList::new();
     let mut ends = BTreeMap::new();
     for p in 0..partitions(brokers, topic) {
@@ -235,9 +285,7 @@ fn verify(brokers: &str, topic: &str, count: i64) {
         }
     }
     consumer.assign(&assignment).unwrap();
-    // Every record of the topic, counted by its event id.
-    let mut seen: BTreeMap<Vec<u8>, usize> = BTreeMap::new();
-    let mut problems = Vec::new();
+    let mut out = Vec::new();
     while !ends.is_empty() {
         let Some(message) = consumer.poll(Duration::from_secs(10)) else {
             usage("the topic stopped before its end")
@@ -246,6 +294,17 @@ fn verify(brokers: &str, topic: &str, count: i64) {
         if message.offset() + 1 >= ends.get(&message.partition()).copied().unwrap_or(0) {
             ends.remove(&message.partition());
         }
+        out.push(message.detach());
+    }
+    out
+}
+
+fn verify(brokers: &str, topic: &str, count: i64) {
+    let decoder = Decoder::<ReadingEvent>::new(source()).unwrap();
+    // Every record of the topic, counted by its event id.
+    let mut seen: BTreeMap<Vec<u8>, usize> = BTreeMap::new();
+    let mut problems = Vec::new();
+    for message in read_all(brokers, topic) {
         let header = |name: &str| {
             message.headers().and_then(|h| {
                 h.iter().filter(|x| x.key == name).last().and_then(|x| x.value).map(|v| v.to_vec())
