@@ -53,6 +53,52 @@ impl Redriver {
     }
 }
 
+impl Redriver {
+    /// Runs to the end expecting it to fail (exit 2); its error output.
+    fn fails(broker: &Broker, args: &[&str]) -> String {
+        let output = Command::new(env!("CARGO_BIN_EXE_redriver"))
+            .args(&args[..1])
+            .args(["--brokers", &broker.brokers()])
+            .args(&args[1..])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {output:?}");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    }
+}
+
+/// A broker with `count` version 1 readings in a topic of `partitions` partitions, all
+/// dead-lettered by a migration with the buggy upgrade into a dead-letter topic of two
+/// partitions: (broker, topic, dead-letter topic, the migration's target).
+fn dead_lettered_by_a_migration(
+    name: &str,
+    partitions: i32,
+    count: i64,
+) -> (Broker, String, String, String) {
+    let (broker, topic) = start(name, partitions);
+    let dead = format!("{topic}-dlt");
+    create_topic(&broker, &dead, 2);
+    let seed = ["seed", "--topic", &topic, "--count", &count.to_string()];
+    Redriver::run(&broker, &seed, false, "seeded");
+    let target = format!("{topic}-v2");
+    let migrate = ["migrate", "--from", &topic, "--to", &target, "--dead-letters", &dead];
+    let line = Redriver::run(&broker, &migrate, true, "migrated");
+    assert_eq!(field(&line, "dead-lettered"), count as u64);
+    (broker, topic, dead, target)
+}
+
+/// Asserts that every one of the `count` readings is in `target` once, upgraded right, with
+/// its key, time and headers (every record counted by its event id).
+fn each_once(broker: &Broker, target: &str, count: i64) {
+    let verify = ["verify", "--topic", target, "--count", &count.to_string()];
+    let line = Redriver::run(broker, &verify, false, "verified");
+    assert_eq!(
+        (field(&line, "distinct"), field(&line, "duplicates"), field(&line, "missing")),
+        (count as u64, 0, 0),
+        "{line}"
+    );
+}
+
 /// The value of `name=` in a `done ...` or `verified ...` line.
 fn field(line: &str, name: &str) -> u64 {
     line.split(' ')
@@ -74,19 +120,10 @@ fn ends(broker: &Broker, topic: &str) -> Vec<i64> {
 #[test]
 fn a_redrive_after_fixing_an_upgrade_delivers_every_dead_letter_once_across_sigkills() {
     const COUNT: i64 = 10_000;
-    let (broker, topic) = start("redrive", 3);
-    let dead = format!("{topic}-dlt");
-    create_topic(&broker, &dead, 2);
-    let count = COUNT.to_string();
     let started = Instant::now();
-    Redriver::run(&broker, &["seed", "--topic", &topic, "--count", &count], false, "seeded");
-
-    // A migration with the buggy upgrade sends every record to the dead-letter topic: the
+    // A migration with the buggy upgrade sent every record to the dead-letter topic: the
     // target holds none of them yet, so the redrive writes each there once.
-    let target = format!("{topic}-v2");
-    let migrate = ["migrate", "--from", &topic, "--to", &target, "--dead-letters", &dead];
-    let line = Redriver::run(&broker, &migrate, true, "migrated");
-    assert_eq!(field(&line, "dead-lettered"), COUNT as u64);
+    let (broker, topic, dead, target) = dead_lettered_by_a_migration("redrive", 3, COUNT);
     let redrive = ["redrive", "--from", &dead, "--to", &target, "--batch", "250"];
     let before = ends(&broker, &target);
 
@@ -140,13 +177,7 @@ fn a_redrive_after_fixing_an_upgrade_delivers_every_dead_letter_once_across_sigk
 
     // Every dead letter is in the target once (every record counted by its event id),
     // upgraded right, with its key, time and headers.
-    let verify = ["verify", "--topic", &target, "--count", &count];
-    let line = Redriver::run(&broker, &verify, false, "verified");
-    assert_eq!(
-        (field(&line, "distinct"), field(&line, "duplicates"), field(&line, "missing")),
-        (COUNT as u64, 0, 0),
-        "{line}"
-    );
+    each_once(&broker, &target, COUNT);
     // Nothing is left to redrive: a rerun reads nothing.
     let line = Redriver::run(&broker, &redrive, false, "done");
     assert_eq!((field(&line, "read"), field(&line, "redriven")), (0, 0), "{line}");
@@ -161,14 +192,7 @@ fn a_redrive_after_fixing_an_upgrade_delivers_every_dead_letter_once_across_sigk
     assert_eq!(field(line.trim_start_matches("replayed "), "dead-lettered"), 1, "{line}");
     let back = ["redrive", "--from", &consumer_dead, "--to", &target];
     let before = ends(&broker, &target);
-    let output = Command::new(env!("CARGO_BIN_EXE_redriver"))
-        .args(&back[..1])
-        .args(["--brokers", &broker.brokers()])
-        .args(&back[1..])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2), "{output:?}");
-    let error = String::from_utf8_lossy(&output.stderr);
+    let error = Redriver::fails(&broker, &back);
     assert!(
         error.contains(&format!("came from `{target}`")) && error.contains("in the log twice"),
         "{error}"
@@ -190,4 +214,39 @@ fn a_redrive_after_fixing_an_upgrade_delivers_every_dead_letter_once_across_sigk
         "{lines:?}"
     );
     assert_eq!(ends(&broker, &elsewhere), [0], "nothing written");
+}
+
+#[test]
+fn a_second_redrive_waits_for_the_first_and_the_run_after_a_crash_for_its_session_to_end() {
+    const COUNT: i64 = 1_000;
+    let (broker, _, dead, target) = dead_lettered_by_a_migration("redrive-lease", 2, COUNT);
+    let redrive = ["redrive", "--from", &dead, "--to", &target, "--batch", "100"];
+
+    // The first run freezes after sending its first batch (unacknowledged), holding the group
+    // for its session of 15 s.
+    let stop = [("STRATA_CRASH_AT", "redrive.sent:1:stop")];
+    let held: Vec<&str> = redrive.iter().copied().chain(["--session", "15"]).collect();
+    let mut first = Redriver::spawn_env(&broker, &held, &stop);
+    let pid = first.child.id();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap().contains(") T ") {
+        assert!(Instant::now() < deadline, "the first run never stopped: {:?}", first.lines());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A second run cannot take the group while the first is in it: after waiting its own
+    // timeouts (3 s and a 6 s session: less than the first's session) it says so, writing
+    // nothing.
+    let before = ends(&broker, &target);
+    let second: Vec<&str> = redrive.iter().copied().chain(["--timeout", "3"]).collect();
+    let error = Redriver::fails(&broker, &second);
+    assert!(error.contains("another redrive holds consumer group"), "{error}");
+    assert_eq!(ends(&broker, &target), before, "the second run wrote nothing");
+
+    // The first is killed with its batch in flight; the next run (waiting up to 30 s and its
+    // session) starts once the first's session has ended, finds whatever of that batch
+    // landed, and writes every other letter once.
+    first.kill();
+    let line = Redriver::run(&broker, &redrive, false, "done");
+    assert_eq!(field(&line, "failing"), 0, "{line}");
+    each_once(&broker, &target, COUNT);
 }

@@ -181,7 +181,7 @@ pub(crate) fn lag(positions: &BTreeMap<i32, i64>, ends: &BTreeMap<i32, i64>) -> 
     positions.iter().map(|(p, next)| (ends.get(p).unwrap_or(next) - next).max(0)).sum()
 }
 
-/// A crash point for the kill tests: with `STRATA_CRASH_AT=<point>[:<n>]` in the environment,
+/// A crash point for the kill tests: with `STRATA_CRASH_AT=<point>[:<n>[:stop]]` in the environment,
 /// the `n`th time (default the first) a job reaches `point` the process aborts at once
 /// (`std::process::abort`: nothing flushed, nothing committed, as a SIGKILL would leave it), so
 /// a test lands a crash exactly where a protocol is at risk instead of hoping that timing puts
@@ -201,21 +201,29 @@ pub(crate) fn crash_point(point: &'static str) {
 pub(crate) fn crash_point_after(point: &'static str, before: impl FnOnce()) {
     use std::sync::OnceLock;
     use std::sync::atomic::{AtomicU64, Ordering};
-    static TARGET: OnceLock<Option<(String, u64)>> = OnceLock::new();
+    static TARGET: OnceLock<Option<(String, u64, bool)>> = OnceLock::new();
     static REACHED: AtomicU64 = AtomicU64::new(0);
     let target = TARGET.get_or_init(|| {
         let value = std::env::var("STRATA_CRASH_AT").ok()?;
-        let (name, nth) = match value.split_once(':') {
-            Some((name, nth)) => (name.to_owned(), nth.parse().ok()?),
-            None => (value, 1),
-        };
-        Some((name, nth))
+        let mut parts = value.split(':');
+        let name = parts.next()?.to_owned();
+        let nth = parts.next().map_or(Some(1), |n| n.parse().ok())?;
+        let stop = parts.next() == Some("stop");
+        Some((name, nth, stop))
     });
-    if let Some((name, nth)) = target
+    if let Some((name, nth, stop)) = target
         && name == point
         && REACHED.fetch_add(1, Ordering::Relaxed) + 1 == *nth
     {
         before();
+        if *stop {
+            // `<point>:<n>:stop`: the process freezes there (SIGSTOP, every thread, as a paused
+            // VM would), holding what it holds, until the test kills or continues it.
+            eprintln!("strata: crash point `{point}` reached ({nth}): stopping");
+            let pid = std::process::id().to_string();
+            let _ = std::process::Command::new("kill").args(["-STOP", &pid]).status();
+            return;
+        }
         eprintln!("strata: crash point `{point}` reached ({nth}): aborting");
         std::process::abort();
     }

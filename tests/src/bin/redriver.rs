@@ -7,7 +7,7 @@
 //! redriver seed     --brokers B --topic T --count N      N version 1 records
 //! redriver replay   --brokers B --topic T --dead-letters D [--refuse-redriven SEQ]
 //! redriver migrate  --brokers B --from T --to M --dead-letters D
-//! redriver redrive  --brokers B --from D --to T [--batch N] [--dry-run]
+//! redriver redrive  --brokers B --from D --to T [--batch N] [--timeout S] [--session S] [--dry-run]
 //! redriver verify   --brokers B --topic T --count N
 //! redriver marks    --brokers B --from D --to T          the marks invariant, checked
 //! ```
@@ -90,6 +90,14 @@ fn main() {
             let mut config = RedriveConfig::new(brokers, get("from"), get("to"));
             // The next run after a crash waits this long for the crashed one to be gone.
             config.session_timeout = Duration::from_secs(6);
+            if let Some(seconds) = flags.get("session") {
+                config.session_timeout =
+                    Duration::from_secs(seconds.parse().unwrap_or_else(|_| usage("--session")));
+            }
+            if let Some(seconds) = flags.get("timeout") {
+                config.timeout =
+                    Duration::from_secs(seconds.parse().unwrap_or_else(|_| usage("--timeout")));
+            }
             if let Some(batch) = flags.get("batch") {
                 config.batch = batch.parse().unwrap_or_else(|_| usage("--batch"));
             }
