@@ -690,21 +690,7 @@ impl rdkafka::consumer::ConsumerContext for GroupCommits {
                 }
             }
             REVOKE => {
-                let mut offsets = TopicPartitionList::new();
-                for element in partitions.elements() {
-                    if let Some(&next) = positions.get(&element.partition()) {
-                        let _ = offsets.add_partition_offset(
-                            &self.topic,
-                            element.partition(),
-                            Offset::Offset(next),
-                        );
-                    }
-                }
-                if offsets.count() > 0
-                    && let Err(e) = consumer.commit(&offsets, CommitMode::Sync)
-                {
-                    tracing::warn!(topic = %self.topic, "committing revoked partitions (for monitoring) failed: {}", crate::error::Chain(&e));
-                }
+                commit_positions(consumer, &self.topic, &positions, partitions);
                 if cooperative {
                     consumer.incremental_unassign(partitions)
                 } else {
@@ -729,16 +715,27 @@ fn commit(
     topic: &str,
     positions: &Mutex<BTreeMap<i32, i64>>,
 ) {
-    let held = match consumer.assignment() {
-        Ok(held) => held,
-        Err(e) => {
-            tracing::warn!(topic, "reading the assignment failed: {}", crate::error::Chain(&e));
-            return;
+    match consumer.assignment() {
+        Ok(held) => {
+            let positions = positions.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            commit_positions(consumer, topic, &positions, &held);
         }
-    };
-    let positions = positions.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        Err(e) => {
+            tracing::warn!(topic, "reading the assignment failed: {}", crate::error::Chain(&e))
+        }
+    }
+}
+
+/// Commits `positions` of those of `partitions` (of `topic`) this member applied records of,
+/// for monitoring tools: a failure is logged, not fatal.
+fn commit_positions(
+    consumer: &BaseConsumer<GroupCommits>,
+    topic: &str,
+    positions: &BTreeMap<i32, i64>,
+    partitions: &TopicPartitionList,
+) {
     let mut offsets = TopicPartitionList::new();
-    for element in held.elements_for_topic(topic) {
+    for element in partitions.elements_for_topic(topic) {
         if let Some(&next) = positions.get(&element.partition()) {
             let _ = offsets.add_partition_offset(topic, element.partition(), Offset::Offset(next));
         }

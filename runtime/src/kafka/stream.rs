@@ -181,9 +181,9 @@ impl Part {
 
 /// The open items of the partitions this member holds, forgotten when a partition is taken
 /// from it (its next owner starts at the committed offset).
-#[derive(Clone, Default)]
+#[derive(Default)]
 struct Tracker {
-    parts: Arc<Mutex<HashMap<i32, Part>>>,
+    parts: Mutex<HashMap<i32, Part>>,
 }
 
 impl Tracker {
@@ -207,8 +207,8 @@ impl ConsumerContext for Tracker {
 
 /// Decoded events of a topic of type `E`, as a stream.
 pub struct EventStream<E: Event> {
+    /// Its context tracks the open items.
     consumer: StreamConsumer<Tracker>,
-    tracker: Tracker,
     dead_letters: Option<(BaseProducer, String)>,
     decoder: Arc<Decoder<E>>,
     topic: String,
@@ -231,10 +231,9 @@ impl<E: Event> EventStream<E> {
             ("enable.auto.offset.store", "false"),
             ("auto.offset.reset", "earliest"),
         ];
-        let tracker = Tracker::default();
         let consumer: StreamConsumer<Tracker> =
             crate::kafka::client(&config.brokers, &settings, &config.kafka)
-                .create_with_context(tracker.clone())
+                .create_with_context(Tracker::default())
                 .map_err(|e| ClientError::new("creating the consumer", e).at(&topic, None))?;
         consumer
             .subscribe(&[&topic])
@@ -254,13 +253,7 @@ impl<E: Event> EventStream<E> {
             }
             None => None,
         };
-        Ok(EventStream {
-            consumer,
-            tracker,
-            dead_letters,
-            decoder: Arc::new(Decoder::new(source)?),
-            topic,
-        })
+        Ok(EventStream { consumer, dead_letters, decoder: Arc::new(Decoder::new(source)?), topic })
     }
 
     /// The events, in each partition's order. A record that cannot be decoded is an error item
@@ -270,7 +263,7 @@ impl<E: Event> EventStream<E> {
         self.consumer.stream().then(move |polled| {
             let decoder = Arc::clone(&self.decoder);
             let topic = self.topic.clone();
-            let tracker = self.tracker.clone();
+            let tracker = Arc::clone(self.consumer.context());
             async move {
                 let message =
                     polled.map_err(|e| ClientError::new("consuming", e).at(&topic, None))?.detach();
@@ -354,7 +347,7 @@ impl<E: Event> EventStream<E> {
             });
         };
         {
-            let parts = self.tracker.parts();
+            let parts = self.consumer.context().parts();
             let Some(Open::Failed(message)) =
                 parts.get(&partition).and_then(|p| p.open.get(&offset))
             else {
@@ -397,7 +390,7 @@ impl<E: Event> EventStream<E> {
     /// Closes the open item at `offset` of `partition` and stores the partition's new lowest
     /// open offset when it moved.
     fn settle(&self, partition: i32, offset: i64) -> Result<(), StreamError> {
-        let mut parts = self.tracker.parts();
+        let mut parts = self.consumer.context().parts();
         let Some(part) = parts.get_mut(&partition) else { return Ok(()) };
         if part.open.remove(&offset).is_none() {
             return Ok(());

@@ -405,8 +405,7 @@ impl<E: Event> Appender<E> {
                 Some(failed) => reported[..failed].iter().all(Option::is_some),
                 None => false,
             };
-            let stopped =
-                || rdkafka::producer::Producer::client(&*producer).fatal_error().is_some();
+            let stopped = || producer.client().fatal_error().is_some();
             if reported.iter().all(Option::is_some) || (until_failure() && stopped()) {
                 break;
             }

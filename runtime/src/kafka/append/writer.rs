@@ -307,6 +307,10 @@ impl<E: Event> Writer<E> {
         let topic = self.appender.topic().to_owned();
         self.serve(Duration::ZERO)?;
         let partition = crate::kafka::partition_of(key, self.partitions);
+        if self.unsettled.contains(&partition) {
+            self.settle(partition)?;
+        }
+        // Read to the end (after a failed append, to the end it has now).
         let deadline = Instant::now() + self.timeout;
         loop {
             match self.held.get(&partition) {
@@ -318,9 +322,7 @@ impl<E: Event> Writer<E> {
                 Some(_) => self.serve(Duration::from_millis(50))?,
             }
         }
-        if self.unsettled.contains(&partition) {
-            self.settle(partition)?;
-        }
+        self.unsettled.remove(&partition);
         let actual = self.versions.get(key).copied().unwrap_or(0);
         let matches = |version: u64| match expected {
             ExpectedVersion::Any => true,
@@ -328,12 +330,10 @@ impl<E: Event> Writer<E> {
             ExpectedVersion::Exact(n) => version == n,
         };
         // A retry of the aggregate's last command: only what is not in the topic yet.
-        let retried = metadata
-            .command_id
-            .and_then(|id| self.commands.get(key).filter(|last| last.id == id))
-            .cloned();
+        let retried =
+            metadata.command_id.and_then(|id| self.commands.get(key).filter(|last| last.id == id));
         let generated;
-        let (command, landed) = match &retried {
+        let (command, landed) = match retried {
             Some(last) => {
                 if last.size as usize != events.len() {
                     return Err(WriteError::CommandChanged {
@@ -390,26 +390,18 @@ impl<E: Event> Writer<E> {
     }
 
     /// After a failed append to `partition`: waits for the producer to settle every record it
-    /// sent (delivered or failed for good), then reads the partition to its end, counting what
-    /// landed without a report.
+    /// sent (delivered or failed for good), then moves the end the partition must be read to
+    /// up to its end now, so what landed without a report is counted before the next append.
     fn settle(&mut self, partition: i32) -> Result<(), WriteError> {
-        let topic = self.appender.topic().to_owned();
+        let topic = self.appender.topic();
         self.appender.settle(self.timeout)?;
         let (_, high) =
-            self.consumer.fetch_watermarks(&topic, partition, self.timeout).map_err(|e| {
-                ClientError::new("reading the partition's offsets", e).at(&topic, Some(partition))
+            self.consumer.fetch_watermarks(topic, partition, self.timeout).map_err(|e| {
+                ClientError::new("reading the partition's offsets", e).at(topic, Some(partition))
             })?;
         if let Some(held) = self.held.get_mut(&partition) {
             held.end = held.end.max(high);
         }
-        let deadline = Instant::now() + self.timeout;
-        while self.held.get(&partition).is_some_and(|h| h.next < h.end) {
-            if Instant::now() >= deadline {
-                return Err(WriteError::Loading { topic, partition, timeout: self.timeout });
-            }
-            self.serve(Duration::from_millis(50))?;
-        }
-        self.unsettled.remove(&partition);
         Ok(())
     }
 

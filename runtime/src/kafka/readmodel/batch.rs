@@ -70,12 +70,16 @@ impl<E: Event, M: ReadModel<E>> Projector<E, M> {
                 _ => (-1, offset),
             },
         };
-        let row = |tx: &mut Transaction<'_>| -> Result<Option<(i64, i64)>, postgres::Error> {
+        // Each `None` when the statement failed transiently: the batch is applied again.
+        let row = |tx: &mut Transaction<'_>| {
             let params: [&(dyn postgres::types::ToSql + Sync); 5] =
                 [&books.name, &books.version, &books.log, &log_partition, &key];
-            Ok(tx.query_opt(&books.parked, &params)?.map(|row| (row.get(0), row.get(1))))
+            let found = tx.query_opt(&books.parked, &params);
+            let found =
+                found.map(|row| row.map(|row| (row.get::<_, i64>(0), row.get::<_, i64>(1))));
+            unless_transient(found, books, "reading a parked key")
         };
-        let settle = |tx: &mut Transaction<'_>, letters: i64| {
+        let settle = |tx: &mut Transaction<'_>, letters: i64, action: &'static str| {
             let params: [&(dyn postgres::types::ToSql + Sync); 7] = [
                 &books.name,
                 &books.version,
@@ -85,7 +89,7 @@ impl<E: Event, M: ReadModel<E>> Projector<E, M> {
                 &letters,
                 &log_offset,
             ];
-            tx.execute(&books.settle, &params).map(drop)
+            unless_transient(tx.execute(&books.settle, &params).map(drop), books, action)
         };
         let retry = || Taken::Stop(Outcome::Rewind { forget: None });
         // A key with dead letters outstanding: this record goes behind them, unapplied.
@@ -94,16 +98,14 @@ impl<E: Event, M: ReadModel<E>> Projector<E, M> {
         match run.source {
             Source::Log => {
                 if run.parked.get(&partition).is_some_and(|keys| keys.contains(key)) {
-                    match row(tx) {
-                        Err(e) if is_transient(&e) => return Ok(retry()),
-                        Err(e) => return Err(books.database("reading a parked key")(e)),
-                        Ok(Some((letters, _))) if letters > 0 => behind = true,
-                        Ok(_) => {
+                    let Some(found) = row(tx)? else { return Ok(retry()) };
+                    match found {
+                        Some((letters, _)) if letters > 0 => behind = true,
+                        _ => {
                             // Its letters were applied by a redrive meanwhile: this record is
                             // applied, and a stray copy of its letter is a duplicate then.
-                            match settle(tx, 0) {
-                                Err(e) if is_transient(&e) => return Ok(retry()),
-                                other => other.map_err(books.database("unparking a key"))?,
+                            if settle(tx, 0, "unparking a key")?.is_none() {
+                                return Ok(retry());
                             }
                             if let Some(keys) = run.parked.get_mut(&partition) {
                                 keys.remove(key);
@@ -114,15 +116,15 @@ impl<E: Event, M: ReadModel<E>> Projector<E, M> {
                 }
             }
             Source::DeadLetters => {
-                match row(tx) {
-                    Err(e) if is_transient(&e) => return Ok(retry()),
-                    Err(e) => return Err(books.database("reading a parked key")(e)),
-                    Ok(Some((_, through))) if log_offset <= through && log_partition >= 0 => {
-                        run.report.duplicates += 1;
-                        return Ok(Taken::Passed);
-                    }
-                    Ok(found) => outstanding = found.map(|(letters, _)| letters),
+                let Some(found) = row(tx)? else { return Ok(retry()) };
+                if let Some((_, through)) = found
+                    && log_offset <= through
+                    && log_partition >= 0
+                {
+                    run.report.duplicates += 1;
+                    return Ok(Taken::Passed);
                 }
+                outstanding = found.map(|(letters, _)| letters);
                 behind = run.failed_again.contains(&(log_partition, key.to_vec()));
             }
         }
@@ -161,11 +163,10 @@ impl<E: Event, M: ReadModel<E>> Projector<E, M> {
         };
         let Some((schema_id, source)) = bad else {
             run.breaker.record(false, self.config.breaker);
-            if let Some(letters) = outstanding {
-                match settle(tx, i64::from(letters > 0)) {
-                    Err(e) if is_transient(&e) => return Ok(retry()),
-                    other => other.map_err(books.database("counting a dead letter applied"))?,
-                }
+            if let Some(letters) = outstanding
+                && settle(tx, i64::from(letters > 0), "counting a dead letter applied")?.is_none()
+            {
+                return Ok(retry());
             }
             return Ok(Taken::Applied);
         };
@@ -364,6 +365,20 @@ fn end<'c>(
                 other => Ok(other),
             }
         }
+    }
+}
+
+/// A statement's result in a batch: `Ok(None)` when it failed transiently (the batch is rolled
+/// back and applied again), the error naming `action` when it failed otherwise.
+fn unless_transient<T>(
+    result: Result<T, postgres::Error>,
+    books: &Books,
+    action: &'static str,
+) -> Result<Option<T>, ProjectorError> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(e) if is_transient(&e) => Ok(None),
+        Err(e) => Err(books.database(action)(e)),
     }
 }
 
