@@ -4,11 +4,10 @@
 //! records strata encodes (the id looked up through its client) are read back by its
 //! `AvroDeserializer`, with the same values.
 
-#[path = "support/registry.rs"]
-mod registry;
 mod support;
 
 use std::sync::Arc;
+use support::registry;
 
 use serde_json::{Value, json};
 use strata::Event;

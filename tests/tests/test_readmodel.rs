@@ -23,8 +23,10 @@ use strata::kafka::record::{ApplyError, FailedRecord, Position, RecordError};
 use strata_tests::balances::{Balances, kind_name};
 use strata_tests::bank::AccountEvent;
 
+use strata::codec::registry::{Registry, RegistryConfig};
 use support::broker::Broker;
-use support::kafka::{client, create_topic, produce, records_of, source_of, start};
+use support::faults::{Outages, chain, supervise};
+use support::kafka::{client, create_topic, produce, read_available, records_of, source_of, start};
 use support::postgres::Postgres;
 use support::process::Watched;
 
@@ -723,4 +725,102 @@ fn two_projectors_reading_the_same_partitions_never_both_apply_a_record() {
     let mut db = pg.connect("postgres");
     assert_eq!(applied(&mut db, "bank_balances"), (total, total));
     assert_eq!(rows(&mut db, "bank_balances"), expected_rows(&records, 1));
+}
+
+/// The service an outage test takes down.
+#[derive(Clone, Copy, PartialEq)]
+enum Down {
+    Broker,
+    Postgres,
+    Registry,
+}
+
+/// 11,000 events of every version over three partitions, projected (schemas from a real
+/// registry, a dead-letter topic configured) by a projector a supervisor starts again after
+/// each failure, while each of its first three runs takes `down` down at its 1,000th `apply`,
+/// with a batch open. An outage is neither a poison record nor a reason to skip one: the read
+/// model ends equal to one built without faults, each record applied once, and nothing is
+/// dead-lettered.
+fn project_through_outages(down: Down) {
+    let broker = Broker::start_durable();
+    let brokers = broker.brokers();
+    let topic = support::kafka::topic("readmodel-outages");
+    let dead_letters = format!("{topic}.dlt");
+    create_topic(&broker, &topic, 3);
+    create_topic(&broker, &dead_letters, 1);
+    let records = records_of::<AccountEvent>(1_100, 17, "account", 300);
+    assert!(records.len() >= 10_000);
+    produce(&broker, &topic, &records);
+    let pg = Postgres::start();
+    let database = pg.create_database("outages");
+    let url = pg.url(&database);
+    let registry = support::registry::with_history::<AccountEvent>("readmodel-outages");
+    let registry_url = registry.url();
+
+    let longest = Duration::from_secs(20);
+    let (mut broker, mut pg, mut registry) = (Some(broker), Some(pg), Some(registry));
+    let outages = match down {
+        Down::Broker => Outages::new(broker.take().unwrap(), longest),
+        Down::Postgres => Outages::new(pg.take().unwrap(), longest),
+        Down::Registry => Outages::new(registry.take().unwrap(), longest),
+    };
+    let mut config = ProjectorConfig::new(&brokers);
+    config.topic = Some(topic.clone());
+    config.mode = Mode::CatchUp;
+    config.batch_records = 500;
+    config.batch_wait = Duration::from_millis(50);
+    config.dead_letter_topic = Some(dead_letters.clone());
+    // Little fetched ahead, so an outage is met within a few batches of where it began.
+    config.kafka.push(("fetch.message.max.bytes".into(), "4096".into()));
+    config.kafka.push(("queued.max.messages.kbytes".into(), "16".into()));
+    let mut runs = 0;
+    let (_, failures) = supervise(&outages, 10, || {
+        runs += 1;
+        let (outages, run, mut applies) = (outages.clone(), runs, 0);
+        let hook = move |_: &Position<'_>| -> Result<(), ApplyError> {
+            applies += 1;
+            if run <= 3 && applies == 1_000 {
+                outages.begin();
+            }
+            Ok(())
+        };
+        let model = Hooked { model: Balances::<1>::default(), hook: Box::new(hook) };
+        let source = Arc::new(Registry::new(RegistryConfig::new(&registry_url)));
+        let mut db = Client::connect(&url, NoTls).map_err(|e| chain(&e))?;
+        let mut projector = Projector::new(config.clone(), source, model).map_err(|e| chain(&e))?;
+        let report = projector.run(&mut db, &mut |_| true).map_err(|e| chain(&e))?;
+        eprintln!("run {run}: {report:?}");
+        Ok(report)
+    });
+    assert_eq!(outages.begun(), 3, "each of the first three runs met an outage mid-batch");
+    if down == Down::Registry {
+        // Every run met a schema id it had not fetched while the registry was down.
+        assert!(failures.len() >= 3, "{failures:#?}");
+        for failure in &failures {
+            assert!(failure.contains("schema id"), "names the schema id: {failure}");
+            assert!(failure.contains(&topic), "names where: {failure}");
+        }
+    }
+    let mut db = Client::connect(&url, NoTls).unwrap();
+    let total = records.len() as i64;
+    assert_eq!(applied(&mut db, "bank_balances"), (total, total), "each record applied once");
+    assert_eq!(rows(&mut db, "bank_balances"), expected_rows(&records, 1), "row for row");
+    assert!(read_available(&brokers, &dead_letters).is_empty(), "an outage is no poison record");
+    drop((outages, broker, pg, registry));
+}
+
+#[test]
+fn through_three_broker_restarts_mid_batch_the_read_model_stays_exact() {
+    project_through_outages(Down::Broker);
+}
+
+#[test]
+fn through_three_postgresql_immediate_stops_mid_batch_the_read_model_stays_exact() {
+    project_through_outages(Down::Postgres);
+}
+
+#[test]
+fn through_three_registry_outages_the_projector_stops_at_an_unfetched_schema_id_and_loses_nothing()
+{
+    project_through_outages(Down::Registry);
 }

@@ -3,9 +3,9 @@
 //! own `RestApiTest` pins down). `tests/python/registry_conformance.py` runs the same
 //! behaviours through Confluent's Python client.
 
-#[path = "support/registry.rs"]
-mod registry;
 mod support;
+
+use support::registry;
 
 use registry::{TestRegistry, code, record};
 use serde_json::{Value, json};

@@ -23,7 +23,9 @@ use strata::{Decoder, Event, LocalSource};
 use strata_tests::bank::AccountEvent;
 use strata_tests::ledger::Ledger;
 
+use strata::codec::registry::{Registry, RegistryConfig};
 use support::broker::Broker;
+use support::faults::{Outages, chain, supervise};
 use support::kafka::{client, create_topic, produce, records_of, source_of, start};
 
 fn source() -> Arc<LocalSource> {
@@ -613,4 +615,186 @@ fn a_snapshot_whose_state_type_changed_without_a_version_bump_is_refused_not_mis
     let mut old = snapshot.clone();
     old.schema_fingerprint = None;
     assert!(old.state::<written::Written>().is_err());
+}
+
+/// 11,000 events of every version over three partitions, on a broker that keeps its data
+/// across restarts; a dead-letter topic beside them.
+fn faulted_topic(name: &str) -> (Broker, String, Vec<(String, Vec<u8>)>) {
+    let broker = Broker::start_durable();
+    let topic = support::kafka::topic(name);
+    create_topic(&broker, &topic, 3);
+    create_topic(&broker, &format!("{topic}.dlt"), 1);
+    let records = records_of::<AccountEvent>(1_100, 23, "account", 300);
+    assert!(records.len() >= 10_000);
+    produce(&broker, &topic, &records);
+    (broker, topic, records)
+}
+
+/// A replay of `topic` with snapshots every 1,000 events, progress after every record, a
+/// dead-letter topic, and little fetched ahead (so an outage is met soon after it begins).
+fn faulted_config(brokers: &str, topic: &str) -> ReplayConfig {
+    let mut config = ReplayConfig::new(brokers);
+    config.topic = Some(topic.to_owned());
+    config.snapshot_every_events = Some(1_000);
+    config.progress_every = Duration::ZERO;
+    config.dead_letter_topic = Some(format!("{topic}.dlt"));
+    config.kafka.push(("fetch.message.max.bytes".into(), "4096".into()));
+    config.kafka.push(("queued.max.messages.kbytes".into(), "16".into()));
+    config
+}
+
+/// The snapshot store of a [`faulted_topic`]: a compacted topic on the same broker.
+fn faulted_store(brokers: &str, topic: &str) -> KafkaStore {
+    KafkaStore::new(brokers, &format!("{topic}.snapshots"), "ledger")
+}
+
+/// The service an outage test takes down.
+#[derive(Clone, Copy, PartialEq)]
+enum Down {
+    Broker,
+    Registry,
+}
+
+/// Replays with snapshots (schemas from a registry) that a supervisor starts again after each
+/// failure, each of the first three runs taking `down` down once it applied 1,500 records: the
+/// last run's state is that of every record applied once, from the snapshot the failures
+/// left, and nothing is dead-lettered.
+fn replay_through_outages(down: Down) {
+    let (broker, topic, records) = faulted_topic("replay-outages");
+    let brokers = broker.brokers();
+    let registry = support::registry::with_history::<AccountEvent>("replay-outages");
+    let registry_url = registry.url();
+    let store = faulted_store(&brokers, &topic);
+    let (mut broker, mut registry) = (Some(broker), Some(registry));
+    let longest = Duration::from_secs(8);
+    let outages = match down {
+        Down::Broker => Outages::new(broker.take().unwrap(), longest),
+        Down::Registry => Outages::new(registry.take().unwrap(), longest),
+    };
+    let mut runs = 0;
+    let ((ledger, report), failures) = supervise(&outages, 10, || {
+        runs += 1;
+        let (run, mut begun) = (runs, false);
+        let source = Arc::new(Registry::new(RegistryConfig::new(&registry_url)));
+        let replay = Replay::<AccountEvent>::new(faulted_config(&brokers, &topic), source)
+            .map_err(|e| chain(&e))?;
+        let on_progress = &mut |progress: &strata::kafka::Progress| {
+            if run <= 3 && !begun && progress.records >= 1_500 {
+                begun = true;
+                outages.begin();
+            }
+            true
+        };
+        replay.run_with_snapshots::<Ledger>(&store, on_progress).map_err(|e| chain(&e))
+    });
+    assert_eq!(outages.begun(), 3, "each of the first three runs met an outage");
+    assert!(report.from_snapshot.is_some(), "the last run started from a snapshot");
+    if down == Down::Registry {
+        assert!(failures.len() >= 3, "{failures:#?}");
+        for failure in &failures {
+            assert!(failure.contains("schema id") && failure.contains(&topic), "{failure}");
+        }
+    }
+    assert_eq!(ledger.events, records.len() as i64, "every record applied once");
+    assert_eq!(ledger, expected(&records));
+    let dead = support::kafka::read_available(&brokers, &format!("{topic}.dlt"));
+    assert!(dead.is_empty(), "an outage is no poison record");
+    drop((outages, broker, registry));
+}
+
+#[test]
+fn a_replay_with_snapshots_through_three_broker_restarts_applies_every_record_once() {
+    replay_through_outages(Down::Broker);
+}
+
+#[test]
+fn a_replay_with_snapshots_through_three_registry_outages_stops_at_an_unfetched_schema_id_and_loses_nothing()
+ {
+    replay_through_outages(Down::Registry);
+}
+
+/// In the child process of the kill test (`STRATA_TEST_REPLAY` = brokers and topic): replays
+/// with snapshots until a crash point (`STRATA_CRASH_AT`) aborts it.
+fn crashing_replay() -> bool {
+    let Ok(spec) = std::env::var("STRATA_TEST_REPLAY") else { return false };
+    let (brokers, topic) = spec.split_once('|').unwrap();
+    let replay = Replay::<AccountEvent>::new(faulted_config(brokers, topic), source()).unwrap();
+    let result = replay.run_with_snapshots::<Ledger>(&faulted_store(brokers, topic), &mut |_| true);
+    eprintln!("the crash point was not reached: {:?}", result.map(|(_, report)| report));
+    std::process::exit(3);
+}
+
+#[test]
+fn a_replay_with_snapshots_killed_at_each_step_resumes_from_its_last_snapshot_and_applies_every_record_once()
+ {
+    use std::os::unix::process::ExitStatusExt;
+    if crashing_replay() {
+        return;
+    }
+    let (broker, topic, records) = faulted_topic("replay-kills");
+    let brokers = broker.brokers();
+    // Between two snapshots, right after one, at the first record, then between again: each
+    // run resumes from the snapshot the one before left.
+    let kills =
+        ["replay.applied:1500", "replay.snapshot:1", "replay.applied:1", "replay.applied:2999"];
+    for crash_at in kills {
+        let child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "a_replay_with_snapshots_killed_at_each_step_resumes_from_its_last_snapshot_and_applies_every_record_once",
+                "--exact",
+            ])
+            .env("STRATA_TEST_REPLAY", format!("{brokers}|{topic}"))
+            .env("STRATA_CRASH_AT", crash_at)
+            .output()
+            .unwrap();
+        assert_eq!(child.status.signal(), Some(6), "{crash_at}: {child:?}");
+    }
+    let replay = Replay::<AccountEvent>::new(faulted_config(&brokers, &topic), source()).unwrap();
+    let (ledger, report) = replay
+        .run_with_snapshots::<Ledger>(&faulted_store(&brokers, &topic), &mut |_| true)
+        .unwrap();
+    // 1,000 + 1,000 + 0 + 2,000 events snapshotted before the last run.
+    assert_eq!(
+        report.from_snapshot.map(|s| s.events),
+        Some(4_000),
+        "resumed from the last snapshot"
+    );
+    assert_eq!(report.events, records.len() as u64 - 4_000, "only the records after it");
+    assert_eq!(ledger.events, records.len() as i64, "every record applied once");
+    assert_eq!(ledger, expected(&records));
+}
+
+#[test]
+fn a_group_replay_through_three_broker_restarts_rebuilds_every_partition_from_the_beginning() {
+    let (broker, topic, records) = faulted_topic("replay-group-outages");
+    let brokers = broker.brokers();
+    let total = records.len() as u64;
+    let outages = Outages::new(broker, Duration::from_secs(8));
+    let mut runs = 0;
+    let (applied, _) = supervise(&outages, 10, || {
+        runs += 1;
+        let (run, mut begun) = (runs, false);
+        let mut config = faulted_config(&brokers, &topic);
+        config.snapshot_every_events = None;
+        config.group = Some(format!("{topic}.members"));
+        config.mode = Mode::Follow;
+        let replay = Replay::<AccountEvent>::new(config, source()).map_err(|e| chain(&e))?;
+        // A member's state is its memory: each run starts empty, so it must read everything.
+        let mut applied: BTreeMap<(i32, i64), u32> = BTreeMap::new();
+        let mut projection = |_: AccountEvent, at: &Position<'_>| {
+            *applied.entry((at.partition, at.offset)).or_default() += 1;
+        };
+        let on_progress = &mut |progress: &strata::kafka::Progress| {
+            if run <= 3 && !begun && progress.records >= 1_500 {
+                begun = true;
+                outages.begin();
+            }
+            progress.records < total
+        };
+        replay.run_with_progress(&mut projection, on_progress).map_err(|e| chain(&e))?;
+        Ok(applied)
+    });
+    assert_eq!(outages.begun(), 3, "each of the first three runs met an outage");
+    assert_eq!(applied.len() as u64, total, "every record applied");
+    assert!(applied.values().all(|&n| n == 1), "none twice");
 }

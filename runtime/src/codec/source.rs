@@ -112,6 +112,25 @@ pub enum SourceError {
     },
 }
 
+impl SourceError {
+    /// Whether the source failed to answer (unreachable, a server error or a refusal of the
+    /// request such as bad credentials, an answer out of Confluent's API) rather than answered
+    /// about the schema (no such id, not Avro, unreadable). A record whose writer schema could
+    /// not be had for the first reason is not at fault: readers stop at it (nothing applied
+    /// past it) instead of dead-lettering it, and read it once the source is back.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            SourceError::UnknownId(_)
+            | SourceError::InvalidSchema { .. }
+            | SourceError::NotAvro { .. }
+            | SourceError::References(_) => false,
+            // Confluent's "schema not found": an answer about the id.
+            SourceError::Refused { status, code, .. } => !(*status == 404 && *code == 40403),
+            _ => true,
+        }
+    }
+}
+
 /// Writer schemas by id, and ids for schemas to write with.
 pub trait SchemaSource: Send + Sync + std::fmt::Debug {
     /// The schema registered under `id`.

@@ -191,7 +191,9 @@ pub(crate) fn lag(positions: &BTreeMap<i32, i64>, ends: &BTreeMap<i32, i64>) -> 
 /// dead-letter offsets committed, not the marks), `redrive.marks` (both committed);
 /// `append.sent` (the nth event of the process handed to the producer, and every event sent so
 /// far delivered first: a prefix of a command landed, the caller told nothing),
-/// `append.acknowledged` (a call's events all acknowledged, the caller told nothing).
+/// `append.acknowledged` (a call's events all acknowledged, the caller told nothing);
+/// `replay.applied` (the nth record of the run applied to the state in memory),
+/// `replay.snapshot` (the nth snapshot of the run saved, the replay going on).
 pub(crate) fn crash_point(point: &'static str) {
     crash_point_after(point, || {});
 }

@@ -53,6 +53,15 @@ pub enum RecordError {
     Parked,
 }
 
+impl RecordError {
+    /// Whether the record failed for a reason outside it: its writer schema could not be had
+    /// because the schema source failed to answer. Such a record is never dead-lettered: the
+    /// job stops at it, and reads it again once the source is back.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, RecordError::Decode(e) if e.is_source_unavailable())
+    }
+}
+
 /// A record that could not be taken (decoded, applied, migrated), with where it is; its
 /// cause is its source. Replay, read models, the async stream and migration stop with it.
 #[derive(Debug, thiserror::Error)]

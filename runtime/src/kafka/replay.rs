@@ -404,7 +404,8 @@ impl<E: Event> Replay<E> {
                 },
             };
             if let Err((schema_id, source)) = applied {
-                let Some(producer) = &dead_letters else {
+                let Some(producer) = dead_letters.as_ref().filter(|_| !source.is_unavailable())
+                else {
                     return Err(ReplayError::Record(FailedRecord {
                         topic: topic.into(),
                         partition,
@@ -436,8 +437,10 @@ impl<E: Event> Replay<E> {
                     report.snapshots_written += 1;
                     since_snapshot = 0;
                     last_snapshot = Instant::now();
+                    crate::kafka::crash_point("replay.snapshot");
                 }
             }
+            crate::kafka::crash_point("replay.applied");
         }
         flush(&dead_letters)?;
         if self.config.group.is_some() {

@@ -141,6 +141,21 @@ pub enum StreamError {
         #[source]
         source: tokio::task::JoinError,
     },
+    /// [`EventStream::dead_letter`] of a record whose writer schema the schema source failed
+    /// to give (unreachable, refusing): the record is not at fault, so it is not dead-lettered.
+    #[error(
+        "`{topic}` partition {partition} offset {offset}: not dead-lettered: the schema source \
+         failed to give its writer schema, which is no fault of the record; restart the stream \
+         once the source answers"
+    )]
+    SourceUnavailable {
+        /// The topic read.
+        topic: String,
+        /// The record's partition.
+        partition: i32,
+        /// The record's offset.
+        offset: i64,
+    },
     /// [`EventStream::dead_letter`] without a dead-letter topic configured.
     #[error(
         "`{topic}` partition {partition} offset {offset}: no dead-letter topic is configured \
@@ -337,8 +352,19 @@ impl<E: Event> EventStream<E> {
     /// Sends the record of a failed item to the dead-letter topic (with its coordinates and
     /// error as headers), waits for the broker's acknowledgement, then settles it like
     /// [`EventStream::done`].
+    ///
+    /// A record whose writer schema could not be had because the schema source failed to
+    /// answer is refused ([`StreamError::SourceUnavailable`]): it is not at fault, and stays
+    /// open, to be delivered again once the stream restarts with the source back.
     pub fn dead_letter(&self, failed: &FailedRecord) -> Result<(), StreamError> {
         let (partition, offset) = (failed.partition, failed.offset);
+        if failed.source.is_unavailable() {
+            return Err(StreamError::SourceUnavailable {
+                topic: self.topic.clone(),
+                partition,
+                offset,
+            });
+        }
         let Some((producer, dlt)) = &self.dead_letters else {
             return Err(StreamError::NoDeadLetterTopic {
                 topic: self.topic.clone(),

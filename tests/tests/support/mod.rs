@@ -4,9 +4,11 @@
 #![allow(dead_code)] // Each test binary uses its own part of the helpers.
 
 pub mod broker;
+pub mod faults;
 pub mod kafka;
 pub mod postgres;
 pub mod process;
+pub mod registry;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -70,12 +70,20 @@ impl Postgres {
                 "UTF8".as_ref(),
             ],
         );
+        pg.start_again();
+        pg
+    }
+
+    /// Starts the cluster (again), waiting until it accepts connections.
+    pub fn start_again(&self) {
         let options = format!(
-            "-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync=off \
-             -c max_connections=50"
+            "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync=off \
+             -c max_connections=50",
+            self.port
         );
-        let log = pg.dir.join("log");
-        pg.run(
+        let data = self.dir.join("data");
+        let log = self.dir.join("log");
+        self.run(
             "pg_ctl",
             &[
                 "start".as_ref(),
@@ -88,7 +96,23 @@ impl Postgres {
                 options.as_ref(),
             ],
         );
-        pg
+    }
+
+    /// `pg_ctl stop -m immediate`: every session cut off, no checkpoint, as a crash would
+    /// (the next start recovers from the WAL).
+    pub fn stop_immediate(&self) {
+        let data = self.dir.join("data");
+        self.run(
+            "pg_ctl",
+            &[
+                "stop".as_ref(),
+                "-m".as_ref(),
+                "immediate".as_ref(),
+                "-w".as_ref(),
+                "-D".as_ref(),
+                data.as_os_str(),
+            ],
+        );
     }
 
     /// `program` of the PostgreSQL installation, run as the cluster's user.

@@ -53,6 +53,22 @@ impl TestRegistry {
         self.server = Some(Server::start(self.config.clone()).expect("the registry restarts"));
     }
 
+    /// Stops the server, keeping its address for [`TestRegistry::start_again`]: its clients
+    /// meet a refused connection until then.
+    pub fn stop_keeping_address(&mut self) {
+        if let Some(server) = &self.server {
+            self.config.listen = server.addr();
+        }
+        self.stop();
+    }
+
+    /// Starts the server again over the same directory (a no-op while it runs).
+    pub fn start_again(&mut self) {
+        if self.server.is_none() {
+            self.server = Some(Server::start(self.config.clone()).expect("the registry starts"));
+        }
+    }
+
     pub fn stop(&mut self) {
         if let Some(server) = self.server.take() {
             server.stop().expect("the registry stops cleanly");
@@ -139,4 +155,20 @@ pub fn record(name: &str, fields: &[&str]) -> String {
 /// The error code of an error body.
 pub fn code(body: &Value) -> i64 {
     body["error_code"].as_i64().unwrap_or_else(|| panic!("not an error body: {body}"))
+}
+
+/// A registry holding `E`'s committed history under ids 1 to its latest version (id =
+/// version), as [`super::kafka::records_of`] frames records.
+pub fn with_history<E: strata::Event>(name: &str) -> TestRegistry {
+    let registry = TestRegistry::start(name);
+    // strata's gate judges the history (a retired branch goes through an upgrade function,
+    // which the registry's resolution rules cannot see).
+    let none = serde_json::json!({ "compatibility": "NONE" });
+    let (status, body) = registry.call("PUT", &format!("/config/{}", E::subject()), Some(&none));
+    assert_eq!(status, 200, "{body}");
+    for version in 1..=E::VERSION {
+        let id = registry.register(&E::subject(), &super::kafka::history::<E>(version));
+        assert_eq!(id, u64::from(version), "a fresh registry numbers from 1");
+    }
+    registry
 }

@@ -163,7 +163,9 @@ pub(super) fn read(
                 pipe.add(&message, Ok((&value, schema_id)))?;
                 report.migrated += 1;
             }
-            Err(source) if config.dead_letter_topic.is_some() => {
+            Err(source)
+                if config.dead_letter_topic.is_some() && !source.is_source_unavailable() =>
+            {
                 pipe.add(&message, Err(&crate::error::Chain(&source).to_string()))?;
                 report.dead_lettered += 1;
             }

@@ -172,7 +172,7 @@ impl<E: Event, M: ReadModel<E>> Projector<E, M> {
         };
         let failed =
             FailedRecord { topic: books.topic.clone(), partition, offset, schema_id, source };
-        if dead_letters.is_none() {
+        if dead_letters.is_none() || failed.source.is_unavailable() {
             return Ok(Taken::Stop(Outcome::CommitThenFail(ProjectorError::Record(failed))));
         }
         // The breaker counts every record bound for the dead-letter topic, parked ones too.
