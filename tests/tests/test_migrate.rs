@@ -8,19 +8,23 @@ mod support;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use strata::codec::Transcoder;
+use strata::codec::registry::{Registry, RegistryConfig};
 use strata::kafka::migrate::{
-    MigrateConfig, StoredRecord, dry_run, migrate, partition_records, translate_group, verify,
+    MigrateConfig, StoredRecord, dry_run, migrate, migrate_with, partition_records,
+    translate_group, verify,
 };
 use strata::{Decoder, Event};
 use strata_tests::bank::AccountEvent;
 use strata_tests::shop::OrderEvent;
 
 use support::broker::Broker;
+use support::faults::{Outages, chain, supervise};
 use support::kafka::{client, create_topic, produce, records_of, source_of, start};
 
 thread_local! {
@@ -355,4 +359,87 @@ fn a_configuration_a_migration_cannot_run_is_refused_before_anything_connects() 
     dead.dead_letter_topic = Some("events.v3".into());
     let error = verify(&dead, &transcoder).unwrap_err();
     assert!(error.to_string().contains("neither the source nor the target"), "{error}");
+}
+
+/// The service an outage test takes down.
+#[derive(Clone, Copy, PartialEq)]
+enum Down {
+    Broker,
+    Registry,
+}
+
+/// 11,000 events of every version over three partitions (a broker that keeps its data, schemas
+/// from a registry) migrated by a supervisor that starts the migration again after each
+/// failure, each of the first three runs taking `down` down once it migrated 1,500 records:
+/// the target holds every source record once, in order, and nothing is dead-lettered.
+fn migrate_through_outages(down: Down) {
+    let broker = Broker::start_durable();
+    let brokers = broker.brokers();
+    let from = support::kafka::topic("migrate-outages");
+    let dead = format!("{from}.dlt");
+    // Kept forever: the records carry timestamps of 2023, which a broker's retention deletes
+    // when it restarts (the target is created with the source's settings).
+    let forever = [("retention.ms", "-1")];
+    support::kafka::create_topic_with(&brokers, &from, 3, &forever);
+    create_topic(&broker, &dead, 1);
+    let records = records_of::<AccountEvent>(1_100, 29, "account", 300);
+    assert!(records.len() >= 10_000);
+    produce_with_headers(&broker, &from, &records);
+    let registry = support::registry::with_history::<AccountEvent>("migrate-outages");
+    let registry_url = registry.url();
+    let mut config = MigrateConfig::new(&brokers, &from, &format!("{from}.v3"));
+    config.dead_letter_topic = Some(dead.clone());
+    config.progress_every = Duration::ZERO;
+    // Little fetched ahead, so an outage is met soon after it begins.
+    config.kafka.push(("fetch.message.max.bytes".into(), "4096".into()));
+    config.kafka.push(("queued.max.messages.kbytes".into(), "16".into()));
+
+    let (mut broker, mut registry) = (Some(broker), Some(registry));
+    let longest = Duration::from_secs(8);
+    let outages = match down {
+        Down::Broker => Outages::new(broker.take().unwrap(), longest),
+        Down::Registry => Outages::new(registry.take().unwrap(), longest),
+    };
+    let mut runs = 0;
+    let (_, failures) = supervise(&outages, 10, || {
+        runs += 1;
+        let (run, mut begun) = (runs, false);
+        let source = Arc::new(Registry::new(RegistryConfig::new(&registry_url)));
+        let transcoder = Transcoder::<AccountEvent>::new(source).map_err(|e| chain(&e))?;
+        let on_progress = &mut |progress: &strata::kafka::Progress| {
+            if run <= 3 && !begun && progress.records >= 1_500 {
+                begun = true;
+                outages.begin();
+            }
+            true
+        };
+        migrate_with(&config, &transcoder, on_progress).map_err(|e| chain(&e))
+    });
+    assert_eq!(outages.begun(), 3, "each of the first three runs met an outage");
+    if down == Down::Registry {
+        assert!(failures.len() >= 3, "{failures:#?}");
+        for failure in &failures {
+            assert!(failure.contains("schema id") && failure.contains(&from), "{failure}");
+        }
+    }
+    // `verify` pairs every source record with its target record, in order: a record missing
+    // or written twice is a problem.
+    let transcoder = Transcoder::<AccountEvent>::new(source_of::<AccountEvent>()).unwrap();
+    let checks = verify(&config, &transcoder).unwrap();
+    for check in &checks {
+        assert_eq!(check.problem, None, "{check:?}");
+    }
+    assert_eq!(checks.iter().map(|c| c.target).sum::<u64>(), records.len() as u64);
+    assert!(support::kafka::read_available(&brokers, &dead).is_empty(), "nothing dead-lettered");
+    drop((outages, broker, registry));
+}
+
+#[test]
+fn a_migration_through_three_broker_restarts_writes_every_record_once_in_order() {
+    migrate_through_outages(Down::Broker);
+}
+
+#[test]
+fn a_migration_through_three_registry_outages_stops_at_an_unfetched_schema_id_and_loses_nothing() {
+    migrate_through_outages(Down::Registry);
 }

@@ -250,3 +250,123 @@ fn a_second_redrive_waits_for_the_first_and_the_run_after_a_crash_for_its_sessio
     assert_eq!(field(&line, "failing"), 0, "{line}");
     each_once(&broker, &target, COUNT);
 }
+
+/// The service an outage test takes down.
+#[derive(Clone, Copy, PartialEq)]
+enum Down {
+    Broker,
+    Registry,
+}
+
+/// 15,000 bank events over three partitions, all dead-lettered by a migration whose schema
+/// source lacked their ids, then redriven once the registry has them, by a supervisor that starts the redrive again after each failure,
+/// each of the first three runs taking `down` down once it redrove 1,500 letters: the target
+/// holds every source event once (each letter by its `strata.redrive.from`, the values
+/// compared as a multiset with the source's).
+fn redrive_through_outages(down: Down) {
+    use std::sync::Arc;
+    use strata::Event;
+    use strata::codec::Transcoder;
+    use strata::codec::registry::{Registry, RegistryConfig};
+    use strata::kafka::migrate::{MigrateConfig, migrate};
+    use strata::kafka::redrive::{REDRIVE_FROM, RedriveConfig, redrive};
+    use strata_tests::bank::AccountEvent;
+    use support::faults::{Outages, chain, supervise};
+
+    let broker = Broker::start_durable();
+    let brokers = broker.brokers();
+    let from = support::kafka::topic("redrive-outages");
+    let (dead, to) = (format!("{from}.dlt"), format!("{from}.v3"));
+    create_topic(&broker, &from, 3);
+    create_topic(&broker, &dead, 2);
+    let records = support::kafka::records_of::<AccountEvent>(1_500, 31, "account", 300);
+    support::kafka::produce(&broker, &from, &records);
+    let subject = AccountEvent::subject();
+    let lacking = Arc::new(strata::LocalSource::new());
+    // Only the latest schema, under an id of its own: every record is a dead letter.
+    lacking.insert(4, &subject, &support::kafka::history::<AccountEvent>(3)).unwrap();
+    let mut config = MigrateConfig::new(&brokers, &from, &to);
+    config.dead_letter_topic = Some(dead.clone());
+    let report = migrate(&config, &Transcoder::<AccountEvent>::new(lacking).unwrap()).unwrap();
+    let letters = records.len() as u64;
+    assert_eq!(report.dead_lettered, letters);
+
+    let registry = support::registry::with_history::<AccountEvent>("redrive-outages");
+    let registry_url = registry.url();
+    let (mut broker, mut registry) = (Some(broker), Some(registry));
+    let longest = Duration::from_secs(8);
+    let outages = match down {
+        Down::Broker => Outages::new(broker.take().unwrap(), longest),
+        Down::Registry => Outages::new(registry.take().unwrap(), longest),
+    };
+    let mut config = RedriveConfig::new(&brokers, &dead, &to);
+    config.kafka.push(("fetch.message.max.bytes".into(), "4096".into()));
+    config.kafka.push(("queued.max.messages.kbytes".into(), "16".into()));
+    let mut runs = 0;
+    let (_, failures) = supervise(&outages, 10, || {
+        runs += 1;
+        let (run, mut begun) = (runs, false);
+        let source = Arc::new(Registry::new(RegistryConfig::new(&registry_url)));
+        let transcoder = Transcoder::<AccountEvent>::new(source).map_err(|e| chain(&e))?;
+        let on_batch = &mut |report: &strata::kafka::redrive::RedriveReport| {
+            if run <= 3 && !begun && report.redriven >= 1_500 {
+                begun = true;
+                outages.begin();
+            }
+        };
+        let report = redrive(&config, &transcoder, on_batch).map_err(|e| chain(&e))?;
+        match report.still_failing.first() {
+            Some(held) => Err(format!(
+                "{} letters still fail, the first {held:?}",
+                report.still_failing.len()
+            )),
+            None => Ok(report),
+        }
+    });
+    assert_eq!(outages.begun(), 3, "each of the first three runs met an outage");
+    if down == Down::Registry {
+        assert!(failures.len() >= 3, "{failures:#?}");
+        for failure in &failures {
+            assert!(failure.contains("schema id") && failure.contains(&dead), "{failure}");
+        }
+    }
+
+    let target = support::kafka::read_available(&brokers, &to);
+    let redriven: std::collections::BTreeSet<String> = target
+        .iter()
+        .filter_map(|m| {
+            use rdkafka::Message;
+            let headers = m.headers()?;
+            rdkafka::message::Headers::iter(headers)
+                .find(|h| h.key == REDRIVE_FROM)
+                .map(|h| String::from_utf8_lossy(h.value.unwrap()).into_owned())
+        })
+        .collect();
+    assert_eq!(redriven.len() as u64, letters, "every letter redriven");
+    assert_eq!(target.len(), records.len(), "each once");
+    let decoder =
+        strata::Decoder::<AccountEvent>::new(support::kafka::source_of::<AccountEvent>()).unwrap();
+    let values = |framed: &mut dyn Iterator<Item = &[u8]>| {
+        let mut values: Vec<String> =
+            framed.map(|bytes| format!("{:?}", decoder.decode(bytes).unwrap())).collect();
+        values.sort();
+        values
+    };
+    use rdkafka::Message;
+    assert_eq!(
+        values(&mut target.iter().map(|m| m.payload().unwrap())),
+        values(&mut records.iter().map(|(_, framed)| &framed[..])),
+        "the same events"
+    );
+    drop((outages, broker, registry));
+}
+
+#[test]
+fn a_redrive_through_three_broker_restarts_writes_every_letter_once() {
+    redrive_through_outages(Down::Broker);
+}
+
+#[test]
+fn a_redrive_through_three_registry_outages_stops_at_an_unfetched_schema_id_and_loses_nothing() {
+    redrive_through_outages(Down::Registry);
+}

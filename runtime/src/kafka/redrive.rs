@@ -51,6 +51,9 @@
 //!   its coordinates and error; its partition's committed offset stays before it, so the next
 //!   run (after another fix) tries it again, while the records after it are redriven now and
 //!   skipped then (found in the target).
+//! - A dead letter whose writer schema the schema source failed to give (unreachable,
+//!   refusing) is no fault of the letter: the run stops there ([`RedriveError::SchemaSource`])
+//!   as a crash would, and the next one goes on.
 //! - A loop guard: a dead letter already redriven [`RedriveConfig::max_redrives`] times (its
 //!   `strata.redrive.count` header, which dead-lettering keeps) came back after being
 //!   redriven: it is counted and reported ([`RedriveReport::looped`]), not redriven forever.
@@ -249,6 +252,21 @@ pub enum RedriveError {
     LeaseLost {
         /// The redrive's group.
         group: String,
+    },
+    /// The schema source failed to give a dead letter's writer schema (unreachable,
+    /// refusing): no fault of the letter, so the run stops instead of holding it back as one
+    /// that still fails; run it again once the source answers.
+    #[error("dead letter at `{from}` partition {partition} offset {offset}")]
+    SchemaSource {
+        /// The dead-letter topic.
+        from: String,
+        /// The dead letter's partition.
+        partition: i32,
+        /// The dead letter's offset.
+        offset: i64,
+        /// The decoder's error, whose source is the schema source's.
+        #[source]
+        source: DecodeError,
     },
     /// Records up to a partition's end did not arrive within the timeout.
     #[error("reading `{topic}`: no record arrived within the timeout at {positions}")]
@@ -552,6 +570,19 @@ pub fn redrive(
         }
         let payload = message.payload().unwrap_or_default();
         if let Err(error) = transcoder.transcode(payload, &mut out) {
+            if error.is_source_unavailable() {
+                // No fault of the letter: stop, as a crash would, with what was sent
+                // acknowledged first; the next run finds it past the marks.
+                if let Some(producer) = &producer {
+                    let _ = producer.flush(config.timeout);
+                }
+                return Err(RedriveError::SchemaSource {
+                    from: config.from.clone(),
+                    partition: p,
+                    offset,
+                    source: error,
+                });
+            }
             at.blocked.entry(p).or_insert(offset);
             report.still_failing.push(Held {
                 partition: p,
