@@ -4,6 +4,7 @@
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -232,4 +233,221 @@ fn a_restarted_stream_delivers_again_from_the_lowest_item_not_finished() {
         (provenance.topic.as_str(), provenance.partition, provenance.offset),
         (&*topic, 0, 5)
     );
+}
+
+/// The service an outage test takes down.
+#[derive(Clone, Copy, PartialEq)]
+enum Down {
+    Broker,
+    Registry,
+}
+
+/// Each partition's committed offset in `group` (absent: none committed).
+fn committed(brokers: &str, topic: &str, group: &str) -> BTreeMap<i32, i64> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+    let consumer: BaseConsumer =
+        support::kafka::client(brokers).set("group.id", group).create().unwrap();
+    let mut list = TopicPartitionList::new();
+    for partition in 0..3 {
+        list.add_partition(topic, partition);
+    }
+    let list = consumer.committed_offsets(list, Duration::from_secs(10)).unwrap();
+    list.elements()
+        .iter()
+        .filter_map(|e| match e.offset() {
+            Offset::Offset(o) => Some((e.partition(), o)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// 11,000 events of every version over three partitions (a broker that keeps its data,
+/// schemas from a registry), streamed by sessions a supervisor starts again after each failure
+/// (the loop of the module's example: an error item that is not a record's ends it), each of
+/// the first three taking `down` down at its 1,500th item. Every session starts each partition
+/// exactly at the group's committed offset and delivers it in order without a gap, every
+/// record is finished, and nothing is dead-lettered.
+fn stream_through_outages(down: Down) {
+    use strata::codec::registry::{Registry, RegistryConfig};
+    use strata::kafka::stream::StreamError;
+    use support::faults::{Outages, chain, supervise};
+
+    let broker = support::broker::Broker::start_durable();
+    let brokers = broker.brokers();
+    let topic = support::kafka::topic("stream-outages");
+    let dead = format!("{topic}.dlt");
+    support::kafka::create_topic(&broker, &topic, 3);
+    support::kafka::create_topic(&broker, &dead, 1);
+    let records = support::kafka::records_of::<AccountEvent>(1_100, 37, "account", 300);
+    support::kafka::produce(&broker, &topic, &records);
+    let registry = support::registry::with_history::<AccountEvent>("stream-outages");
+    let registry_url = registry.url();
+    let (mut broker, mut registry) = (Some(broker), Some(registry));
+    let longest = Duration::from_secs(8);
+    let outages = match down {
+        Down::Broker => Outages::new(broker.take().unwrap(), longest),
+        Down::Registry => Outages::new(registry.take().unwrap(), longest),
+    };
+    let group = format!("{topic}.outages");
+    let mut finished: BTreeMap<(i32, i64), u32> = BTreeMap::new();
+    let mut runs = 0;
+    let (_, failures) = supervise(&outages, 10, || {
+        runs += 1;
+        let run = runs;
+        let start = committed(&brokers, &topic, &group);
+        let mut next: BTreeMap<i32, i64> = BTreeMap::new();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let mut config = StreamConfig::new(&brokers, &group);
+            config.topic = Some(topic.clone());
+            config.dead_letter_topic = Some(dead.clone());
+            config.kafka.push(("fetch.message.max.bytes".into(), "4096".into()));
+            config.kafka.push(("queued.max.messages.kbytes".into(), "16".into()));
+            let source = Arc::new(Registry::new(RegistryConfig::new(&registry_url)));
+            let events = EventStream::<AccountEvent>::new(config, source).map_err(|e| chain(&e))?;
+            let mut stream = std::pin::pin!(events.stream());
+            let mut items = 0;
+            while finished.len() < records.len() {
+                let next_item = tokio::time::timeout(Duration::from_secs(60), stream.next()).await;
+                let item = next_item.map_err(|_| "no item for 60 s".to_owned())?.unwrap();
+                items += 1;
+                if run <= 3 && items == 1_500 {
+                    outages.begin();
+                }
+                let (partition, offset) = match &item {
+                    Ok(delivered) => (delivered.partition, delivered.offset),
+                    Err(StreamError::Record(failed)) => (failed.partition, failed.offset),
+                    Err(other) => return Err(chain(other)),
+                };
+                // Each partition from the committed offset, then in order, without a gap.
+                let expected = next
+                    .get(&partition)
+                    .copied()
+                    .unwrap_or_else(|| start.get(&partition).copied().unwrap_or(0));
+                assert_eq!(offset, expected, "run {run} partition {partition}");
+                next.insert(partition, offset + 1);
+                match item {
+                    Ok(delivered) => {
+                        events.done(&delivered).map_err(|e| chain(&e))?;
+                        *finished.entry((partition, offset)).or_default() += 1;
+                    }
+                    // A record whose schema the registry could not give is refused.
+                    Err(StreamError::Record(failed)) => {
+                        events.dead_letter(&failed).map_err(|e| chain(&e))?
+                    }
+                    Err(_) => unreachable!(),
+                }
+            }
+            events.commit().map_err(|e| chain(&e))
+        })
+    });
+    assert_eq!(outages.begun(), 3, "each of the first three sessions met an outage");
+    if down == Down::Registry {
+        assert!(failures.len() >= 3, "{failures:#?}");
+        for failure in &failures {
+            assert!(failure.contains("not dead-lettered") && failure.contains(&topic), "{failure}");
+        }
+    }
+    assert_eq!(finished.len(), records.len(), "every record finished");
+    let again = finished.values().filter(|&&n| n > 1).count();
+    eprintln!("finished again after a failure (at least once): {again}");
+    assert!(support::kafka::read_available(&brokers, &dead).is_empty(), "nothing dead-lettered");
+    drop((outages, broker, registry));
+}
+
+#[test]
+fn a_stream_through_three_broker_restarts_starts_each_session_at_the_committed_offsets_and_finishes_every_record()
+ {
+    stream_through_outages(Down::Broker);
+}
+
+#[test]
+fn a_stream_through_three_registry_outages_refuses_to_dead_letter_and_finishes_every_record() {
+    stream_through_outages(Down::Registry);
+}
+
+#[test]
+fn a_member_joining_mid_stream_takes_partitions_from_their_committed_offsets_and_nothing_is_delivered_twice()
+ {
+    let (broker, topic) = start("stream-rebalance", 3);
+    let records = support::kafka::records_of::<AccountEvent>(1_100, 41, "account", 300);
+    support::kafka::produce(&broker, &topic, &records);
+    let group = format!("{topic}.members");
+    let total = records.len();
+    // (member, partition, offset) of every event finished, in the order finished.
+    let finished: Arc<Mutex<Vec<(usize, i32, i64)>>> = Arc::default();
+    let second_started = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(async {
+        let member = |id: usize, joined: Option<tokio::sync::oneshot::Sender<()>>| {
+            let (brokers, topic, group) = (broker.brokers(), topic.clone(), group.clone());
+            let finished = Arc::clone(&finished);
+            let second_started = Arc::clone(&second_started);
+            async move {
+                let mut config = StreamConfig::new(&brokers, &group);
+                config.topic = Some(topic);
+                config.kafka.push(("fetch.message.max.bytes".into(), "4096".into()));
+                config.kafka.push(("queued.max.messages.kbytes".into(), "16".into()));
+                let events =
+                    EventStream::<AccountEvent>::new(config, source_of::<AccountEvent>()).unwrap();
+                let mut stream = std::pin::pin!(events.stream());
+                let mut joined = joined;
+                let mut items = 0;
+                while finished.lock().unwrap().len() < total {
+                    let Ok(item) =
+                        tokio::time::timeout(Duration::from_millis(500), stream.next()).await
+                    else {
+                        continue;
+                    };
+                    let delivered = item.unwrap().unwrap();
+                    events.done(&delivered).unwrap();
+                    finished.lock().unwrap().push((id, delivered.partition, delivered.offset));
+                    items += 1;
+                    // The second member joins once the first is well under way; until it
+                    // has an item, the first goes slowly (polling on: the rebalance needs it).
+                    if items == 1_500
+                        && let Some(joined) = joined.take()
+                    {
+                        joined.send(()).unwrap();
+                    }
+                    if id == 0 && items >= 1_500 && !second_started.load(Ordering::SeqCst) {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                    if id == 1 {
+                        second_started.store(true, Ordering::SeqCst);
+                    }
+                }
+                events.commit().unwrap();
+            }
+        };
+        let (join, joining) = tokio::sync::oneshot::channel();
+        let first = tokio::spawn(member(0, Some(join)));
+        joining.await.unwrap();
+        let second = tokio::spawn(member(1, None));
+        let all = async {
+            first.await.unwrap();
+            second.await.unwrap()
+        };
+        tokio::time::timeout(Duration::from_secs(180), all).await.expect("every record finished");
+    });
+    let finished = finished.lock().unwrap();
+    let mut distinct: Vec<(i32, i64)> = finished.iter().map(|&(_, p, o)| (p, o)).collect();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), total, "every record finished");
+    assert_eq!(
+        finished.len(),
+        total,
+        "none delivered twice: a partition moved at its committed offset"
+    );
+    let by_second = finished.iter().filter(|(member, ..)| *member == 1).count();
+    assert!(by_second > 0, "the second member took partitions");
+    // Per partition, the records were finished in order, whichever member held it.
+    for partition in 0..3 {
+        let offsets: Vec<i64> =
+            finished.iter().filter(|(_, p, _)| *p == partition).map(|t| t.2).collect();
+        assert!(offsets.windows(2).all(|w| w[0] < w[1]), "partition {partition} in order");
+    }
 }
