@@ -695,3 +695,134 @@ fn one_aggregate_loads_from_its_snapshot_plus_the_records_after_it() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A writer of `topic` in `group` holding all of its `partitions`, or why not.
+fn writer_holding(
+    brokers: &str,
+    topic: &str,
+    group: &str,
+    partitions: usize,
+) -> Result<strata::kafka::append::Writer<AccountEvent>, String> {
+    use support::faults::chain;
+    let mut config = AppendConfig::new(brokers);
+    config.topic = Some(topic.to_owned());
+    config.kafka = vec![("session.timeout.ms".into(), "6000".into())];
+    let source = source_of::<AccountEvent>();
+    let mut writer =
+        strata::kafka::append::Writer::new(config, &*source, group).map_err(|e| chain(&e))?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while writer.held().len() < partitions {
+        if std::time::Instant::now() > deadline {
+            return Err(format!("the writer holds {:?} after 60 s", writer.held()));
+        }
+        writer.serve(Duration::from_millis(100)).map_err(|e| chain(&e))?;
+    }
+    Ok(writer)
+}
+
+#[test]
+fn a_writer_through_three_broker_restarts_lands_each_command_once_and_a_new_writer_counts_what_a_replay_counts()
+ {
+    use strata::kafka::append::ExpectedVersion;
+    use support::faults::{Outages, chain, supervise};
+    let broker = Broker::start_durable();
+    let brokers = broker.brokers();
+    let topic = support::kafka::topic("append-outages");
+    support::kafka::create_topic(&broker, &topic, 3);
+    let group = format!("{topic}.writers");
+    // 1,000 commands of 10 events over 100 accounts: command `c` on account `c % 100`, the
+    // first opening it; each expects the 10 events of every earlier command of its account.
+    let command = |c: usize| {
+        let n = (c % 100) as u128;
+        let events =
+            if c < 100 { history(n, 9, false) } else { history(n, 10, false)[1..].to_vec() };
+        let expected = match c / 100 {
+            0 => ExpectedVersion::NoStream,
+            earlier => ExpectedVersion::Exact(10 * earlier as u64),
+        };
+        (format!("account-{n}"), events, expected, format!("command-{c}"))
+    };
+    let outages = Outages::new(broker, Duration::from_secs(8));
+    let mut next = 0;
+    let (_, failures) = supervise(&outages, 10, || {
+        // A new writer for each run, as a restarted service has.
+        let mut writer = writer_holding(&brokers, &topic, &group, 3)?;
+        while next < 1_000 {
+            // Outages begin at commands 250, 500 and 750, mid-stream of appends.
+            if next % 250 == 0 && next / 250 > outages.begun() {
+                outages.begin();
+            }
+            let (key, events, expected, id) = command(next);
+            let metadata = Metadata { command_id: Some(&id), ..Metadata::default() };
+            writer.append(key.as_bytes(), expected, &events, &metadata).map_err(|e| chain(&e))?;
+            next += 1;
+        }
+        Ok(())
+    });
+    assert_eq!(outages.begun(), 3, "three outages mid-stream");
+    assert!(failures.len() >= 3, "each outage failed an append: {failures:#?}");
+
+    // Every event once, by event id; each account's commands in order, each command whole.
+    let read = support::kafka::read_available(&brokers, &topic);
+    assert_eq!(read.len(), 10_000);
+    let header = |m: &rdkafka::message::OwnedMessage, name: &str| {
+        use rdkafka::Message;
+        let headers = m.headers().unwrap();
+        let found = rdkafka::message::Headers::iter(headers).find(|h| h.key == name).unwrap();
+        String::from_utf8_lossy(found.value.unwrap()).into_owned()
+    };
+    let ids: std::collections::BTreeSet<String> = read.iter().map(|m| header(m, "ce_id")).collect();
+    assert_eq!(ids.len(), 10_000, "no event twice");
+    let mut by_key: BTreeMap<Vec<u8>, Vec<(usize, u32)>> = BTreeMap::new();
+    for message in &read {
+        use rdkafka::Message;
+        let command: usize = header(message, "ce_commandid")["command-".len()..].parse().unwrap();
+        let seq: u32 = header(message, "ce_commandseq").parse().unwrap();
+        by_key.entry(message.key().unwrap().to_vec()).or_default().push((command, seq));
+    }
+    for (key, landed) in &by_key {
+        let n: usize = String::from_utf8_lossy(&key["account-".len()..]).parse().unwrap();
+        let expected: Vec<(usize, u32)> =
+            (0..10).flat_map(|k| (0..10).map(move |seq| (n + 100 * k, seq))).collect();
+        assert_eq!(landed, &expected, "account {n}: its commands in order, each whole");
+    }
+
+    // A writer taking the partitions over counts each account's version as a replay does.
+    let writer = writer_holding(&brokers, &topic, &group, 3).unwrap();
+    for (key, landed) in &by_key {
+        assert_eq!(writer.version(key), Some(landed.len() as u64));
+    }
+    drop(outages);
+}
+
+#[test]
+fn a_writer_needs_the_registry_to_start_and_not_to_append() {
+    use strata::codec::registry::{Registry, RegistryConfig};
+    use strata::kafka::append::{ExpectedVersion, Writer};
+    let (broker, topic) = start("append-registry", 1);
+    let mut registry = support::registry::with_history::<AccountEvent>("append-registry");
+    let source = Registry::new(RegistryConfig::new(registry.url()));
+    let mut config = AppendConfig::new(broker.brokers());
+    config.topic = Some(topic.clone());
+    let group = format!("{topic}.writers");
+
+    // Down when the writer starts: a clear error naming the registry, nothing written.
+    registry.stop_keeping_address();
+    let error = Writer::<AccountEvent>::new(config.clone(), &source, &group).err().unwrap();
+    let error = support::faults::chain(&error);
+    assert!(error.contains("schema registry") && error.contains(&registry.url_kept()), "{error}");
+    assert!(support::kafka::read_available(&broker.brokers(), &topic).is_empty());
+
+    // Up, the writer learns the id of the latest schema once; down again, it appends on.
+    registry.start_again();
+    let mut writer = Writer::<AccountEvent>::new(config, &source, &group).unwrap();
+    registry.stop_keeping_address();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while writer.held().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the writer got no partitions");
+        writer.serve(Duration::from_millis(100)).unwrap();
+    }
+    let events = history(1, 3, false);
+    writer.append(b"account-1", ExpectedVersion::NoStream, &events, &Metadata::default()).unwrap();
+    assert_eq!(support::kafka::read_available(&broker.brokers(), &topic).len(), 4);
+}

@@ -62,6 +62,11 @@ impl TestRegistry {
         self.stop();
     }
 
+    /// The URL of the address kept by [`TestRegistry::stop_keeping_address`].
+    pub fn url_kept(&self) -> String {
+        format!("http://{}", self.config.listen)
+    }
+
     /// Starts the server again over the same directory (a no-op while it runs).
     pub fn start_again(&mut self) {
         if self.server.is_none() {
