@@ -396,11 +396,25 @@ struct Process(Watched);
 
 impl Process {
     fn start(broker: &Broker, database: &str, topic: &str, extra: &[&str]) -> Self {
-        Process(Watched::spawn(
-            Command::new(env!("CARGO_BIN_EXE_bank-projector"))
-                .args(["--brokers", &broker.brokers(), "--database", database, "--topic", topic])
-                .args(extra),
-        ))
+        Self::crashing_at(broker, database, topic, extra, None)
+    }
+
+    /// The same, aborting at crash point `crash_at`.
+    fn crashing_at(
+        broker: &Broker,
+        database: &str,
+        topic: &str,
+        extra: &[&str],
+        crash_at: Option<&str>,
+    ) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_bank-projector"));
+        command
+            .args(["--brokers", &broker.brokers(), "--database", database, "--topic", topic])
+            .args(extra);
+        if let Some(point) = crash_at {
+            command.env("STRATA_CRASH_AT", point);
+        }
+        Process(Watched::spawn(&mut command))
     }
 
     fn kill(&mut self) {
@@ -460,30 +474,22 @@ fn killed_twelve_times_while_applying_100k_events_the_read_model_equals_one_buil
     let url = pg.url(&crashed);
     let mut rng = support::Rng::new(20261203);
     let mut kills = Vec::new();
+    // Each process killed at a crash point: mid-batch (a batch open, some records applied),
+    // or right after a batch's commit, at a point drawn at random.
     while kills.len() < 12 {
-        let mut process = Process::start(&broker, &url, &topic, &["--catch-up"]);
-        let before = count(&mut db, "bank_balances_v1");
-        // Kill at a random moment once this process has applied something, so each kill
-        // lands in the middle of the work (never before it started, never after it ended).
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while count(&mut db, "bank_balances_v1") == before {
-            assert!(Instant::now() < deadline, "the projector applied nothing in 60 s");
-            assert!(process.0.child.try_wait().unwrap().is_none(), "the projector exited early");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        std::thread::sleep(Duration::from_millis(100 + rng.below(1500) as u64));
-        process.kill();
+        let point = if kills.len() % 2 == 0 {
+            format!("projector.applied:{}", 1 + rng.below(3_000))
+        } else {
+            format!("projector.committed:{}", 1 + rng.below(10))
+        };
+        projector_until(&broker, &url, &topic, &[], Some(&point));
         let at = count(&mut db, "bank_balances_v1");
         assert!(at < total, "kill {} came after the work was done", kills.len() + 1);
         kills.push(at);
     }
     // The last run, undisturbed, to the end.
-    let mut process = Process::start(&broker, &url, &topic, &["--catch-up"]);
-    let status = process.0.child.wait().unwrap();
-    assert!(status.success(), "the last run failed: {status}");
+    projector_until(&broker, &url, &topic, &[], None);
     assert!(kills.windows(2).all(|w| w[0] <= w[1]), "work is never lost: {kills:?}");
-    assert!(kills.iter().filter(|&&at| at > 0).count() >= 11, "{kills:?}");
-
     assert_eq!(applied(&mut db, "bank_balances"), (total, total), "each record applied once");
     assert_eq!(rows(&mut db, "bank_balances"), built, "row for row");
     eprintln!("applied at each kill: {kills:?}");
@@ -499,7 +505,9 @@ fn two_instances_split_the_partitions_and_with_one_killed_the_read_model_stays_e
     let total = records.len() as i64;
     let group = format!("{topic}.balances");
     let session = ["--group", &group, "--session-timeout-ms", "6000", "--batch", "100"];
-    let mut a = Process::start(&broker, &url, &topic, &session);
+    // One instance dies at its fifth commit, with its share half done.
+    let mut a =
+        Process::crashing_at(&broker, &url, &topic, &session, Some("projector.committed:5"));
     let mut b = Process::start(&broker, &url, &topic, &session);
     // Both join and split the partitions before the records arrive.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -509,24 +517,11 @@ fn two_instances_split_the_partitions_and_with_one_killed_the_read_model_stays_e
     }
     std::thread::sleep(Duration::from_secs(3));
     produce(&broker, &topic, &records);
-    // Kill one once both have applied part of their share.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let (pa, pb) = (a.last_progress().unwrap(), b.last_progress().unwrap());
-        if pa.0 > 0 && pb.0 > 0 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "both instances did not apply: {pa:?} {pb:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let status = a.0.child.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(6), "the crash point was reached: {status}");
     let at_kill = count(&mut db, "bank_balances_v1");
-    a.kill();
-    assert!(
-        at_kill < total,
-        "the kill came after the work was done: {:?} {:?}",
-        a.last_progress(),
-        b.last_progress()
-    );
+    assert!(at_kill < total, "the crash came after the work was done");
     let held_by_a = a.last_progress().unwrap().1;
     // The survivor takes the dead one's partitions (after its session times out) from their
     // stored offsets.
@@ -823,4 +818,67 @@ fn through_three_postgresql_immediate_stops_mid_batch_the_read_model_stays_exact
 fn through_three_registry_outages_the_projector_stops_at_an_unfetched_schema_id_and_loses_nothing()
 {
     project_through_outages(Down::Registry);
+}
+
+/// Runs `bank-projector` to its end with `args`, crashed at `crash_at` (its exit is then an
+/// abort, the crash point reached) or not.
+fn projector_until(broker: &Broker, url: &str, topic: &str, args: &[&str], crash_at: Option<&str>) {
+    use std::os::unix::process::ExitStatusExt;
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bank-projector"));
+    command.args(["--brokers", &broker.brokers(), "--database", url, "--topic", topic]);
+    command.args(["--catch-up", "--batch", "200"]).args(args);
+    if let Some(point) = crash_at {
+        command.env("STRATA_CRASH_AT", point);
+    }
+    let output = command.output().unwrap();
+    match crash_at {
+        Some(point) => assert_eq!(output.status.signal(), Some(6), "{point}: {output:?}"),
+        None => assert!(output.status.success(), "{args:?}: {output:?}"),
+    }
+}
+
+#[test]
+fn killed_at_each_step_of_its_batches_letters_and_their_redrive_the_read_model_ends_exact() {
+    let (broker, topic) = start("readmodel-crash-points", 3);
+    let dead = format!("{topic}.dlt");
+    create_topic(&broker, &dead, 1);
+    let records = records_of::<AccountEvent>(1_100, 43, "account", 300);
+    produce(&broker, &topic, &records);
+    let total = records.len() as i64;
+    let pg = Postgres::start();
+    let url = pg.url(&pg.create_database("crash_points"));
+    let mut db = Client::connect(&url, NoTls).unwrap();
+
+    // With the bug, crashed mid-batch, with a letter sent but not committed, and right after
+    // a commit; then to the end. Every record is applied once or is a letter (its key parked).
+    let broken = ["--dead-letters", &dead, "--refuse-every", "500"];
+    for point in ["projector.applied:3000", "projector.lettered:3", "projector.committed:20"] {
+        projector_until(&broker, &url, &topic, &broken, Some(point));
+    }
+    projector_until(&broker, &url, &topic, &broken, None);
+    let (count, distinct) = applied(&mut db, "bank_balances");
+    assert_eq!(count, distinct, "none applied twice");
+    let letters: std::collections::BTreeSet<(String, String)> =
+        support::kafka::read_available(&broker.brokers(), &dead)
+            .iter()
+            .map(|m| {
+                let headers = m.headers().unwrap();
+                let get = |name: &str| {
+                    let h = headers.iter().find(|h| h.key == name).unwrap();
+                    String::from_utf8_lossy(h.value.unwrap()).into_owned()
+                };
+                (get("strata.source.partition"), get("strata.source.offset"))
+            })
+            .collect();
+    assert!(letters.len() > 100, "the bug dead-lettered records and parked their keys");
+    assert_eq!(count + letters.len() as i64, total, "each record applied or a letter");
+
+    // Fixed, the letters go back, crashed mid-batch and after a commit: once each, in order.
+    let fixed = ["--dead-letters", &dead, "--redrive"];
+    for point in ["projector.applied:50", "projector.committed:2"] {
+        projector_until(&broker, &url, &topic, &fixed, Some(point));
+    }
+    projector_until(&broker, &url, &topic, &fixed, None);
+    assert_eq!(applied(&mut db, "bank_balances"), (total, total), "each record applied once");
+    assert_eq!(rows(&mut db, "bank_balances"), expected_rows(&records, 1), "row for row");
 }

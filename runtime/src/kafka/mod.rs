@@ -193,7 +193,10 @@ pub(crate) fn lag(positions: &BTreeMap<i32, i64>, ends: &BTreeMap<i32, i64>) -> 
 /// far delivered first: a prefix of a command landed, the caller told nothing),
 /// `append.acknowledged` (a call's events all acknowledged, the caller told nothing);
 /// `replay.applied` (the nth record of the run applied to the state in memory),
-/// `replay.snapshot` (the nth snapshot of the run saved, the replay going on).
+/// `replay.snapshot` (the nth snapshot of the run saved, the replay going on);
+/// `projector.applied` (the nth record applied in an open batch, nothing committed),
+/// `projector.lettered` (a dead letter acknowledged, its batch not committed),
+/// `projector.committed` (a batch committed in PostgreSQL, the consumer not told).
 pub(crate) fn crash_point(point: &'static str) {
     crash_point_after(point, || {});
 }

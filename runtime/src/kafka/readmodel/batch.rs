@@ -28,7 +28,10 @@ impl<E: Event, M: ReadModel<E>> Projector<E, M> {
             }
             let offset = message.offset();
             match self.take(&mut tx, books, &message, dead_letters, run)? {
-                Taken::Applied => applied += 1,
+                Taken::Applied => {
+                    applied += 1;
+                    crate::kafka::crash_point("projector.applied");
+                }
                 Taken::Passed => {}
                 Taken::Stop(outcome) => break outcome,
             }
@@ -229,6 +232,7 @@ impl<E: Event, M: ReadModel<E>> Projector<E, M> {
         }
         producer.flush(self.config.timeout).map_err(failed("delivering a dead letter"))?;
         tracing::warn!(partition, offset, %source, "record sent to the dead-letter topic");
+        crate::kafka::crash_point("projector.lettered");
         run.report.dead_lettered += 1;
         if run.source == Source::Log {
             let key = message.key().unwrap_or_default();
@@ -350,6 +354,7 @@ fn end<'c>(
                 }
                 Err(e) => return Err(books.database("committing a batch")(e)),
             }
+            crate::kafka::crash_point("projector.committed");
             run.undo.clear();
             for part in run.parts.values_mut().filter(|p| p.locked) {
                 part.committed = part.next;
