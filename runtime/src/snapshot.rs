@@ -19,7 +19,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -48,6 +48,10 @@ pub struct Snapshot {
     /// The Rabin fingerprint of the state type's schema at `state_version` when written
     /// (`None`: a snapshot written without one, which is refused).
     pub schema_fingerprint: Option<u64>,
+    /// Per partition, the record keys parked when it was taken: each had a record sent to the
+    /// dead-letter topic, so none of its later records is in the state either (a key's events
+    /// apply in order or not at all). Empty for a snapshot taken before any dead letter.
+    pub parked: BTreeMap<i32, BTreeSet<Vec<u8>>>,
 }
 
 /// A snapshot that cannot be used, and why.
@@ -135,6 +139,15 @@ pub enum SnapshotError {
         /// The latest version this program knows.
         latest: u32,
     },
+    /// A snapshot taken after a dead letter, passed over to retry the dead letters (a
+    /// replay's `retry_dead_letters`).
+    #[error(
+        "it holds {keys} parked key(s), whose dead-lettered records are retried from the topic"
+    )]
+    Parked {
+        /// How many keys it holds parked.
+        keys: usize,
+    },
     /// The state does not decode or upcast.
     #[error("the snapshot's `{state_type}` version {version} does not decode")]
     Decode {
@@ -187,6 +200,9 @@ struct Header {
     /// Hex, as `index.json` writes fingerprints; absent in snapshots of earlier strata.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     schema_fingerprint: Option<String>,
+    /// Absent when none (and in snapshots of earlier strata).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    parked: BTreeMap<i32, BTreeSet<Vec<u8>>>,
 }
 
 impl Snapshot {
@@ -202,6 +218,7 @@ impl Snapshot {
             events,
             payload,
             schema_fingerprint: schema_fingerprint::<S>(state_version::<S>()),
+            parked: BTreeMap::new(),
         }
     }
 
@@ -260,6 +277,7 @@ impl Snapshot {
             payload_len: self.payload.len(),
             crc32: crc32fast::hash(&self.payload),
             schema_fingerprint: self.schema_fingerprint.map(|f| format!("{f:016x}")),
+            parked: self.parked.clone(),
         };
         let mut out = format!("{MAGIC}\n").into_bytes();
         out.extend(serde_json::to_vec(&header).expect("headers serialize"));
@@ -303,6 +321,7 @@ impl Snapshot {
                 }
                 None => None,
             },
+            parked: header.parked,
         })
     }
 }

@@ -22,7 +22,7 @@
 //!
 //! Memory is the state's: records are applied as they are polled, never collected.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -108,8 +108,18 @@ pub struct ReplayConfig {
     /// starts from another's. `None` (the default): this replay reads every partition.
     pub group: Option<String>,
     /// Where records that cannot be decoded or applied go, with their coordinates as headers;
-    /// `None` (the default): the replay stops at the first one.
+    /// `None` (the default): the replay stops at the first one. A dead-lettered record's key
+    /// is parked: its later records follow it into the dead-letter topic unapplied, so an
+    /// aggregate's state stops at its last good event instead of skipping one (a snapshot
+    /// keeps the parked keys). Keyless records are not parked.
     pub dead_letter_topic: Option<String>,
+    /// Once the cause of dead letters is fixed: start from the newest snapshot that holds no
+    /// parked key (one taken before the first dead letter; the beginning when there is none),
+    /// so the dead-lettered records and their keys' later records are read again from the
+    /// topic, in order, each applied once. A replay's letters are for inspection: it never
+    /// reads them back, and the topic is never written. `false` (the default): a replay
+    /// resumes from the newest snapshot, its keys still parked.
+    pub retry_dead_letters: bool,
     /// Snapshot every this many events (with a store).
     pub snapshot_every_events: Option<u64>,
     /// Snapshot at least this often (with a store).
@@ -131,6 +141,7 @@ impl ReplayConfig {
             mode: Mode::CatchUp,
             group: None,
             dead_letter_topic: None,
+            retry_dead_letters: false,
             snapshot_every_events: None,
             snapshot_every: None,
             progress_every: Duration::from_secs(1),
@@ -154,8 +165,10 @@ pub struct SnapshotStart {
 pub struct ReplayReport {
     /// Events applied in this run.
     pub events: u64,
-    /// Records sent to the dead-letter topic.
+    /// Records sent to the dead-letter topic (the parked ones included).
     pub dead_lettered: u64,
+    /// Of those, records sent there unapplied because their key was parked.
+    pub parked: u64,
     /// The snapshot the run started from: its events and offsets.
     pub from_snapshot: Option<SnapshotStart>,
     /// Snapshots that could not be used, each with the reason (the run then started earlier).
@@ -254,7 +267,7 @@ impl<E: Event> Replay<E> {
 
     /// Replays the whole topic into `projection`.
     pub fn run<P: Projection<E>>(&self, projection: &mut P) -> Result<ReplayReport, ReplayError> {
-        self.replay(projection, BTreeMap::new(), None, &mut |_| true)
+        self.replay(projection, Start::default(), None, &mut |_| true)
     }
 
     /// Replays the whole topic into `projection`, reporting progress (return `false` to stop).
@@ -263,7 +276,7 @@ impl<E: Event> Replay<E> {
         projection: &mut P,
         on_progress: OnProgress<'_>,
     ) -> Result<ReplayReport, ReplayError> {
-        self.replay(projection, BTreeMap::new(), None, on_progress)
+        self.replay(projection, Start::default(), None, on_progress)
     }
 
     /// Replays into state `S` kept in `store`: starts from the latest usable snapshot (an older
@@ -288,6 +301,11 @@ impl<E: Event> Replay<E> {
                         expected: self.topic.clone(),
                     });
                 }
+                if self.config.retry_dead_letters && !snapshot.parked.is_empty() {
+                    return Err(SnapshotError::Parked {
+                        keys: snapshot.parked.values().map(BTreeSet::len).sum(),
+                    });
+                }
                 let state = snapshot.state::<S>()?;
                 Ok((state, snapshot))
             });
@@ -303,20 +321,21 @@ impl<E: Event> Replay<E> {
                 }
             }
         }
-        let (mut state, offsets, from) = match start {
+        let (mut state, offsets, parked, from) = match start {
             Some((state, snapshot)) => {
                 let from =
                     SnapshotStart { events: snapshot.events, offsets: snapshot.offsets.clone() };
-                (state, snapshot.offsets, Some(from))
+                (state, snapshot.offsets, snapshot.parked, Some(from))
             }
-            None => (S::default(), BTreeMap::new(), None),
+            None => (S::default(), BTreeMap::new(), BTreeMap::new(), None),
         };
         let snapshots = Snapshots {
             store,
             base_events: from.as_ref().map_or(0, |start| start.events),
             make: Snapshot::of::<S>,
         };
-        let mut report = self.replay(&mut state, offsets, Some(snapshots), on_progress)?;
+        let start = Start { offsets, parked };
+        let mut report = self.replay(&mut state, start, Some(snapshots), on_progress)?;
         report.discarded_snapshots = discarded;
         report.from_snapshot = from;
         Ok((state, report))
@@ -325,7 +344,7 @@ impl<E: Event> Replay<E> {
     fn replay<P: Projection<E>>(
         &self,
         projection: &mut P,
-        start: BTreeMap<i32, i64>,
+        start: Start,
         snapshots: Option<Snapshots<'_, P>>,
         on_progress: OnProgress<'_>,
     ) -> Result<ReplayReport, ReplayError> {
@@ -348,7 +367,7 @@ impl<E: Event> Replay<E> {
         if self.config.group.is_some() {
             consumer.subscribe(&[topic]).map_err(failed("joining the consumer group"))?;
         } else {
-            self.assign_all(&consumer, &start, &mut ends, &mut positions)?;
+            self.assign_all(&consumer, &start.offsets, &mut ends, &mut positions)?;
         }
         let dead_letters = match &self.config.dead_letter_topic {
             Some(_) => Some(
@@ -360,6 +379,7 @@ impl<E: Event> Replay<E> {
             None => None,
         };
 
+        let mut parked = start.parked;
         let mut report = ReplayReport::default();
         let started = Instant::now();
         let mut ticker = crate::kafka::Ticker::new(self.config.progress_every);
@@ -394,7 +414,14 @@ impl<E: Event> Replay<E> {
                 timestamp: message.timestamp().to_millis(),
                 headers: Headers::of(message.headers()),
             };
+            let key_parked = || {
+                let key = message.key()?;
+                parked.get(&partition).filter(|keys| keys.contains(key))
+            };
             let applied = match message.payload() {
+                _ if dead_letters.is_some() && key_parked().is_some() => {
+                    Err((message.payload().and_then(frame_id), RecordError::Parked))
+                }
                 None => Err((None, RecordError::Tombstone)),
                 Some(bytes) => match self.decoder.decode(bytes) {
                     Ok(event) => projection
@@ -418,6 +445,11 @@ impl<E: Event> Replay<E> {
                 dead_letter(producer, dlt, &message, schema_id, &source)?;
                 tracing::warn!(partition, offset, %source, "record sent to the dead-letter topic");
                 report.dead_lettered += 1;
+                if matches!(source, RecordError::Parked) {
+                    report.parked += 1;
+                } else if let Some(key) = message.key() {
+                    parked.entry(partition).or_default().insert(key.to_vec());
+                }
             } else {
                 report.events += 1;
                 since_snapshot += 1;
@@ -433,7 +465,7 @@ impl<E: Event> Replay<E> {
                     self.config.snapshot_every.is_some_and(|t| last_snapshot.elapsed() >= t);
                 if (by_count || by_time) && since_snapshot > 0 {
                     flush(&dead_letters)?;
-                    snapshots.save(topic, projection, &positions, report.events)?;
+                    snapshots.save(topic, projection, &positions, &parked, report.events)?;
                     report.snapshots_written += 1;
                     since_snapshot = 0;
                     last_snapshot = Instant::now();
@@ -449,7 +481,7 @@ impl<E: Event> Replay<E> {
         if let Some(snapshots) = &snapshots
             && (since_snapshot > 0 || report.snapshots_written == 0)
         {
-            snapshots.save(topic, projection, &positions, report.events)?;
+            snapshots.save(topic, projection, &positions, &parked, report.events)?;
             report.snapshots_written += 1;
         }
         on_progress(&Progress::of(report.events, started, &positions, &ends));
@@ -756,6 +788,13 @@ fn commit_positions(
 
 /// Where a replay with snapshots keeps them: the store, the events the starting snapshot
 /// held, and how the state becomes a snapshot.
+/// Where a replay starts: each partition's next offset, and the keys parked there.
+#[derive(Default)]
+struct Start {
+    offsets: BTreeMap<i32, i64>,
+    parked: BTreeMap<i32, BTreeSet<Vec<u8>>>,
+}
+
 struct Snapshots<'a, P> {
     store: &'a dyn SnapshotStore,
     base_events: u64,
@@ -768,9 +807,11 @@ impl<P> Snapshots<'_, P> {
         topic: &str,
         state: &P,
         positions: &BTreeMap<i32, i64>,
+        parked: &BTreeMap<i32, BTreeSet<Vec<u8>>>,
         events: u64,
     ) -> Result<(), ReplayError> {
-        let snapshot = (self.make)(topic, state, positions.clone(), self.base_events + events);
+        let mut snapshot = (self.make)(topic, state, positions.clone(), self.base_events + events);
+        snapshot.parked = parked.clone();
         self.store.save(&snapshot)?;
         Ok(())
     }
