@@ -251,6 +251,60 @@ fn a_second_redrive_waits_for_the_first_and_the_run_after_a_crash_for_its_sessio
     each_once(&broker, &target, COUNT);
 }
 
+/// The state and member count of consumer group `group`.
+fn group_state(broker: &Broker, group: &str) -> (String, usize) {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let admin: BaseConsumer = support::kafka::client(&broker.brokers()).create().unwrap();
+    let list = admin.fetch_group_list(Some(group), Duration::from_secs(10)).unwrap();
+    list.groups().first().map_or((String::new(), 0), |g| (g.state().to_owned(), g.members().len()))
+}
+
+#[test]
+fn a_redrive_joined_by_another_run_stops_with_lease_lost_and_every_letter_is_written_once() {
+    const COUNT: i64 = 10_000;
+    let (broker, _, dead, target) = dead_lettered_by_a_migration("redrive-lost", 3, COUNT);
+    let redrive = ["redrive", "--from", &dead, "--to", &target, "--batch", "500"];
+    let group = format!("strata-redrive-{dead}-{target}");
+    // The first run pauses after its second batch is acknowledged (its client's threads go
+    // on: heartbeats, and the rebalance a second member starts).
+    let resume = std::env::temp_dir().join(format!("strata-lease-lost-{}", std::process::id()));
+    let reached = resume.with_extension("reached");
+    let _ = (std::fs::remove_file(&resume), std::fs::remove_file(&reached));
+    let first = Command::new(env!("CARGO_BIN_EXE_redriver"))
+        .args(&redrive[..1])
+        .args(["--brokers", &broker.brokers()])
+        .args(&redrive[1..])
+        .env("STRATA_CRASH_AT", "redrive.acknowledged:2:pause")
+        .env("STRATA_CRASH_RESUME", &resume)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !reached.exists() {
+        assert!(Instant::now() < deadline, "the first run never paused");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A second run joins the group: the group rebalances, with both as members.
+    let mut second = Redriver::spawn(&broker, &redrive, false);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while group_state(&broker, &group) != ("PreparingRebalance".to_owned(), 2) {
+        assert!(Instant::now() < deadline, "the second run never joined: {:?}", second.lines());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The first goes on, learns it lost the group, and stops before writing more.
+    std::fs::write(&resume, b"").unwrap();
+    let first = first.wait_with_output().unwrap();
+    let error = String::from_utf8_lossy(&first.stderr);
+    assert_eq!(first.status.code(), Some(2), "{error}");
+    assert!(error.contains("another member joined consumer group"), "{error}");
+    // The second takes the group and writes every other letter: each once.
+    let status = second.child.wait().unwrap();
+    assert!(status.success(), "{status}: {:?}", second.lines());
+    each_once(&broker, &target, COUNT);
+    let _ = (std::fs::remove_file(&resume), std::fs::remove_file(&reached));
+}
+
 /// The service an outage test takes down.
 #[derive(Clone, Copy, PartialEq)]
 enum Down {

@@ -181,7 +181,7 @@ pub(crate) fn lag(positions: &BTreeMap<i32, i64>, ends: &BTreeMap<i32, i64>) -> 
     positions.iter().map(|(p, next)| (ends.get(p).unwrap_or(next) - next).max(0)).sum()
 }
 
-/// A crash point for the kill tests: with `STRATA_CRASH_AT=<point>[:<n>[:stop]]` in the environment,
+/// A crash point for the kill tests: with `STRATA_CRASH_AT=<point>[:<n>[:stop|:pause]]` in the environment,
 /// the `n`th time (default the first) a job reaches `point` the process aborts at once
 /// (`std::process::abort`: nothing flushed, nothing committed, as a SIGKILL would leave it), so
 /// a test lands a crash exactly where a protocol is at risk instead of hoping that timing puts
@@ -206,31 +206,48 @@ pub(crate) fn crash_point(point: &'static str) {
 pub(crate) fn crash_point_after(point: &'static str, before: impl FnOnce()) {
     use std::sync::OnceLock;
     use std::sync::atomic::{AtomicU64, Ordering};
-    static TARGET: OnceLock<Option<(String, u64, bool)>> = OnceLock::new();
+    static TARGET: OnceLock<Option<(String, u64, String)>> = OnceLock::new();
     static REACHED: AtomicU64 = AtomicU64::new(0);
     let target = TARGET.get_or_init(|| {
         let value = std::env::var("STRATA_CRASH_AT").ok()?;
         let mut parts = value.split(':');
         let name = parts.next()?.to_owned();
         let nth = parts.next().map_or(Some(1), |n| n.parse().ok())?;
-        let stop = parts.next() == Some("stop");
-        Some((name, nth, stop))
+        let mode = parts.next().unwrap_or("abort").to_owned();
+        Some((name, nth, mode))
     });
-    if let Some((name, nth, stop)) = target
+    if let Some((name, nth, mode)) = target
         && name == point
         && REACHED.fetch_add(1, Ordering::Relaxed) + 1 == *nth
     {
         before();
-        if *stop {
+        match mode.as_str() {
             // `<point>:<n>:stop`: the process freezes there (SIGSTOP, every thread, as a paused
             // VM would), holding what it holds, until the test kills or continues it.
-            eprintln!("strata: crash point `{point}` reached ({nth}): stopping");
-            let pid = std::process::id().to_string();
-            let _ = std::process::Command::new("kill").args(["-STOP", &pid]).status();
-            return;
+            "stop" => {
+                eprintln!("strata: crash point `{point}` reached ({nth}): stopping");
+                let pid = std::process::id().to_string();
+                let _ = std::process::Command::new("kill").args(["-STOP", &pid]).status();
+            }
+            // `<point>:<n>:pause`: this thread waits there (the client's own threads go on:
+            // heartbeats, a rebalance starting) until the file `STRATA_CRASH_RESUME` names
+            // exists; `<that file>.reached` tells the test it is there.
+            "pause" => {
+                let resume = std::env::var_os("STRATA_CRASH_RESUME").map(std::path::PathBuf::from);
+                let resume = resume.expect("a pause needs STRATA_CRASH_RESUME");
+                eprintln!("strata: crash point `{point}` reached ({nth}): pausing");
+                let mut reached = resume.clone().into_os_string();
+                reached.push(".reached");
+                let _ = std::fs::write(reached, b"");
+                while !resume.exists() {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+            }
+            _ => {
+                eprintln!("strata: crash point `{point}` reached ({nth}): aborting");
+                std::process::abort();
+            }
         }
-        eprintln!("strata: crash point `{point}` reached ({nth}): aborting");
-        std::process::abort();
     }
 }
 
