@@ -778,28 +778,40 @@ fn a_replay_with_snapshots_killed_at_each_step_resumes_from_its_last_snapshot_an
     assert_eq!(ledger, expected(&records));
 }
 
-#[test]
-fn a_group_replay_through_three_broker_restarts_rebuilds_every_partition_from_the_beginning() {
+/// A group member (follow mode) started again by a supervisor after each failure, each of its
+/// first three runs taking `down` down once it applied 1,500 records (the registry: one):
+/// every run rebuilds its state from the beginning of every partition (its state is its
+/// memory), the last one applies every record once, and nothing is dead-lettered.
+fn group_replay_through_outages(down: Down) {
     let (broker, topic, records) = faulted_topic("replay-group-outages");
     let brokers = broker.brokers();
     let total = records.len() as u64;
-    let outages = Outages::new(broker, Duration::from_secs(8));
+    let registry = support::registry::with_history::<AccountEvent>("replay-group-outages");
+    let registry_url = registry.url();
+    let (mut broker, mut registry) = (Some(broker), Some(registry));
+    let longest = Duration::from_secs(8);
+    let outages = match down {
+        Down::Broker => Outages::new(broker.take().unwrap(), longest),
+        Down::Registry => Outages::new(registry.take().unwrap(), longest),
+    };
+    let at = if down == Down::Registry { 1 } else { 1_500 };
     let mut runs = 0;
-    let (applied, _) = supervise(&outages, 10, || {
+    let (applied, failures) = supervise(&outages, 10, || {
         runs += 1;
         let (run, mut begun) = (runs, false);
         let mut config = faulted_config(&brokers, &topic);
         config.snapshot_every_events = None;
         config.group = Some(format!("{topic}.members"));
         config.mode = Mode::Follow;
-        let replay = Replay::<AccountEvent>::new(config, source()).map_err(|e| chain(&e))?;
+        let source = Arc::new(Registry::new(RegistryConfig::new(&registry_url)));
+        let replay = Replay::<AccountEvent>::new(config, source).map_err(|e| chain(&e))?;
         // A member's state is its memory: each run starts empty, so it must read everything.
         let mut applied: BTreeMap<(i32, i64), u32> = BTreeMap::new();
         let mut projection = |_: AccountEvent, at: &Position<'_>| {
             *applied.entry((at.partition, at.offset)).or_default() += 1;
         };
         let on_progress = &mut |progress: &strata::kafka::Progress| {
-            if run <= 3 && !begun && progress.records >= 1_500 {
+            if run <= 3 && !begun && progress.records >= at {
                 begun = true;
                 outages.begin();
             }
@@ -809,8 +821,28 @@ fn a_group_replay_through_three_broker_restarts_rebuilds_every_partition_from_th
         Ok(applied)
     });
     assert_eq!(outages.begun(), 3, "each of the first three runs met an outage");
+    if down == Down::Registry {
+        assert!(failures.len() >= 3, "{failures:#?}");
+        for failure in &failures {
+            assert!(failure.contains("schema id") && failure.contains(&topic), "{failure}");
+        }
+    }
     assert_eq!(applied.len() as u64, total, "every record applied");
     assert!(applied.values().all(|&n| n == 1), "none twice");
+    let dead = support::kafka::read_available(&brokers, &format!("{topic}.dlt"));
+    assert!(dead.is_empty(), "an outage is no poison record");
+    drop((outages, broker, registry));
+}
+
+#[test]
+fn a_group_replay_through_three_broker_restarts_rebuilds_every_partition_from_the_beginning() {
+    group_replay_through_outages(Down::Broker);
+}
+
+#[test]
+fn a_group_replay_through_three_registry_outages_stops_at_an_unfetched_schema_id_and_loses_nothing()
+{
+    group_replay_through_outages(Down::Registry);
 }
 
 #[test]

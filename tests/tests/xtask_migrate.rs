@@ -174,40 +174,45 @@ fn killed_with_sigkill_again_and_again_it_still_migrates_every_record_once_in_or
     }
     produce(&broker, &from, &records);
     let to = format!("{from}.v3");
-    let seed =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
-            as u64;
-    eprintln!("seed {seed}");
-    let mut rng = support::Rng::new(seed);
-    let mut kills = 0;
-    let started = Instant::now();
-    loop {
-        let mut child = migrate_command(&broker.brokers(), &from, &to)
+    // Ten kills, each at a crash point drawn at random: the nth record queued to the target
+    // aborts the process (SIGKILL's effect), the records before it in flight or delivered.
+    let mut rng = support::Rng::new(20261207);
+    let mut target_ends = Vec::new();
+    for _ in 0..10 {
+        let point = format!("migrate.sent:{}", 1 + rng.below(8_000));
+        let out = migrate_command(&broker.brokers(), &from, &to)
+            .env("STRATA_CRASH_AT", &point)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .spawn()
+            .status()
             .unwrap();
-        if kills < 10 {
-            std::thread::sleep(Duration::from_millis(300 + rng.below(900) as u64));
-            if child.try_wait().unwrap().is_none() {
-                child.kill().unwrap(); // SIGKILL
-                child.wait().unwrap();
-                kills += 1;
-                continue;
-            }
-        }
-        let status = child.wait().unwrap();
-        assert!(status.success(), "the migration finishes once left alone");
-        break;
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(out.signal(), Some(6), "{point}: the crash point was reached");
+        target_ends.push(migrated_so_far(&broker.brokers(), &to));
     }
-    assert!(
-        kills >= 10,
-        "killed {kills} times in {:?}: the migration ran too fast to test",
-        started.elapsed()
+    assert!(target_ends.last() < Some(&(records.len() as i64)), "every kill landed mid-way");
+    assert!(target_ends.windows(2).all(|w| w[0] <= w[1]), "work is never lost: {target_ends:?}");
+    let out = migrate(&broker.brokers(), &from, &to, &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the migration finishes once left alone: {}",
+        text(&out)
     );
     let out = migrate(&broker.brokers(), &from, &to, &["--verify"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(text(&out).matches("  ok").count(), 3, "{}", text(&out));
+    eprintln!("records in the target after each kill: {target_ends:?}");
+}
+
+/// How many records `topic` holds (0 before it exists).
+fn migrated_so_far(brokers: &str, topic: &str) -> i64 {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = client(brokers).create().unwrap();
+    (0..3)
+        .map_while(|p| consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).ok())
+        .map(|(low, high)| high - low)
+        .sum()
 }
 
 #[test]
@@ -358,9 +363,21 @@ struct Instance {
 
 impl Instance {
     fn start(brokers: &str, from: &str, to: &str, extra: &[&str]) -> Instance {
+        Self::crashing_at(brokers, from, to, extra, &[])
+    }
+
+    /// The same, with `env` set (a crash point).
+    fn crashing_at(
+        brokers: &str,
+        from: &str,
+        to: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Instance {
         let mut child = migrate_command(brokers, from, to)
             .arg("--follow")
             .args(extra)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -464,8 +481,10 @@ fn two_instances_in_one_group_split_the_partitions_and_take_over_from_each_other
     produce(&broker, &from, &batch);
     wait_for_target(&brokers, &to, 4, 3 * batch.len() as i64);
 
-    // A third joins, is killed with SIGKILL while records arrive; the first takes over again.
-    let mut third = Instance::start(&brokers, &from, &to, &flags);
+    // A third joins, and dies (a crash point: its 200th record queued, some in flight) while
+    // records arrive; the first takes over again.
+    let crash = [("STRATA_CRASH_AT", "migrate.sent:200")];
+    let mut third = Instance::crashing_at(&brokers, &from, &to, &flags, &crash);
     third.holds(2);
     first.holds(2);
     let producing = {
@@ -479,9 +498,9 @@ fn two_instances_in_one_group_split_the_partitions_and_take_over_from_each_other
             producer.flush(Duration::from_secs(30)).unwrap();
         })
     };
-    std::thread::sleep(Duration::from_millis(500));
-    third.child.kill().unwrap();
-    third.child.wait().unwrap();
+    let status = third.child.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(6), "the third died at its crash point");
     producing.join().unwrap();
     first.holds(4);
     let total = 23 * batch.len() as i64;

@@ -196,7 +196,9 @@ pub(crate) fn lag(positions: &BTreeMap<i32, i64>, ends: &BTreeMap<i32, i64>) -> 
 /// `replay.snapshot` (the nth snapshot of the run saved, the replay going on);
 /// `projector.applied` (the nth record applied in an open batch, nothing committed),
 /// `projector.lettered` (a dead letter acknowledged, its batch not committed),
-/// `projector.committed` (a batch committed in PostgreSQL, the consumer not told).
+/// `projector.committed` (a batch committed in PostgreSQL, the consumer not told);
+/// `migrate.sent` (the nth record queued to the target, those before it in flight or
+/// delivered).
 pub(crate) fn crash_point(point: &'static str) {
     crash_point_after(point, || {});
 }

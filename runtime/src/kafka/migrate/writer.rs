@@ -359,6 +359,7 @@ fn send(
         match producer.send(record) {
             Ok(()) => {
                 producer.poll(Duration::ZERO);
+                crate::kafka::crash_point("migrate.sent");
                 return Ok(());
             }
             Err((e, returned))
