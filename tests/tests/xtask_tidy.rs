@@ -337,3 +337,25 @@ fn the_checks_catch_a_breach_and_a_loop() {
     );
     assert_eq!(import_loop(&looped.0).unwrap(), ["a", "b", "c", "a"]);
 }
+
+#[test]
+fn reliability_md_names_only_tests_that_exist() {
+    let text = std::fs::read_to_string(root().join("RELIABILITY.md")).unwrap();
+    let mut named = 0;
+    let mut missing = Vec::new();
+    for quoted in text.split('`').skip(1).step_by(2) {
+        let Some((file, test)) = quoted.split_once("::") else { continue };
+        if file.contains(' ') || !(file.starts_with("test_") || file.starts_with("xtask_")) {
+            continue;
+        }
+        named += 1;
+        let source = std::fs::read_to_string(root().join(format!("tests/tests/{file}.rs")))
+            .unwrap_or_default();
+        // Test names can be long enough for rustfmt to break the line after them.
+        if !source.contains(&format!("fn {test}()")) {
+            missing.push(quoted.to_owned());
+        }
+    }
+    assert!(named > 30, "the matrix names its tests ({named} found)");
+    assert!(missing.is_empty(), "RELIABILITY.md names tests that do not exist: {missing:#?}");
+}
