@@ -179,7 +179,10 @@ fn replay(brokers: &str, topic: &str, dead_letters: &str, refuse: Option<i64>) {
     config.dead_letter_topic = Some(dead_letters.to_owned());
     let replay = Replay::<ReadingEvent>::new(config, source()).unwrap();
     let report = replay.run(&mut Refusing(refuse)).unwrap();
-    println!("replayed events={} dead-lettered={}", report.events, report.dead_lettered);
+    println!(
+        "replayed events={} dead-lettered={} parked={}",
+        report.events, report.dead_lettered, report.parked
+    );
 }
 
 fn migrate_topic(brokers: &str, from: &str, to: &str, dead_letters: &str) {
