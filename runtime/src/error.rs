@@ -321,18 +321,6 @@ impl DecodeError {
         out
     }
 
-    /// Whether the writer schema could not be had because the schema source failed to answer
-    /// (see [`SourceError::is_unavailable`](crate::codec::source::SourceError::is_unavailable)):
-    /// no fault of the record.
-    pub fn is_source_unavailable(&self) -> bool {
-        match &self.inner.kind {
-            DecodeErrorKind::Source(source) => source
-                .downcast_ref::<crate::codec::source::SourceError>()
-                .is_none_or(crate::codec::source::SourceError::is_unavailable),
-            _ => false,
-        }
-    }
-
     /// The writer's schema id, when the record was framed.
     pub fn schema_id(&self) -> Option<u32> {
         self.inner.schema_id

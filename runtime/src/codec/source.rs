@@ -131,6 +131,20 @@ impl SourceError {
     }
 }
 
+// Here rather than in `error.rs`, which names nothing above it.
+impl crate::error::DecodeError {
+    /// Whether the writer schema could not be had because the schema source failed to answer
+    /// (see [`SourceError::is_unavailable`]): no fault of the record.
+    pub fn is_source_unavailable(&self) -> bool {
+        match self.kind() {
+            crate::error::DecodeErrorKind::Source(source) => {
+                source.downcast_ref::<SourceError>().is_none_or(SourceError::is_unavailable)
+            }
+            _ => false,
+        }
+    }
+}
+
 /// Writer schemas by id, and ids for schemas to write with.
 pub trait SchemaSource: Send + Sync + std::fmt::Debug {
     /// The schema registered under `id`.
