@@ -16,13 +16,41 @@ pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
 
 impl std::fmt::Display for Chain<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
+        let mut said = self.0.to_string();
+        f.write_str(&said)?;
         let mut cause = self.0.source();
         while let Some(error) = cause {
-            write!(f, ": {error}")?;
+            // Some errors print their cause in their own message too (rdkafka's `KafkaError`
+            // does): a cause the message before it already said is not said again.
+            let text = error.to_string();
+            if !said.contains(&text) {
+                write!(f, ": {text}")?;
+            }
+            said = text;
             cause = error.source();
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Chain;
+
+    /// An error that prints its cause in its own message, as rdkafka's do.
+    #[derive(Debug, thiserror::Error)]
+    #[error("consuming: {0}")]
+    struct Says(#[source] std::io::Error);
+
+    /// One that does not.
+    #[derive(Debug, thiserror::Error)]
+    #[error("reading the partition")]
+    struct Wraps(#[source] Says);
+
+    #[test]
+    fn a_cause_is_said_once() {
+        let error = Wraps(Says(std::io::Error::other("all brokers down")));
+        assert_eq!(Chain(&error).to_string(), "reading the partition: consuming: all brokers down");
     }
 }
 

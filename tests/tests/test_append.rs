@@ -826,3 +826,19 @@ fn a_writer_needs_the_registry_to_start_and_not_to_append() {
     writer.append(b"account-1", ExpectedVersion::NoStream, &events, &Metadata::default()).unwrap();
     assert_eq!(support::kafka::read_available(&broker.brokers(), &topic).len(), 4);
 }
+
+#[test]
+fn a_new_writer_alone_in_its_group_appends_at_once_as_the_readme_shows() {
+    use strata::kafka::append::{ExpectedVersion, Writer};
+    let (broker, topic) = start("append-at-once", 3);
+    let mut config = AppendConfig::new(broker.brokers());
+    config.topic = Some(topic.clone());
+    let source = source_of::<AccountEvent>();
+    // No `serve` loop first: the append waits for the group to assign the partitions.
+    let mut writer = Writer::<AccountEvent>::new(config, &*source, "writers").unwrap();
+    let events = history(1, 2, false);
+    let landed =
+        writer.append(b"account-1", ExpectedVersion::NoStream, &events, &Metadata::default());
+    assert_eq!(landed.unwrap().len(), 3);
+    assert_eq!(writer.version(b"account-1"), Some(3));
+}

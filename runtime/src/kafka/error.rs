@@ -104,3 +104,19 @@ pub(crate) fn failed_at<'a>(
 ) -> impl Fn(KafkaError) -> ClientError + 'a {
     move |e| ClientError::new(action, e).at(topic, Some(partition))
 }
+
+#[cfg(test)]
+mod tests {
+    use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+
+    use super::ClientError;
+
+    #[test]
+    fn a_broker_outage_is_said_once() {
+        let code = RDKafkaErrorCode::AllBrokersDown;
+        let error = ClientError::new("consuming", KafkaError::MessageConsumption(code));
+        let text = crate::error::Chain(&error).to_string();
+        assert_eq!(text.matches("AllBrokersDown").count(), 1, "{text}");
+        assert!(text.starts_with("kafka: consuming: Message consumption error"), "{text}");
+    }
+}

@@ -86,6 +86,18 @@ pub enum WriteError {
         /// Its partition.
         partition: i32,
     },
+    /// The group gave this writer no partition within the timeout (more writers than
+    /// partitions, or a rebalance that did not end).
+    #[error(
+        "topic `{topic}`: the writers' group gave this writer no partition within {timeout:?} \
+         (more writers than partitions, or a rebalance that did not end)"
+    )]
+    NoPartitions {
+        /// The topic.
+        topic: String,
+        /// How long the writer waited.
+        timeout: Duration,
+    },
     /// The partition was not read to its end in time to know the aggregate's version.
     #[error("topic `{topic}` partition {partition}: not read to its end within {timeout:?}")]
     Loading {
@@ -306,6 +318,15 @@ impl<E: Event> Writer<E> {
     ) -> Result<Vec<Appended>, WriteError> {
         let topic = self.appender.topic().to_owned();
         self.serve(Duration::ZERO)?;
+        // A writer holding nothing has not been given its partitions yet (just created, or
+        // its group rebalancing): wait for them, up to the timeout, before saying who owns what.
+        let deadline = Instant::now() + self.timeout;
+        while self.held.is_empty() {
+            if Instant::now() >= deadline {
+                return Err(WriteError::NoPartitions { topic, timeout: self.timeout });
+            }
+            self.serve(Duration::from_millis(50))?;
+        }
         let partition = crate::kafka::partition_of(key, self.partitions);
         if self.unsettled.contains(&partition) {
             self.settle(partition)?;
