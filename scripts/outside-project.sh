@@ -3,7 +3,8 @@
 # strata in your own project" (its files are the section's code blocks), with strata checked
 # out beside it: checks that its own xtask builds no librdkafka, axum or tokio, builds it, then
 # runs `schemas`, `check`, and `register` and `check --registry` against strata's local
-# registry. Run by scripts/test.sh.
+# registry; a command the lean xtask leaves out must name the feature that brings it. Run by
+# scripts/test.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -39,6 +40,21 @@ test -f schemas/shop.carts-value/v1.avsc
 test -f schemas/shop.carts-value/index.json
 echo "== outside project: cargo xtask check"
 cargo xtask check
+
+echo "== outside project: a command the lean xtask leaves out names the feature that brings it"
+for left_out in "read-models list:postgres" "migrate --from a --to b:kafka" "registry serve:registry-server"; do
+    command=${left_out%:*}
+    feature=${left_out##*:}
+    if said=$(cargo xtask $command 2>&1); then
+        echo "outside project: \`cargo xtask $command\` ran in a lean xtask" >&2
+        exit 1
+    fi
+    if ! grep -q "needs the \`$feature\` feature" <<<"$said"; then
+        echo "outside project: \`cargo xtask $command\` did not name the \`$feature\` feature:" >&2
+        echo "$said" >&2
+        exit 1
+    fi
+done
 
 echo "== outside project: cargo xtask register"
 # The registry served by this repository's binary (a lean xtask has no `registry serve`), built

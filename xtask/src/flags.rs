@@ -54,6 +54,10 @@ pub enum Command {
     /// instead and exits 1 on any difference.
     #[cfg(feature = "kafka")]
     Migrate(Migrate),
+    /// Left out of this build: says which feature brings it.
+    #[cfg(not(feature = "kafka"))]
+    #[command(hide = true, disable_help_flag = true)]
+    Migrate(LeftOut),
     /// Write dead letters back into a topic, once each: decoded through the current upcasters
     /// (a record dead-lettered by a since-fixed upgrade now reads), with their original key,
     /// timestamp and headers, plus `strata.redrive.from` and `strata.redrive.count`.
@@ -63,15 +67,43 @@ pub enum Command {
     /// `--max-redrives` times is held by the loop guard. Exits 1 when any stays behind.
     #[cfg(feature = "kafka")]
     Redrive(Redrive),
+    /// Left out of this build: says which feature brings it.
+    #[cfg(not(feature = "kafka"))]
+    #[command(hide = true, disable_help_flag = true)]
+    Redrive(LeftOut),
     /// Read models in PostgreSQL (`strata::kafka::readmodel`): list every version with its state and
     /// stored offsets, or drop a version that no longer serves.
     #[cfg(feature = "postgres")]
     #[command(subcommand)]
     ReadModels(ReadModels),
+    /// Left out of this build: says which feature brings it.
+    #[cfg(not(feature = "postgres"))]
+    #[command(hide = true, disable_help_flag = true)]
+    ReadModels(LeftOut),
     /// A local Confluent-compatible Schema Registry, for development and tests.
     #[cfg(feature = "registry-server")]
     #[command(subcommand)]
     Registry(Registry),
+    /// Left out of this build: says which feature brings it.
+    #[cfg(not(feature = "registry-server"))]
+    #[command(hide = true, disable_help_flag = true)]
+    Registry(LeftOut),
+}
+
+/// The arguments of a command this build left out, taken as they come.
+#[derive(Debug, clap::Args)]
+pub struct LeftOut {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    args: Vec<String>,
+}
+
+/// The error of a command left out of this build: which feature of `strata-es-xtask` brings it.
+#[cfg(not(all(feature = "kafka", feature = "postgres", feature = "registry-server")))]
+fn left_out(command: &str, feature: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "`cargo xtask {command}` is not in this build: it needs the `{feature}` feature of \
+         `strata-es-xtask` (in your xtask's Cargo.toml: `features = [\"{feature}\"]`)"
+    )
 }
 
 /// `cargo xtask registry ...`.
@@ -356,10 +388,16 @@ impl Xtask {
             Command::Register(flags) => flags.run(),
             #[cfg(feature = "kafka")]
             Command::Migrate(flags) => flags.run(),
+            #[cfg(not(feature = "kafka"))]
+            Command::Migrate(_) => Err(left_out("migrate", "kafka")),
             #[cfg(feature = "kafka")]
             Command::Redrive(flags) => flags.run(),
+            #[cfg(not(feature = "kafka"))]
+            Command::Redrive(_) => Err(left_out("redrive", "kafka")),
             #[cfg(feature = "postgres")]
             Command::ReadModels(command) => command.run(),
+            #[cfg(not(feature = "postgres"))]
+            Command::ReadModels(_) => Err(left_out("read-models", "postgres")),
             Command::Avro(Avro::Decode(flags)) => flags.run(),
             Command::Compat(flags) => flags.run(),
             #[cfg(feature = "registry-server")]
@@ -367,6 +405,8 @@ impl Xtask {
                 strata_registry::serve(config)?;
                 Ok(Outcome::Passed)
             }
+            #[cfg(not(feature = "registry-server"))]
+            Command::Registry(_) => Err(left_out("registry", "registry-server")),
         }
     }
 }
