@@ -146,7 +146,8 @@ fn migrate_then_verify_and_verify_catches_a_duplicate() {
     let out = migrate(&broker.brokers(), &from, &dead_lettered, &["--verify"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
-        text(&out).contains("if the migration dead-lettered it, verify with the dead-letter topic"),
+        text(&out).contains("if the migration dead-lettered it, verify with its dead-letter topic")
+            && text(&out).contains("--verify --dead-letter-topic T"),
         "{}",
         text(&out)
     );

@@ -49,7 +49,8 @@ pub fn verify(
     let unaccounted = if config.dead_letter_topic.is_some() {
         ""
     } else {
-        "; if the migration dead-lettered it, verify with the dead-letter topic"
+        "; if the migration dead-lettered it, verify with its dead-letter topic \
+         (`MigrateConfig::dead_letter_topic`; `cargo xtask migrate --verify --dead-letter-topic T`)"
     };
     let latest = transcoder.latest_id().to_be_bytes();
     let mut checks = Vec::new();
