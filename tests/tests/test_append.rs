@@ -693,7 +693,27 @@ fn one_aggregate_loads_from_its_snapshot_plus_the_records_after_it() {
         (full.aggregate.cents, full.version, full.next_offset),
         (600, 5, loaded.next_offset)
     );
+    assert!(loaded.discarded_snapshots.is_empty());
+
+    // A newer snapshot of another state type cannot be read as a `Balance`: it is passed over
+    // for the one before it, with the reason, never silently.
+    let offsets = std::collections::BTreeMap::from([(loaded.partition, loaded.next_offset)]);
+    let other = strata::snapshot::Snapshot::of(&topic, &Other { note: "x".into() }, offsets, 5);
+    strata::snapshot::SnapshotStore::save(&store, &other).unwrap();
+    let (again, from_snapshot) =
+        replay.load_with_snapshot::<Balance>(b"account-1", &store).unwrap();
+    assert!(from_snapshot);
+    assert_eq!(again.aggregate, loaded.aggregate);
+    assert_eq!(again.discarded_snapshots.len(), 1, "{:?}", again.discarded_snapshots);
+    assert!(again.discarded_snapshots[0].contains("Balance"), "{:?}", again.discarded_snapshots);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A state of another shape, whose snapshot a `Balance` load cannot read.
+#[derive(strata::Record, Debug, Default, Clone, PartialEq)]
+#[strata(namespace = "test.state")]
+struct Other {
+    note: String,
 }
 
 /// A writer of `topic` in `group` holding all of its `partitions`, or why not.

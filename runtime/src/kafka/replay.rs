@@ -505,6 +505,9 @@ pub struct Loaded<A> {
     /// The next offset of the partition the load had not read: where a load from a snapshot of
     /// this aggregate starts.
     pub next_offset: i64,
+    /// The snapshots [`Replay::load_with_snapshot`] passed over, newest first, each with the
+    /// reason (also logged): the load then started from an earlier one or the beginning.
+    pub discarded_snapshots: Vec<String>,
 }
 
 impl<E: Event> Replay<E> {
@@ -521,14 +524,16 @@ impl<E: Event> Replay<E> {
                 partition: 0,
                 last_offset: None,
                 next_offset: 0,
+                discarded_snapshots: Vec::new(),
             },
         )
     }
 
     /// [`Replay::load`] starting from the latest usable snapshot of the aggregate in `store`
     /// (written by [`Replay::save_aggregate`]; an older shape of `A` is upcast, one that cannot
-    /// be read is skipped for an earlier one or the beginning), reading only the records after
-    /// it. Returns whether a snapshot was used.
+    /// be read is passed over, with its reason in [`Loaded::discarded_snapshots`] and the log,
+    /// for an earlier one or the beginning), reading only the records after it. Returns whether
+    /// a snapshot was used.
     pub fn load_with_snapshot<A>(
         &self,
         key: &[u8],
@@ -537,12 +542,32 @@ impl<E: Event> Replay<E> {
     where
         A: Aggregate<E> + Record,
     {
+        let mut discarded = Vec::new();
         for candidate in store.load()? {
-            let Ok(snapshot) = candidate else { continue };
-            if snapshot.topic != self.topic || snapshot.offsets.len() != 1 {
-                continue;
-            }
-            let Ok(aggregate) = snapshot.state::<A>() else { continue };
+            let usable = candidate.and_then(|snapshot| {
+                if snapshot.topic != self.topic {
+                    return Err(SnapshotError::OtherTopic {
+                        found: snapshot.topic,
+                        expected: self.topic.clone(),
+                    });
+                }
+                let aggregate = snapshot.state::<A>()?;
+                Ok((aggregate, snapshot))
+            });
+            let (aggregate, snapshot) = match usable {
+                Ok(found) if found.1.offsets.len() == 1 => found,
+                Ok((_, snapshot)) => {
+                    let partitions = snapshot.offsets.len();
+                    discarded.push(format!(
+                        "it covers {partitions} partitions, not one aggregate's partition"
+                    ));
+                    continue;
+                }
+                Err(reason) => {
+                    discarded.push(crate::error::Chain(&reason).to_string());
+                    continue;
+                }
+            };
             let (&partition, &next_offset) =
                 snapshot.offsets.iter().next().expect("one partition, checked above");
             let start = Loaded {
@@ -551,10 +576,17 @@ impl<E: Event> Replay<E> {
                 partition,
                 last_offset: None,
                 next_offset,
+                discarded_snapshots: Vec::new(),
             };
-            return Ok((self.load_from(key, start)?, true));
+            let mut loaded = self.load_from(key, start)?;
+            warn_discarded(&self.topic, &discarded);
+            loaded.discarded_snapshots = discarded;
+            return Ok((loaded, true));
         }
-        Ok((self.load(key)?, false))
+        let mut loaded = self.load(key)?;
+        warn_discarded(&self.topic, &discarded);
+        loaded.discarded_snapshots = discarded;
+        Ok((loaded, false))
     }
 
     /// Saves `loaded` (an aggregate [`Replay::load`] or [`Replay::load_with_snapshot`] gave)
@@ -788,6 +820,13 @@ fn commit_positions(
 
 /// Where a replay with snapshots keeps them: the store, the events the starting snapshot
 /// held, and how the state becomes a snapshot.
+/// Logs each snapshot an aggregate's load passed over, with the reason.
+fn warn_discarded(topic: &str, discarded: &[String]) {
+    for reason in discarded {
+        tracing::warn!(%topic, %reason, "aggregate snapshot discarded");
+    }
+}
+
 /// Where a replay starts: each partition's next offset, and the keys parked there.
 #[derive(Default)]
 struct Start {
