@@ -885,3 +885,40 @@ fn killed_at_each_step_of_its_batches_letters_and_their_redrive_the_read_model_e
     assert_eq!(applied(&mut db, "bank_balances"), (total, total), "each record applied once");
     assert_eq!(rows(&mut db, "bank_balances"), expected_rows(&records, 1), "row for row");
 }
+
+#[test]
+fn an_older_version_never_takes_the_readers_from_a_newer_one() {
+    let (broker, topic) = start("readmodel-older", 2);
+    let records = records_of::<AccountEvent>(2, 47, "account", 6);
+    produce(&broker, &topic, &records);
+    let pg = Postgres::start();
+    let mut db = pg.connect("postgres");
+    let serving = |db: &mut Client| -> Vec<(u32, VersionState)> {
+        versions(db, Some(Balances::<1>::NAME))
+            .unwrap()
+            .into_iter()
+            .map(|v| (v.version, v.state))
+            .collect()
+    };
+    // Version 1 registers and starts building, then stops (a bug refuses the first record).
+    let at = positions(&broker, &topic, &records);
+    let broken = Arc::new(AtomicBool::new(true));
+    let error = project(config(&broker, &topic), &mut db, flaky(&broken, vec![at[0]])).unwrap_err();
+    assert!(matches!(error, ProjectorError::Record(_)), "{error}");
+    // Version 2 is deployed, catches up and serves.
+    project(config(&broker, &topic), &mut db, Balances::<2>::default()).unwrap();
+    assert_eq!(serving(&mut db), [(1, VersionState::Building), (2, VersionState::Serving)]);
+
+    // The old program comes back and catches up: it must not take the readers from version 2.
+    broken.store(false, Ordering::SeqCst);
+    let error = project(config(&broker, &topic), &mut db, flaky(&broken, vec![])).unwrap_err();
+    assert!(matches!(error, ProjectorError::Superseded { version: 1, serving: 2, .. }), "{error}");
+    assert_eq!(serving(&mut db), [(1, VersionState::Retired), (2, VersionState::Serving)]);
+    assert_eq!(rows(&mut db, "bank_balances"), expected_rows(&records, 2), "version 2 serves");
+
+    // Dropped and started again, version 1 is refused before it builds anything.
+    drop_version(&mut db, Balances::<1>::NAME, 1).unwrap();
+    let error = project(config(&broker, &topic), &mut db, Balances::<1>::default()).unwrap_err();
+    assert!(matches!(error, ProjectorError::Older { version: 1, newer: 2, .. }), "{error}");
+    assert_eq!(serving(&mut db), [(2, VersionState::Serving)]);
+}

@@ -136,6 +136,19 @@ pub(super) fn register<E, M: ReadModel<E>>(
             }
         }
         None => {
+            // An older program must not build a version below one already there: once caught
+            // up it would take the readers from the newer one.
+            let newest: Option<i32> = tx
+                .query_one("SELECT max(version) FROM strata.read_models WHERE name = $1", &[&name])
+                .map_err(database("reading the newest version"))?
+                .get(0);
+            if let Some(newer) = newest.filter(|&newest| newest > version_i32) {
+                return Err(ProjectorError::Older {
+                    name: name.to_owned(),
+                    version,
+                    newer: newer as u32,
+                });
+            }
             tx.execute(
                 "INSERT INTO strata.read_models (name, version, state, topic) \
                  VALUES ($1, $2, 'building', $3)",
@@ -291,6 +304,27 @@ pub(super) fn switch(db: &mut Client, books: &Books) -> Result<bool, ProjectorEr
         .get(0);
     if state != "building" {
         return Ok(false);
+    }
+    // A newer version took the readers while this one was building: this one never serves.
+    let newer: Option<i32> = tx
+        .query_one(
+            "SELECT max(version) FROM strata.read_models WHERE name = $1 AND state = 'serving'",
+            &[&books.name],
+        )
+        .map_err(books.database("reading the serving version"))?
+        .get(0);
+    if let Some(serving) = newer.filter(|&serving| serving > books.version) {
+        tx.execute(
+            "UPDATE strata.read_models SET state = 'retired' WHERE name = $1 AND version = $2",
+            &[&books.name, &books.version],
+        )
+        .map_err(books.database("retiring the older version"))?;
+        tx.commit().map_err(books.database("committing the switch"))?;
+        return Err(ProjectorError::Superseded {
+            name: books.name.to_owned(),
+            version: books.version as u32,
+            serving: serving as u32,
+        });
     }
     let serving = books.name;
     let own = version_schema(books);

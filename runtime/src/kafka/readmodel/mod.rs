@@ -387,6 +387,20 @@ pub enum ProjectorError {
         /// The version that serves.
         serving: u32,
     },
+    /// A version below one already registered: an older program, which must not take the
+    /// readers from the newer version once caught up.
+    #[error(
+        "read model `{name}` version {version} is older than version {newer}, registered already: \
+         an older program is running (deploy version {newer}'s, or drop version {newer} first)"
+    )]
+    Older {
+        /// The read model.
+        name: String,
+        /// This version.
+        version: u32,
+        /// The newest version registered.
+        newer: u32,
+    },
     /// The serving version cannot be dropped.
     #[error(
         "read model `{name}` version {version} serves readers: a later version must take over before it is dropped"
