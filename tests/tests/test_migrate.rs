@@ -390,9 +390,7 @@ fn migrate_through_outages(down: Down) {
     let mut config = MigrateConfig::new(&brokers, &from, &format!("{from}.v3"));
     config.dead_letter_topic = Some(dead.clone());
     config.progress_every = Duration::ZERO;
-    // Little fetched ahead, so an outage is met soon after it begins.
-    config.kafka.push(("fetch.message.max.bytes".into(), "4096".into()));
-    config.kafka.push(("queued.max.messages.kbytes".into(), "16".into()));
+    config.kafka.extend(support::faults::fetch_little_ahead());
 
     let (mut broker, mut registry) = (Some(broker), Some(registry));
     let longest = Duration::from_secs(8);

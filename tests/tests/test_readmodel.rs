@@ -765,9 +765,7 @@ fn project_through_outages(down: Down) {
     config.batch_records = 500;
     config.batch_wait = Duration::from_millis(50);
     config.dead_letter_topic = Some(dead_letters.clone());
-    // Little fetched ahead, so an outage is met within a few batches of where it began.
-    config.kafka.push(("fetch.message.max.bytes".into(), "4096".into()));
-    config.kafka.push(("queued.max.messages.kbytes".into(), "16".into()));
+    config.kafka.extend(support::faults::fetch_little_ahead());
     // The broker (or PostgreSQL) goes down mid-run; the registry once the run fetched its first
     // schema, so that every run meets a schema id it has not fetched while the registry is down.
     let at = if down == Down::Registry { 1 } else { 1_500 };

@@ -358,8 +358,7 @@ fn redrive_through_outages(down: Down) {
         Down::Registry => Outages::new(registry.take().unwrap(), longest),
     };
     let mut config = RedriveConfig::new(&brokers, &dead, &to);
-    config.kafka.push(("fetch.message.max.bytes".into(), "4096".into()));
-    config.kafka.push(("queued.max.messages.kbytes".into(), "16".into()));
+    config.kafka.extend(support::faults::fetch_little_ahead());
     // The broker (or PostgreSQL) goes down mid-run; the registry once the run fetched its first
     // schema, so that every run meets a schema id it has not fetched while the registry is down.
     let at = if down == Down::Registry { 1 } else { 1_500 };

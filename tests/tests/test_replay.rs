@@ -648,8 +648,7 @@ fn faulted_config(brokers: &str, topic: &str) -> ReplayConfig {
     config.snapshot_every_events = Some(1_000);
     config.progress_every = Duration::ZERO;
     config.dead_letter_topic = Some(format!("{topic}.dlt"));
-    config.kafka.push(("fetch.message.max.bytes".into(), "4096".into()));
-    config.kafka.push(("queued.max.messages.kbytes".into(), "16".into()));
+    config.kafka.extend(support::faults::fetch_little_ahead());
     config
 }
 

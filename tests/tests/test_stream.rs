@@ -305,8 +305,7 @@ fn stream_through_outages(down: Down) {
             let mut config = StreamConfig::new(&brokers, &group);
             config.topic = Some(topic.clone());
             config.dead_letter_topic = Some(dead.clone());
-            config.kafka.push(("fetch.message.max.bytes".into(), "4096".into()));
-            config.kafka.push(("queued.max.messages.kbytes".into(), "16".into()));
+            config.kafka.extend(support::faults::fetch_little_ahead());
             let source = Arc::new(Registry::new(RegistryConfig::new(&registry_url)));
             let events = EventStream::<AccountEvent>::new(config, source).map_err(|e| chain(&e))?;
             let mut stream = std::pin::pin!(events.stream());
@@ -391,8 +390,7 @@ fn a_member_joining_mid_stream_takes_partitions_from_their_committed_offsets_and
             async move {
                 let mut config = StreamConfig::new(&brokers, &group);
                 config.topic = Some(topic);
-                config.kafka.push(("fetch.message.max.bytes".into(), "4096".into()));
-                config.kafka.push(("queued.max.messages.kbytes".into(), "16".into()));
+                config.kafka.extend(support::faults::fetch_little_ahead());
                 let events =
                     EventStream::<AccountEvent>::new(config, source_of::<AccountEvent>()).unwrap();
                 let mut stream = std::pin::pin!(events.stream());

@@ -15,6 +15,15 @@ use super::broker::Broker;
 use super::postgres::Postgres;
 use super::registry::TestRegistry;
 
+/// Consumer settings that fetch little ahead of the job, so an outage begun mid-work is met
+/// within a few records instead of after everything already fetched.
+pub fn fetch_little_ahead() -> [(String, String); 2] {
+    [
+        ("fetch.message.max.bytes".into(), "4096".into()),
+        ("queued.max.messages.kbytes".into(), "16".into()),
+    ]
+}
+
 /// A service a test takes down and brings back.
 pub trait Service: Send {
     fn take_down(&mut self);
